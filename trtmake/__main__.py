@@ -1,0 +1,3 @@
+from trtmake.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Backends: the only modules that import onnxruntime or tensorrt (lazily)."""

@@ -1,0 +1,168 @@
+"""The onnxruntime backend: the CPU engine and the embedded default where TensorRT is absent.
+
+"Engine" = the optimized graph an ORT session writes at the configured graph optimization
+level; it is loaded later with optimization disabled. Layer info = node counts before and
+after optimization (the fusion evidence). ORT_ENABLE_ALL writes hardware-specific graphs
+(NCHWc layouts), so the fingerprint then carries the CPU's ISA features.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from functools import lru_cache
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from trtmake.backends.base import BuildResult, BuildSpec
+from trtmake.errors import BuildFailed, UserError
+
+# ISA features that change which kernels/layouts ORT picks at ORT_ENABLE_ALL.
+KERNEL_ISA = ("sse4_1", "sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl",
+              "avx512_vnni", "avx512_bf16", "avx512_fp16", "avx_vnni", "amx_tile", "amx_int8",
+              "amx_bf16", "asimd", "asimddp", "sve", "i8mm", "bf16")
+
+LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC",
+          "extended": "ORT_ENABLE_EXTENDED", "all": "ORT_ENABLE_ALL"}
+
+
+@lru_cache(maxsize=1)
+def cpu_isa() -> str:
+    flags: set[str] = set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("flags", "Features")):
+                flags.update(line.split(":", 1)[1].split())
+                break
+    except OSError:
+        return platform.processor() or "unknown"
+    return ",".join(f for f in KERNEL_ISA if f in flags) or "none"
+
+
+def ort_version() -> str:
+    try:
+        return metadata.version("onnxruntime")
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def session_options(ort, options: dict[str, Any], level: str):
+    so = ort.SessionOptions()
+    so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, LEVELS[level])
+    if options.get("intra_op_num_threads"):
+        so.intra_op_num_threads = int(options["intra_op_num_threads"])
+    so.log_severity_level = 3
+    return so
+
+
+class OnnxruntimeBackend:
+    name = "onnxruntime"
+
+    def fingerprint(self, options: dict[str, Any]) -> dict[str, str]:
+        level = options.get("graph_optimization_level", "all")
+        return {
+            "backend": "onnxruntime",
+            "onnxruntime": ort_version(),
+            "execution_provider": options.get("execution_provider", "CPUExecutionProvider"),
+            "machine": platform.machine(),
+            # Only an ALL-level graph is hardware specific; lower levels are portable.
+            "isa": cpu_isa() if level == "all" else "portable",
+        }
+
+    def build_config(self, options: dict[str, Any], profiles: Any) -> dict[str, Any]:
+        """The config slice an ORT engine depends on (profiles do not change an ORT graph)."""
+        return {"graph_optimization_level": options.get("graph_optimization_level", "all"),
+                "execution_provider": options.get("execution_provider", "CPUExecutionProvider")}
+
+    def build(self, spec: BuildSpec, workdir: Path) -> BuildResult:
+        import onnxruntime as ort
+
+        from trtmake.onnx_info import load_graph
+
+        level = spec.options.get("graph_optimization_level", "all")
+        engine = workdir / "engine.onnx"
+        so = session_options(ort, spec.options, level)
+        so.optimized_model_filepath = str(engine)
+        provider = spec.options.get("execution_provider", "CPUExecutionProvider")
+        _check_provider(ort, provider)
+        started = time.perf_counter()
+        try:
+            ort.InferenceSession(str(spec.onnx_path), so, providers=[provider])
+        except Exception as exc:
+            raise BuildFailed(f"onnxruntime could not build {spec.onnx_path.name}: {_first_line(exc)}") from None
+        seconds = time.perf_counter() - started
+        before = len(load_graph(spec.onnx_path).graph.node)
+        after_graph = load_graph(engine, key="engine")
+        ops: dict[str, int] = {}
+        for node in after_graph.graph.node:
+            op = f"{node.domain + '.' if node.domain else ''}{node.op_type}"
+            ops[op] = ops.get(op, 0) + 1
+        layer_info = {"layers_before": before, "layers_after": len(after_graph.graph.node),
+                      "op_types": dict(sorted(ops.items())), "graph_optimization_level": level}
+        log = (f"onnxruntime {ort.__version__} {provider} level={level}: {before} -> "
+               f"{layer_info['layers_after']} nodes in {seconds:.2f} s\n")
+        return BuildResult(engine_path=engine, layer_info=layer_info, log=log)
+
+    def load(self, engine_path: Path, options: dict[str, Any]) -> "OrtRunner":
+        return OrtRunner(engine_path, options)
+
+
+class OrtRunner:
+    """A session on an engine (already optimized: loaded with optimization disabled)."""
+
+    def __init__(self, path: Path, options: dict[str, Any], level: str = "disable"):
+        self.path, self.options, self.level = path, options, level
+        self.session = None
+
+    def __enter__(self) -> "OrtRunner":
+        import onnxruntime as ort
+
+        provider = self.options.get("execution_provider", "CPUExecutionProvider")
+        _check_provider(ort, provider)
+        try:
+            self.session = ort.InferenceSession(
+                str(self.path), session_options(ort, self.options, self.level), providers=[provider])
+        except Exception as exc:
+            raise BuildFailed(f"onnxruntime could not load {self.path.name}: {_first_line(exc)}") from None
+        self.output_names = [o.name for o in self.session.get_outputs()]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.session = None
+
+    def infer(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        if self.session is None:
+            raise RuntimeError("OrtRunner.infer outside its context")
+        try:
+            outs = self.session.run(self.output_names, feeds)
+        except Exception as exc:
+            raise BuildFailed(f"onnxruntime failed to run {self.path.name}: {_first_line(exc)}") from None
+        return dict(zip(self.output_names, outs))
+
+    def time(self, feeds: dict[str, np.ndarray], iters: int, warmup: int,
+             on_step=None) -> list[float]:
+        for _ in range(warmup):
+            self.infer(feeds)
+        times = []
+        for _ in range(iters):
+            start = time.perf_counter()
+            self.session.run(self.output_names, feeds)
+            times.append((time.perf_counter() - start) * 1000.0)
+            if on_step:
+                on_step()
+        return times
+
+
+def _check_provider(ort, provider: str) -> None:
+    available = ort.get_available_providers()
+    if provider not in available:
+        raise UserError(f"backend.onnxruntime.execution_provider: '{provider}' is not available here; "
+                        f"choose one of {available}")
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else type(exc).__name__

@@ -1,0 +1,1 @@
+"""Configuration: structured schemas (ConfigStore) and the Hydra glue."""

@@ -1,0 +1,74 @@
+"""Hydra and OmegaConf exceptions -> one-line UserError messages naming the key and the fix."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import typing
+
+from trtmake.errors import UserError
+
+
+def _valid_keys(full_key: str) -> list[str]:
+    from trtmake.config.schema import Config
+
+    node: typing.Any = Config
+    for part in full_key.split(".")[:-1]:
+        if not dataclasses.is_dataclass(node):
+            return []
+        hints = typing.get_type_hints(node)
+        if part not in hints:
+            return []
+        node = hints[part]
+        if typing.get_origin(node) is typing.Union:
+            node = next((a for a in typing.get_args(node) if a is not type(None)), node)
+    return [f.name for f in dataclasses.fields(node)] if dataclasses.is_dataclass(node) else []
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    out = []
+    while exc is not None and exc not in out:
+        out.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    return out
+
+
+def to_user_error(exc: BaseException) -> UserError:
+    from hydra.errors import MissingConfigException, OverrideParseException
+    from omegaconf.errors import OmegaConfBaseException
+
+    text = str(exc)
+    if isinstance(exc, MissingConfigException):
+        options = re.findall(r"^\t(\S+)$", text, re.M)
+        m = re.search(r"Could not find '([^/']+)/([^']+)'", text)
+        if m:
+            group, name = m.groups()
+            return UserError(f"{group}={name}: no such recipe in engine_recipes/{group}/; "
+                             f"available: {', '.join(options) or 'none'}")
+        m = re.search(r"You must specify '([^']+)'", text)
+        if m:
+            return UserError(f"{m.group(1)}: none given; pass {m.group(1)}=NAME, available: {', '.join(options)}")
+        return UserError(text.splitlines()[0])
+    if isinstance(exc, OverrideParseException):
+        return UserError(f"command line: {text.splitlines()[0]}")
+    where = ""
+    m = re.search(r"In '([^']+)'", text)
+    if m:
+        where = f"engine_recipes/{m.group(1)}.yaml: " if "/" in m.group(1) else f"conf/{m.group(1)}.yaml: "
+    m = re.search(r"Could not override '([^']+)'", text)
+    if m:
+        key = m.group(1)
+        valid = _valid_keys(key)
+        return UserError(f"{key}: unknown key" + (f"; valid keys: {', '.join(valid)}" if valid else ""))
+    for cause in _chain(exc):
+        if isinstance(cause, OmegaConfBaseException):
+            key = getattr(cause, "full_key", None) or ""
+            msg = str(cause).splitlines()[0]
+            km = re.match(r"Key '([^']+)' not in '([^']+)'", msg)
+            if km:
+                valid = _valid_keys(key) if key else []
+                return UserError(f"{where}{key or km.group(1)}: unknown key"
+                                 + (f"; valid keys: {', '.join(valid)}" if valid else ""))
+            msg = re.sub(r"\s+", " ", msg)
+            return UserError(f"{where}{key + ': ' if key else ''}{msg}")
+    return UserError(f"{where}{text.splitlines()[0] if text else type(exc).__name__}")

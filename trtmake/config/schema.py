@@ -1,0 +1,234 @@
+"""Structured configs: every recipe group is typed, so an unknown key or a bad value is an
+error that names the key and, for enums, lists the valid choices (DESIGN.md section 7)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Dict, List, Optional
+
+from hydra.core.config_store import ConfigStore
+
+
+class PrecisionMode(str, Enum):
+    fp32 = "fp32"
+    fp16 = "fp16"
+    bf16 = "bf16"
+    int8 = "int8"
+
+
+class CalibrationMethod(str, Enum):
+    entropy = "entropy"
+    minmax = "minmax"
+    percentile = "percentile"
+
+
+class DataKind(str, Enum):
+    synthetic = "synthetic"
+    npy = "npy"
+    images = "images"
+
+
+class Distribution(str, Enum):
+    normal = "normal"
+    uniform = "uniform"
+
+
+class BackendName(str, Enum):
+    auto = "auto"
+    onnxruntime = "onnxruntime"
+    tensorrt = "tensorrt"
+
+
+class OrtOptLevel(str, Enum):
+    disable = "disable"
+    basic = "basic"
+    extended = "extended"
+    all = "all"
+
+
+@dataclass
+class ExportConfig:
+    """PyTorch -> ONNX export (optional `torch` extra)."""
+
+    factory: str = "???"
+    factory_args: Dict[str, Any] = field(default_factory=dict)
+    weights: Optional[str] = None
+    weights_from: Optional[str] = None
+    inputs: List[Dict[str, Any]] = field(default_factory=list)
+    output_names: List[str] = field(default_factory=list)
+    dynamic_axes: Dict[str, Any] = field(default_factory=dict)
+    opset: int = 17
+
+
+@dataclass
+class ModelConfig:
+    """Where the ONNX graph comes from: exactly one of path, generator, export."""
+
+    name: str = "???"
+    path: Optional[str] = None
+    generator: Optional[str] = None
+    generator_params: Dict[str, Any] = field(default_factory=dict)
+    export: Optional[ExportConfig] = None
+    synthetic_weights: bool = False
+    description: str = ""
+
+
+@dataclass
+class AutoExcludeConfig:
+    enabled: bool = False
+    metric: str = "top1_agreement"
+    target: float = 0.99
+    max_layers: int = 8
+    strategy: str = "leave_one_out"
+    max_candidates: int = 24
+
+
+@dataclass
+class PrecisionConfig:
+    mode: PrecisionMode = PrecisionMode.fp32
+    keep_io_types: bool = True
+    op_block_list: List[str] = field(default_factory=list)
+    node_block_list: List[str] = field(default_factory=list)
+    exclude_nodes: List[str] = field(default_factory=list)
+    exclude_op_types: List[str] = field(default_factory=list)
+    per_channel: bool = True
+    auto_exclude: AutoExcludeConfig = field(default_factory=AutoExcludeConfig)
+
+
+@dataclass
+class CalibratorConfig:
+    method: CalibrationMethod = CalibrationMethod.entropy
+    percentile: float = 99.999
+    num_samples: int = 64
+    batch_size: int = 8
+    num_bins: int = 2048
+    num_quantized_bins: int = 128
+
+
+@dataclass
+class PreprocessConfig:
+    resize: Optional[int] = None
+    center_crop: Optional[int] = None
+    layout: str = "NCHW"
+    scale: float = 1.0
+    mean: List[float] = field(default_factory=list)
+    std: List[float] = field(default_factory=list)
+    dtype: str = "float32"
+
+
+@dataclass
+class DataSourceConfig:
+    kind: DataKind = DataKind.synthetic
+    path: Optional[str] = None
+    seed: int = 0
+    distribution: Distribution = Distribution.normal
+    low: float = 0.0
+    high: float = 1.0
+    num_samples: int = 16
+    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+
+
+@dataclass
+class DatasetConfig:
+    name: str = "synthetic"
+    calibration: DataSourceConfig = field(default_factory=lambda: DataSourceConfig(seed=1))
+    validation: DataSourceConfig = field(default_factory=lambda: DataSourceConfig(seed=2))
+
+
+@dataclass
+class ProfileConfig:
+    name: str = "default"
+    shapes: Dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class AssertionConfig:
+    metric: str = "???"
+    op: str = ">="  # one of <, <=, >, >=, == (checked in trtmake.assertions)
+    value: float = 0.0
+    shape: str = "opt"
+
+
+@dataclass
+class ValidationConfig:
+    warmup: int = 5
+    iters: int = 30
+    num_samples: int = 16
+    shapes: List[str] = field(default_factory=lambda: ["opt"])
+    class_axis: int = -1
+    assertions: List[AssertionConfig] = field(default_factory=list)
+    max_latency_p50_ms: Optional[float] = None
+    max_latency_p99_ms: Optional[float] = None
+    min_throughput: Optional[float] = None
+    min_top1_agreement: Optional[float] = None
+    min_cosine_similarity: Optional[float] = None
+    max_abs_error: Optional[float] = None
+
+
+@dataclass
+class OrtOptions:
+    graph_optimization_level: OrtOptLevel = OrtOptLevel.all
+    intra_op_num_threads: int = 0
+    execution_provider: str = "CPUExecutionProvider"
+
+
+@dataclass
+class TrtOptions:
+    workspace_mb: Optional[int] = None
+    builder_optimization_level: int = 3
+    timing_cache: Optional[str] = None
+    hardware_compatibility_level: str = "none"
+    version_compatible: bool = False
+    tiling_optimization_level: str = "none"
+    max_aux_streams: Optional[int] = None
+    device: int = 0
+    max_builds_per_gpu: int = 1
+
+
+@dataclass
+class BackendConfig:
+    name: BackendName = BackendName.auto
+    onnxruntime: OrtOptions = field(default_factory=OrtOptions)
+    tensorrt: TrtOptions = field(default_factory=TrtOptions)
+
+
+@dataclass
+class TargetMeta:
+    name: str = "${hydra:runtime.choices.target}"
+    description: str = ""
+
+
+@dataclass
+class CacheConfig:
+    dir: str = "${oc.env:TRTMAKE_CACHE,cache}"
+    lock_timeout_s: float = 3600.0
+
+
+@dataclass
+class ReportConfig:
+    path: str = "build/report.json"
+    junit: Optional[str] = None
+
+
+@dataclass
+class Config:
+    target: TargetMeta = field(default_factory=TargetMeta)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    precision: PrecisionConfig = field(default_factory=PrecisionConfig)
+    calibrator: CalibratorConfig = field(default_factory=CalibratorConfig)
+    profile: ProfileConfig = field(default_factory=ProfileConfig)
+    dataset: DatasetConfig = field(default_factory=DatasetConfig)
+    validation: ValidationConfig = field(default_factory=ValidationConfig)
+    backend: BackendConfig = field(default_factory=BackendConfig)
+    cache: CacheConfig = field(default_factory=CacheConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
+    revalidate: bool = False
+    show: Optional[str] = None
+
+
+def register() -> None:
+    ConfigStore.instance().store(name="trtmake_schema", node=Config)
+
+
+register()

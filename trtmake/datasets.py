@@ -1,0 +1,148 @@
+"""Calibration and validation inputs: seeded synthetic arrays, a folder of .npy/.npz files,
+or a folder of images with declared preprocessing.
+
+A data source is digested (file contents + its config) so stages that read it are keyed on
+exactly what they saw; batches are built for the shapes of one profile point.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from trtmake.errors import UserError
+from trtmake.hashing import StatCache, digest_json
+from trtmake.profiles import InputSpec, Shape
+
+NPY_SUFFIXES = (".npy", ".npz")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def source_files(src: dict[str, Any], key: str, root: Path) -> list[Path]:
+    """The files of a folder data source, sorted; errors name the config key."""
+    if src["kind"] == "synthetic":
+        return []
+    if not src.get("path"):
+        raise UserError(f"{key}.path: a '{src['kind']}' data source needs a folder path")
+    folder = (root / src["path"]).resolve()
+    if not folder.is_dir():
+        raise UserError(f"{key}.path: folder {folder} does not exist; point it at your data")
+    suffixes = NPY_SUFFIXES if src["kind"] == "npy" else IMAGE_SUFFIXES
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in suffixes)
+    if not files:
+        raise UserError(f"{key}.path: {folder} holds no {'/'.join(suffixes)} files; add samples or fix the path")
+    return files
+
+
+def source_digest(src: dict[str, Any], key: str, root: Path, stat: StatCache) -> str:
+    """Digest of everything a data source feeds: its config and the bytes of its files."""
+    files = source_files(src, key, root)
+    config = {k: v for k, v in src.items() if k != "path"}
+    return digest_json({"config": config, "files": [[f.name, stat.digest(f)] for f in files]})
+
+
+def is_synthetic(src: dict[str, Any]) -> bool:
+    return src["kind"] == "synthetic"
+
+
+def load_samples(src: dict[str, Any], key: str, root: Path, inputs: list[InputSpec],
+                 shapes: dict[str, Shape], count: int) -> list[dict[str, np.ndarray]]:
+    """`count` samples, each {input name: array of shape[1:]} (one row of a batch)."""
+    if count <= 0:
+        raise UserError(f"{key}.num_samples: must be > 0, got {count}")
+    kind = src["kind"]
+    if kind == "synthetic":
+        return _synthetic(src, inputs, shapes, count)
+    files = source_files(src, key, root)
+    if len(files) < count:
+        raise UserError(
+            f"{key}: {len(files)} samples in {src['path']} but {count} are asked for; "
+            "add samples or lower num_samples"
+        )
+    if kind == "npy":
+        samples = [_read_npy(f, inputs, key) for f in files[:count]]
+    else:
+        samples = _read_images(files[:count], src, inputs, key)
+    for f, sample in zip(files, samples):
+        _check_sample(sample, inputs, shapes, f"{key}: {f.name}")
+    return samples
+
+
+def batches(samples: list[dict[str, np.ndarray]], batch_size: int) -> list[dict[str, np.ndarray]]:
+    """Stack rows into full batches; a last partial batch is dropped unless it is the only one."""
+    out = []
+    for start in range(0, len(samples), batch_size):
+        chunk = samples[start:start + batch_size]
+        if len(chunk) < batch_size and out:
+            break
+        if len(chunk) < batch_size:  # fewer samples than one batch: repeat rows to fill it
+            chunk = [chunk[i % len(chunk)] for i in range(batch_size)]
+        out.append({name: np.stack([s[name] for s in chunk]) for name in chunk[0]})
+    return out
+
+
+def _synthetic(src: dict[str, Any], inputs: list[InputSpec], shapes: dict[str, Shape], count: int):
+    rng = np.random.default_rng(src["seed"])
+    samples = []
+    for _ in range(count):
+        sample = {}
+        for spec in inputs:
+            row = shapes[spec.name][1:]
+            dtype = np.dtype(spec.dtype)
+            if dtype.kind in "iu":
+                hi = max(int(src["high"]), int(src["low"]) + 1)
+                sample[spec.name] = rng.integers(int(src["low"]), hi, size=row).astype(dtype)
+            elif dtype.kind == "b":
+                sample[spec.name] = rng.random(size=row) < 0.5
+            elif src["distribution"] == "uniform":
+                sample[spec.name] = rng.uniform(src["low"], src["high"], size=row).astype(dtype)
+            else:
+                sample[spec.name] = rng.standard_normal(size=row).astype(dtype)
+        samples.append(sample)
+    return samples
+
+
+def _read_npy(path: Path, inputs: list[InputSpec], key: str) -> dict[str, np.ndarray]:
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{key}: cannot read {path} ({exc}); save samples with numpy.save/savez") from None
+    if isinstance(loaded, np.ndarray):
+        if len(inputs) != 1:
+            raise UserError(
+                f"{key}: {path.name} is a single array but the model has inputs "
+                f"{[i.name for i in inputs]}; save one .npz per sample keyed by input name"
+            )
+        return {inputs[0].name: loaded}
+    with loaded:
+        return {name: loaded[name] for name in loaded.files}
+
+
+def _read_images(files: list[Path], src: dict[str, Any], inputs: list[InputSpec], key: str):
+    from trtmake.image_dataset import load_images
+
+    if len(inputs) != 1:
+        raise UserError(f"{key}: an image folder feeds one input, the model has {[i.name for i in inputs]}")
+    return [{inputs[0].name: arr} for arr in load_images(files, src["preprocess"])]
+
+
+def _check_sample(sample: dict[str, np.ndarray], inputs: list[InputSpec], shapes: dict[str, Shape], where: str):
+    names = {i.name for i in inputs}
+    if set(sample) != names:
+        raise UserError(f"{where}: arrays {sorted(sample)} do not match the model's inputs {sorted(names)}")
+    for spec in inputs:
+        arr = sample[spec.name]
+        want = tuple(shapes[spec.name][1:])
+        if arr.shape == (1, *want):
+            arr = sample[spec.name] = arr[0]
+        if arr.shape != want:
+            raise UserError(
+                f"{where}: input '{spec.name}' has shape {list(arr.shape)}, expected {list(want)} "
+                "(one sample without the batch dim)"
+            )
+        if arr.dtype != np.dtype(spec.dtype):
+            raise UserError(f"{where}: input '{spec.name}' is {arr.dtype}, the model takes {spec.dtype}")
+        if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+            raise UserError(f"{where}: input '{spec.name}' holds NaN or Inf; clean the sample")

@@ -1,0 +1,195 @@
+"""Runs one target's stages: a stage runs only when its key has no intact record in the cache.
+
+One up-to-date check serves both `build` and `explain` (pydoit's cmd_info idea): explain
+computes the same keys and, instead of running, diffs them against the target's last run.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+from trtmake.cache import Cache
+from trtmake.errors import TrtmakeError, UserError
+from trtmake.keys import StageKey, diff_components
+from trtmake.stages.base import Context, Stage, StageOutput, Upstream
+from trtmake.target import Target
+
+
+@dataclass
+class StageResult:
+    name: str
+    status: str  # built | cached | failed | skipped | up to date | stale
+    key: str | None = None
+    seconds: float = 0.0
+    reasons: list[str] = field(default_factory=list)
+
+
+@dataclass
+class TargetResult:
+    target: Target
+    backend: str = ""
+    backend_reason: str = ""
+    stages: list[StageResult] = field(default_factory=list)
+    data: dict[str, dict[str, Any]] = field(default_factory=dict)
+    error: str | None = None
+    exit_code: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def assertions(self) -> list[dict[str, Any]]:
+        return self.data.get("validate", {}).get("assertions", [])
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and all(a["passed"] for a in self.assertions)
+
+
+class Events:
+    """What the executor tells a reporter; the executor itself never prints."""
+
+    def stage_started(self, target: Target, stage: str) -> None: ...
+
+    def stage_progress(self, target: Target, stage: str, done: int, total: int) -> None: ...
+
+    def stage_finished(self, target: Target, result: StageResult) -> None: ...
+
+
+def stages_for(target: Target) -> list[Stage]:
+    from trtmake.stages.build import BuildStage
+    from trtmake.stages.precision import PrecisionStage
+    from trtmake.stages.source import SourceStage
+    from trtmake.stages.validate import ReferenceStage, ValidateStage
+
+    pipeline: list[Stage] = [SourceStage()]
+    if target["precision"]["mode"] == "int8":
+        from trtmake.stages.int8 import CalibrateStage
+
+        pipeline.append(CalibrateStage())
+    pipeline += [PrecisionStage(), BuildStage(), ReferenceStage(), ValidateStage()]
+    return pipeline
+
+
+def run_target(target: Target, events: Events | None = None, explain: bool = False) -> TargetResult:
+    events = events or Events()
+    result = TargetResult(target)
+    cache = Cache(target.cache_dir, target["cache"]["lock_timeout_s"])
+    current: list[str] = []
+    try:
+        from trtmake.backends.select import select_backend
+
+        if not explain:
+            cache.ensure_writable()
+        backend, reason = select_backend(target["backend"]["name"])
+        result.backend, result.backend_reason = backend.name, reason
+        ctx = Context(target, cache, backend, reason, explain=explain,
+                      on_progress=lambda stage, done, total: events.stage_progress(target, stage, done, total))
+        last = cache.read_pointer(target.target_id) or {}
+        keys: dict[str, dict[str, Any]] = {}
+        for stage in stages_for(target):
+            current[:] = [stage.name]
+            res = (_explain_stage if explain else _build_stage)(stage, ctx, last, events)
+            result.stages.append(res)
+            if res.key and res.status in ("built", "cached", "up to date"):
+                keys[stage.name] = {"key": res.key, "components": ctx.data.pop(f"__components_{stage.name}", {})}
+            if stage.name == "source" and "source" in ctx.data:
+                _check_profile(ctx)
+        result.data = {k: v for k, v in ctx.data.items() if not k.startswith("__")}
+        if "build.engine" in ctx.artifacts:
+            engine = ctx.artifacts["build.engine"]
+            result.data["engine"] = {"path": str(engine.path), "digest": engine.digest}
+        if not explain:
+            cache.write_pointer(target.target_id, {"name": target.name, "overrides": list(target.overrides),
+                                                   "stages": keys, "updated": time.time()})
+        cache.stat.save()
+    except TrtmakeError as exc:
+        result.error, result.exit_code = str(exc), exc.exit_code
+        _mark_failed(result, current)
+        if not isinstance(exc, UserError):
+            cache.stat.save()
+    except Exception as exc:  # an internal error: one line for the user, the traceback in the report
+        result.error = f"internal error in stage {current[0] if current else '?'}: {type(exc).__name__}: {exc}"
+        result.exit_code = 1
+        result.data["traceback"] = {"text": traceback.format_exc()}
+        _mark_failed(result, current)
+    result.warnings = list(cache.warnings)
+    if result.exit_code == 0 and not result.ok:
+        result.exit_code = 1
+    return result
+
+
+def _mark_failed(result: TargetResult, current: list[str]) -> None:
+    if current and not any(s.name == current[0] for s in result.stages):
+        result.stages.append(StageResult(current[0], "failed", reasons=[result.error or ""]))
+    done = {s.name for s in result.stages}
+    for stage in stages_for(result.target):
+        if stage.name not in done:
+            result.stages.append(StageResult(stage.name, "skipped"))
+
+
+def _check_profile(ctx: Context) -> None:
+    from trtmake.onnx_info import input_specs
+    from trtmake.profiles import check_profile
+    from trtmake.stages.build import target_profile
+
+    check_profile(target_profile(ctx), input_specs(ctx.data["source"]), ctx.target["model"]["name"])
+
+
+def _build_stage(stage: Stage, ctx: Context, last: dict, events: Events) -> StageResult:
+    key = stage.key(ctx)
+    digest = key.digest
+    ctx.data[f"__components_{stage.name}"] = key.components()
+    force = stage.always_run(ctx)
+    record = None if force else ctx.cache.get_action(digest)
+    if record is not None:
+        stage.accept(ctx, record)
+        res = StageResult(stage.name, "cached", digest, record.get("seconds", 0.0))
+        events.stage_finished(ctx.target, res)
+        return res
+    events.stage_started(ctx.target, stage.name)
+    with ctx.cache.lock(digest, f"{ctx.target.name}/{stage.name}"):
+        record = None if force else ctx.cache.get_action(digest)  # built by another process meanwhile?
+        if record is not None:
+            status = "cached"
+        else:
+            status = "built"
+            record = _run_and_publish(stage, ctx, key)
+    stage.accept(ctx, record)
+    res = StageResult(stage.name, status, digest, record.get("seconds", 0.0))
+    events.stage_finished(ctx.target, res)
+    return res
+
+
+def _run_and_publish(stage: Stage, ctx: Context, key: StageKey) -> dict[str, Any]:
+    started = time.perf_counter()
+    with ctx.cache.workdir(stage.name) as workdir:
+        out: StageOutput = stage.run(ctx, key, workdir)
+        seconds = time.perf_counter() - started
+        outputs = {name: ctx.cache.put_file(path) for name, path in out.files.items()}
+    return ctx.cache.put_action(key.digest, {
+        "stage": stage.name, "target": ctx.target.name, "components": key.components(),
+        "outputs": outputs, "data": out.data, "seconds": seconds, "host": ctx.host()})
+
+
+def _explain_stage(stage: Stage, ctx: Context, last: dict, events: Events) -> StageResult:
+    previous = (last.get("stages") or {}).get(stage.name)
+    try:
+        key = stage.key(ctx)
+    except Upstream as up:
+        reasons = [f"its input '{up.stage}' will be rebuilt first"]
+        return StageResult(stage.name, "stale", None, reasons=reasons)
+    ctx.data[f"__components_{stage.name}"] = key.components()
+    record = ctx.cache.get_action(key.digest)
+    if record is not None and not stage.always_run(ctx):
+        stage.accept(ctx, record)
+        return StageResult(stage.name, "up to date", key.digest)
+    if previous is None:
+        reasons = ["never built for this target" if not last else "no record of this stage's last run"]
+    elif previous["key"] == key.digest:
+        reasons = ["its cached result is missing or corrupt" if not stage.always_run(ctx) else "revalidate=true"]
+    else:
+        reasons = diff_components(previous["components"], key.components())
+    return StageResult(stage.name, "stale", key.digest, reasons=reasons)
+

@@ -1,0 +1,62 @@
+"""Stage keys: computed in one place, stored with the result so `explain` can diff them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from trtmake.hashing import canonical_json, digest_json
+
+
+@dataclass(frozen=True)
+class StageKey:
+    """What defines a stage's result: kind + implementation version, the resolved config
+    slice it reads, the digests of its input artifacts, and the toolchain facts it depends on."""
+
+    stage: str
+    version: int
+    config: dict[str, Any] = field(default_factory=dict)
+    inputs: dict[str, str] = field(default_factory=dict)
+    toolchain: dict[str, str] = field(default_factory=dict)
+
+    def components(self) -> dict[str, Any]:
+        return {
+            "stage": self.stage,
+            "version": self.version,
+            "config": self.config,
+            "inputs": self.inputs,
+            "toolchain": self.toolchain,
+        }
+
+    @property
+    def digest(self) -> str:
+        return digest_json(self.components())
+
+
+def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    """{"a": {"b": 1}} -> {"a.b": 1}; lists stay whole (compared as values)."""
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            out.update(flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out
+    return {prefix: value}
+
+
+def diff_components(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """Human lines, one per changed key component: `config.precision.mode: fp32 -> fp16`."""
+    a, b = flatten(old), flatten(new)
+    lines = []
+    for name in sorted(set(a) | set(b)):
+        if name in a and name in b and canonical_json(a[name]) == canonical_json(b[name]):
+            continue
+        lines.append(f"{name}: {_show(name, a.get(name, '(absent)'))} -> {_show(name, b.get(name, '(absent)'))}")
+    return lines
+
+
+def _show(name: str, value: Any) -> str:
+    if isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value):
+        return value[:12] + "…"
+    if isinstance(value, str):
+        return value
+    return canonical_json(value)

@@ -1,0 +1,82 @@
+"""Facts read from an ONNX file without loading its weights: inputs, outputs, nodes, and the
+external-data files it references. Imports `onnx` lazily (not on the up-to-date path)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from trtmake.errors import UserError
+from trtmake.profiles import InputSpec
+
+# onnx TensorProto element types -> numpy dtype names
+_ELEM = {1: "float32", 2: "uint8", 3: "int8", 4: "uint16", 5: "int16", 6: "int32", 7: "int64",
+         9: "bool", 10: "float16", 11: "float64", 12: "uint32", 13: "uint64", 16: "bfloat16"}
+
+
+def load_graph(path: Path, key: str = "model.path"):
+    """onnx.ModelProto without external data; a clear error for unreadable files."""
+    import onnx
+
+    try:
+        if path.stat().st_size == 0:
+            raise UserError(f"{key}: {path} is empty; export the model again")
+        return onnx.load(str(path), load_external_data=False)
+    except UserError:
+        raise
+    except FileNotFoundError:
+        raise UserError(f"{key}: {path} does not exist; fix the path") from None
+    except Exception as exc:  # protobuf raises DecodeError and others
+        raise UserError(f"{key}: {path} is not a readable ONNX model ({type(exc).__name__}); "
+                        "re-export it") from None
+
+
+def external_files(model, path: Path) -> list[str]:
+    """Relative names of the external-data files the model's initializers point to."""
+    names = set()
+    for tensor in _all_tensors(model):
+        if tensor.data_location == 1:  # EXTERNAL
+            for entry in tensor.external_data:
+                if entry.key == "location":
+                    names.add(entry.value)
+    return sorted(names)
+
+
+def _all_tensors(model):
+    import onnx.external_data_helper as edh
+
+    return edh._get_all_tensors(model)
+
+
+def describe(model) -> dict[str, Any]:
+    """Plain-data summary stored in the source stage's record."""
+    init = {t.name for t in model.graph.initializer}
+
+    def spec(vi) -> dict[str, Any]:
+        t = vi.type.tensor_type
+        dims = []
+        for d in t.shape.dim:
+            if d.HasField("dim_value"):
+                dims.append(int(d.dim_value))
+            else:
+                dims.append(d.dim_param or None)
+        return {"name": vi.name, "dtype": _ELEM.get(t.elem_type, f"onnx:{t.elem_type}"), "dims": dims}
+
+    return {
+        "inputs": [spec(v) for v in model.graph.input if v.name not in init],
+        "outputs": [spec(v) for v in model.graph.output],
+        "nodes": len(model.graph.node),
+        "opset": max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0),
+        "ir_version": model.ir_version,
+    }
+
+
+def input_specs(described: dict[str, Any]) -> list[InputSpec]:
+    return [InputSpec(i["name"], i["dtype"], tuple(i["dims"])) for i in described["inputs"]]
+
+
+def check_supported_dtypes(described: dict[str, Any], key: str) -> None:
+    for i in described["inputs"]:
+        if i["dtype"].startswith("onnx:") or i["dtype"] in ("bfloat16",):
+            raise UserError(f"{key}: input '{i['name']}' has dtype {i['dtype']}, which trtmake cannot "
+                            "feed; use float32/float16/int32/int64/bool inputs")

@@ -1,0 +1,174 @@
+"""Reporters: the JSON report (machine-readable), JUnit XML for CI, and the rich summary table.
+
+Only this module and progress.py print. Schema (documented in the README):
+{"ok": bool, "targets": [{"name", "backend", "stages": [{"name", "status", "key", "seconds"}],
+  "metrics": {...}, "assertions": [{"metric", "op", "value", "actual", "passed"}], ...}]}
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+from trtmake import __version__
+from trtmake.atomic import write_text_atomic
+from trtmake.executor import TargetResult
+
+STATUS_STYLE = {"built": "green", "cached": "cyan", "failed": "bold red", "skipped": "dim",
+                "up to date": "cyan", "stale": "yellow"}
+
+
+def target_entry(r: TargetResult) -> dict[str, Any]:
+    data = r.data
+    validate = data.get("validate", {})
+    metrics_at = validate.get("metrics_at", {})
+    primary = dict(metrics_at.get("opt") or next(iter(metrics_at.values()), {}))
+    others = {p: m for p, m in metrics_at.items() if p != "opt"}
+    if others:
+        primary["at"] = others
+    build = data.get("build", {})
+    entry: dict[str, Any] = {
+        "name": r.target.name,
+        "label": r.target.label,
+        "overrides": list(r.target.overrides),
+        "backend": r.backend,
+        "backend_reason": r.backend_reason,
+        "ok": r.ok,
+        "exit_code": r.exit_code,
+        "error": r.error,
+        "stages": [{"name": s.name, "status": s.status, "key": s.key, "seconds": round(s.seconds, 4),
+                    **({"reasons": s.reasons} if s.reasons else {})} for s in r.stages],
+        "metrics": primary,
+        "assertions": r.assertions,
+        "model": {"name": r.target["model"]["name"], "synthetic_weights": r.target["model"]["synthetic_weights"]},
+        "precision": {"mode": r.target["precision"]["mode"], **data.get("precision", {})},
+        "layer_info": build.get("layer_info", {}),
+        "synthetic_inputs": validate.get("synthetic_inputs"),
+        "validated_on": validate.get("device"),
+        "warnings": r.warnings,
+    }
+    if "engine" in data:
+        entry["engine"] = data["engine"]
+    if "calibrate" in data:
+        entry["calibration"] = data["calibrate"]
+    if "traceback" in data:
+        entry["traceback"] = data["traceback"]["text"]
+    return entry
+
+
+def report_dict(results: Iterable[TargetResult]) -> dict[str, Any]:
+    entries = [target_entry(r) for r in results]
+    return {"ok": all(e["ok"] for e in entries) and bool(entries), "trtmake": __version__,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "targets": entries}
+
+
+def write_json(report: dict[str, Any], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(path, json.dumps(report, indent=2, default=str) + "\n")
+
+
+def write_junit(report: dict[str, Any], path: Path) -> None:
+    """One testsuite per target: a case per stage and one per assertion."""
+    from xml.etree import ElementTree as ET
+
+    suites = ET.Element("testsuites", name="trtmake")
+    for t in report["targets"]:
+        cases = []
+        for s in t["stages"]:
+            case = ET.Element("testcase", classname=f"trtmake.{t['label']}", name=f"stage {s['name']}",
+                              time=str(s["seconds"]))
+            if s["status"] == "failed":
+                ET.SubElement(case, "failure", message=t["error"] or "failed").text = t["error"] or ""
+            elif s["status"] == "skipped":
+                ET.SubElement(case, "skipped", message="an earlier stage failed")
+            cases.append(case)
+        for a in t["assertions"]:
+            name = f"assert {a['metric']} {a['op']} {a['value']} @{a.get('shape', 'opt')}"
+            case = ET.Element("testcase", classname=f"trtmake.{t['label']}", name=name, time="0")
+            if not a["passed"]:
+                ET.SubElement(case, "failure", message=f"actual {a['actual']}").text = json.dumps(a)
+            cases.append(case)
+        suite = ET.SubElement(suites, "testsuite", name=t["label"], tests=str(len(cases)),
+                              failures=str(sum(1 for c in cases if c.find("failure") is not None)),
+                              skipped=str(sum(1 for c in cases if c.find("skipped") is not None)))
+        suite.extend(cases)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(path, ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n")
+
+
+def _fmt(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.{digits}g}"
+    return str(value)
+
+
+def _stage_summary(stages: list[dict[str, Any]]) -> str:
+    counts: dict[str, int] = {}
+    for s in stages:
+        counts[s["status"]] = counts.get(s["status"], 0) + 1
+    return ", ".join(f"[{STATUS_STYLE.get(k, '')}]{n} {k}[/]" for k, n in counts.items())
+
+
+def print_summary(report: dict[str, Any], console=None, report_path: Path | None = None) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    console = console or Console()
+    targets = [{**t, "label": escape(t["label"])} for t in report["targets"]]
+    if len(targets) == 1:
+        stages = Table(title=f"{targets[0]['label']} — stages")
+        for col in ("stage", "status", "seconds", "key"):
+            stages.add_column(col, justify="right" if col == "seconds" else "left")
+        for s in targets[0]["stages"]:
+            stages.add_row(s["name"], f"[{STATUS_STYLE.get(s['status'], '')}]{s['status']}[/]",
+                           f"{s['seconds']:.2f}", (s["key"] or "")[:12])
+        console.print(stages)
+    table = Table(title="trtmake summary", show_lines=len(targets) > 1)
+    for col in ("target", "backend", "stages"):
+        table.add_column(col)
+    for col in ("cosine", "top1", "max abs", "p50 ms", "p99 ms", "samples/s", "assertions"):
+        table.add_column(col, justify="right")
+    for t in targets:
+        m = t["metrics"]
+        passed = sum(a["passed"] for a in t["assertions"])
+        total = len(t["assertions"])
+        verdict = (("[green]" if passed == total else "[bold red]") + f"{passed}/{total}[/]") if total else "—"
+        if t["error"]:
+            verdict = "[bold red]error[/]"
+        table.add_row(t["label"], t["backend"] or "—", _stage_summary(t["stages"]),
+                      _fmt(m.get("cosine_similarity"), 6), _fmt(m.get("top1_agreement")),
+                      _fmt(m.get("max_abs_error"), 3), _fmt(m.get("latency_p50_ms"), 3),
+                      _fmt(m.get("latency_p99_ms"), 3), _fmt(m.get("throughput"), 4), verdict)
+    console.print(table)
+    for t in targets:
+        for a in t["assertions"]:
+            if not a["passed"]:
+                console.print(f"[bold red]FAILED[/] {t['label']}: {a['metric']} {a['op']} {a['value']} "
+                              f"(actual {_fmt(a['actual'], 6)}, at {a.get('shape', 'opt')})")
+        for w in t["warnings"]:
+            console.print(f"[yellow]warning[/] {t['label']}: {w}")
+        if t["error"]:
+            console.print(f"[bold red]error[/] {t['label']}: {t['error']}")
+    if report_path is not None:
+        console.print(f"report: {report_path}", style="dim")
+
+
+def print_explain(results: Iterable[TargetResult], console=None) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+
+    console = console or Console()
+    for r in results:
+        console.print(f"[bold]{escape(r.target.label)}[/] ({r.backend or 'backend ?'})")
+        if r.error:
+            console.print(f"  [bold red]error[/] {r.error}")
+        for s in r.stages:
+            style = STATUS_STYLE.get(s.status, "")
+            console.print(f"  {s.name:<10} [{style}]{s.status}[/]")
+            for line in s.reasons:
+                console.print(f"      {escape(line)}")

@@ -1,0 +1,75 @@
+"""A composed config, resolved and frozen into a plain, serializable Target.
+
+After this point nothing reads Hydra or OmegaConf: the executor only executes (ninja's
+"generator decides, executor runs").
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from trtmake.errors import UserError
+
+GROUPS = ("model", "precision", "calibrator", "profile", "dataset", "validation", "backend")
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    overrides: tuple[str, ...]
+    project_root: Path
+    cfg: dict[str, Any]
+
+    @property
+    def label(self) -> str:
+        extra = [o for o in self.overrides if not o.startswith("target=")]
+        return f"{self.name} [{' '.join(extra)}]" if extra else self.name
+
+    @property
+    def target_id(self) -> str:
+        """Names the target's pointer file (its last run, whatever the overrides: what explain diffs)."""
+        return re.sub(r"[^A-Za-z0-9_.-]", "_", self.name)
+
+    def __getitem__(self, group: str) -> Any:
+        return self.cfg[group]
+
+    def path(self, value: str) -> Path:
+        """Config paths are relative to the project root (the folder holding conf/)."""
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else self.project_root / p
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.path(self.cfg["cache"]["dir"])
+
+
+# Overrides that change where results go or how they are shown, not what is built.
+_NEUTRAL = ("report.", "cache.", "hydra.", "show=", "revalidate=", "target=")
+
+
+def from_config(cfg: Any, overrides: list[str], project_root: Path) -> Target:
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        plain = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True, throw_on_missing=True)
+    except OmegaConfBaseException as exc:
+        key = getattr(exc, "full_key", "") or "config"
+        msg = str(exc).splitlines()[0]
+        raise UserError(f"{key}: {msg}") from None
+    plain.pop("hydra", None)
+    name = plain["target"]["name"]
+    _check_model(plain["model"])
+    kept = tuple(o for o in overrides if not o.lstrip("+~").startswith(_NEUTRAL))
+    return Target(name=name, overrides=kept, project_root=project_root, cfg=plain)
+
+
+def _check_model(model: dict[str, Any]) -> None:
+    given = [k for k in ("path", "generator", "export") if model.get(k)]
+    if len(given) != 1:
+        raise UserError(
+            f"model: set exactly one of model.path, model.generator, model.export (got {given or 'none'})"
+        )
