@@ -97,15 +97,14 @@ def _finish(command: str, results: list, root) -> int:
     cfg = results[0].target.cfg.get("report") or {}
     path = Path(cfg.get("path") or "build/report.json")
     path = path if path.is_absolute() else root / path
-    report.write_json(data, path)
-    if cfg.get("junit"):
-        junit = Path(cfg["junit"])
-        report.write_junit(data, junit if junit.is_absolute() else root / junit)
+    if results[0].stages or len(results) > 1:  # a config error before any stage writes no report
+        report.write_json(data, path)
+        if cfg.get("junit"):
+            junit = Path(cfg["junit"])
+            report.write_junit(data, junit if junit.is_absolute() else root / junit)
+    if len(results) == 1 and results[0].exit_code == 2:
+        _error(results[0].error or "bad input")  # user error: one line, no table
+        return 2
     report.print_summary(data, console, report_path=path)
     codes = [r.exit_code for r in results]
-    if any(c == 2 for c in codes) and len(results) == 1:
-        for r in results:
-            if r.error:
-                _error(r.error)
-        return 2
     return 0 if data["ok"] else (2 if all(c == 2 for c in codes if c) else 1)

@@ -97,6 +97,9 @@ def run_target(target: Target, events: Events | None = None, explain: bool = Fal
             if stage.name == "source" and "source" in ctx.data:
                 _check_profile(ctx)
         result.data = {k: v for k, v in ctx.data.items() if not k.startswith("__")}
+        if "precision" in ctx.artifacts:
+            graph = ctx.artifacts["precision"]
+            result.data["graph"] = {"path": str(graph.path), "digest": graph.digest}
         if "build.engine" in ctx.artifacts:
             engine = ctx.artifacts["build.engine"]
             result.data["engine"] = {"path": str(engine.path), "digest": engine.digest}

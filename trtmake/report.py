@@ -49,8 +49,9 @@ def target_entry(r: TargetResult) -> dict[str, Any]:
         "validated_on": validate.get("device"),
         "warnings": r.warnings,
     }
-    if "engine" in data:
-        entry["engine"] = data["engine"]
+    for name in ("engine", "graph"):
+        if name in data:
+            entry[name] = data[name]
     if "calibrate" in data:
         entry["calibration"] = data["calibrate"]
     if "traceback" in data:

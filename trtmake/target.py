@@ -54,6 +54,8 @@ def from_config(cfg: Any, overrides: list[str], project_root: Path) -> Target:
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
+    if "hydra" in cfg:
+        cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
     try:
         plain = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True, throw_on_missing=True)
     except OmegaConfBaseException as exc:
@@ -63,6 +65,7 @@ def from_config(cfg: Any, overrides: list[str], project_root: Path) -> Target:
     plain.pop("hydra", None)
     name = plain["target"]["name"]
     _check_model(plain["model"])
+    _check_static(plain)
     kept = tuple(o for o in overrides if not o.lstrip("+~").startswith(_NEUTRAL))
     return Target(name=name, overrides=kept, project_root=project_root, cfg=plain)
 
@@ -73,3 +76,12 @@ def _check_model(model: dict[str, Any]) -> None:
         raise UserError(
             f"model: set exactly one of model.path, model.generator, model.export (got {given or 'none'})"
         )
+
+
+def _check_static(cfg: dict[str, Any]) -> None:
+    """What can be checked without reading any file: assertions, profile syntax."""
+    from trtmake.assertions import declared
+    from trtmake.profiles import profile_from_config
+
+    declared(cfg["validation"])
+    profile_from_config(cfg["profile"]["name"], cfg["profile"]["shapes"])

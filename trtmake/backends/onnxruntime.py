@@ -96,6 +96,7 @@ class OnnxruntimeBackend:
         seconds = time.perf_counter() - started
         before = len(load_graph(spec.onnx_path).graph.node)
         after_graph = load_graph(engine, key="engine")
+        _inline_external_data(after_graph, engine, spec.onnx_path.parent)
         ops: dict[str, int] = {}
         for node in after_graph.graph.node:
             op = f"{node.domain + '.' if node.domain else ''}{node.op_type}"
@@ -108,6 +109,21 @@ class OnnxruntimeBackend:
 
     def load(self, engine_path: Path, options: dict[str, Any]) -> "OrtRunner":
         return OrtRunner(engine_path, options)
+
+
+def _inline_external_data(model, engine: Path, source_dir: Path) -> None:
+    """ORT writes the optimized graph pointing at the source's external-data files; an engine
+    in the cache must be self-contained, so those tensors are copied into it."""
+    from onnx import external_data_helper as edh
+
+    from trtmake.onnx_info import external_files
+
+    if not external_files(model, engine):
+        return
+    import onnx
+
+    edh.load_external_data_for_model(model, str(source_dir))
+    onnx.save(model, str(engine))
 
 
 class OrtRunner:

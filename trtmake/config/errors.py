@@ -38,6 +38,10 @@ def to_user_error(exc: BaseException) -> UserError:
     from omegaconf.errors import OmegaConfBaseException
 
     text = str(exc)
+    m = re.search(r"You must specify '([^']+)'", text)
+    if m:
+        options = re.findall(r"^\t(\S+)$", text, re.M)
+        return UserError(f"{m.group(1)}: none given; pass {m.group(1)}=NAME, available: {', '.join(options)}")
     if isinstance(exc, MissingConfigException):
         options = re.findall(r"^\t(\S+)$", text, re.M)
         m = re.search(r"Could not find '([^/']+)/([^']+)'", text)
@@ -45,9 +49,6 @@ def to_user_error(exc: BaseException) -> UserError:
             group, name = m.groups()
             return UserError(f"{group}={name}: no such recipe in engine_recipes/{group}/; "
                              f"available: {', '.join(options) or 'none'}")
-        m = re.search(r"You must specify '([^']+)'", text)
-        if m:
-            return UserError(f"{m.group(1)}: none given; pass {m.group(1)}=NAME, available: {', '.join(options)}")
         return UserError(text.splitlines()[0])
     if isinstance(exc, OverrideParseException):
         return UserError(f"command line: {text.splitlines()[0]}")

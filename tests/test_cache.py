@@ -1,0 +1,68 @@
+"""The cache: atomic publish, verification, stat cache, corrupt records are misses."""
+
+import json
+import os
+
+from trtmake.cache import Cache
+from trtmake.hashing import StatCache, canonical_json, digest_file
+from trtmake.keys import StageKey, diff_components
+
+
+def test_canonical_json_is_order_independent():
+    assert canonical_json({"b": 1, "a": [1.5, {"d": 2, "c": 3}]}) == canonical_json({"a": [1.5, {"c": 3, "d": 2}], "b": 1})
+
+
+def test_stage_key_changes_with_each_component():
+    base = StageKey("build", 1, {"a": 1}, {"graph": "x" * 64}, {"ort": "1"})
+    for other in (StageKey("build", 2, {"a": 1}, {"graph": "x" * 64}, {"ort": "1"}),
+                  StageKey("build", 1, {"a": 2}, {"graph": "x" * 64}, {"ort": "1"}),
+                  StageKey("build", 1, {"a": 1}, {"graph": "y" * 64}, {"ort": "1"}),
+                  StageKey("build", 1, {"a": 1}, {"graph": "x" * 64}, {"ort": "2"})):
+        assert other.digest != base.digest
+    assert diff_components(base.components(), base.components()) == []
+    assert diff_components({"config": {"a": 1}}, {"config": {"a": 2}}) == ["config.a: 1 -> 2"]
+
+
+def test_stat_cache_reads_no_bytes_when_nothing_changed(tmp_path):
+    f = tmp_path / "big.bin"
+    f.write_bytes(os.urandom(1 << 16))
+    old = f.stat().st_mtime - 10
+    os.utime(f, (old, old))
+    sc = StatCache(tmp_path / "stat.json")
+    d = sc.digest(f)
+    sc.save()
+    again = StatCache(tmp_path / "stat.json")
+    assert again.digest(f) == d and again.hashed_bytes == 0
+    f.write_bytes(b"changed")
+    assert again.digest(f) == digest_file(f) != d
+
+
+def test_corrupt_object_and_garbled_record_are_cache_misses(tmp_path):
+    cache = Cache(tmp_path)
+    cache.ensure_writable()
+    src = tmp_path / "tmp" / "x.bin"
+    src.write_bytes(b"engine bytes")
+    out = cache.put_file(src)
+    cache.put_action("k" * 64, {"outputs": {"engine": out}, "data": {}})
+    assert cache.get_action("k" * 64) is not None
+    obj = cache.object_path(out["digest"])
+    obj.chmod(0o644)
+    obj.write_bytes(b"engine bytez")
+    assert cache.get_action("k" * 64) is None
+    assert any("corrupt" in w for w in cache.warnings)
+    cache.action_path("k" * 64).write_text("{not json")
+    assert cache.get_action("k" * 64) is None
+    assert any("unreadable" in w for w in cache.warnings)
+
+
+def test_published_objects_are_read_only_and_no_temp_files_remain(tmp_path):
+    cache = Cache(tmp_path)
+    cache.ensure_writable()
+    with cache.workdir("build") as wd:
+        (wd / "e").write_bytes(b"abc")
+        out = cache.put_file(wd / "e")
+    assert not os.access(cache.object_path(out["digest"]), os.W_OK) or os.geteuid() == 0
+    assert oct(cache.object_path(out["digest"]).stat().st_mode & 0o777) == "0o444"
+    assert list((tmp_path / "tmp").iterdir()) == []
+    rec = cache.put_action("a" * 64, {"outputs": {"x": out}})
+    assert json.loads(cache.action_path("a" * 64).read_text())["key"] == rec["key"]

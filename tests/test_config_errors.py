@@ -1,0 +1,56 @@
+"""Issue 2 §2: bad config -> one line naming the key and the valid choices, exit 2, nothing cached."""
+
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["target=nope"], ["target=nope", "resnet50_fp32", "tiny_cnn_fp32"]),
+    (["target=tiny_cnn_fp32", "precision=fp8"], ["precision=fp8", "fp16", "int8"]),
+    (["target=tiny_cnn_fp32", "precision.mode=fp9"], ["precision.mode", "fp9", "fp32", "fp16", "bf16", "int8"]),
+    (["target=tiny_cnn_fp32", "precision.colour=red"], ["precision.colour", "unknown key", "keep_io_types"]),
+    (["target=tiny_cnn_fp32", "validation.iters=many"], ["validation.iters", "many"]),
+    (["target=tiny_cnn_fp32", "validation.assertions=[{metric: speed, op: '>=', value: 1}]"],
+     ["validation.assertions[0].metric", "speed", "latency_p50_ms"]),
+    (["target=tiny_cnn_fp32", "validation.assertions=[{metric: throughput, op: '=>', value: 1}]"],
+     ["validation.assertions[0].op", "'=>'", ">="]),
+    ([], ["target", "resnet50_fp32"]),
+])
+def test_bad_config_is_one_line_exit_2_and_caches_nothing(trtmake, args, expected):
+    assert trtmake(*args) == 2
+    err = trtmake.last_err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("trtmake: error: ")
+    for word in expected:
+        assert word in err, (word, err)
+    assert not [p for p in trtmake.cache_files() if "objects" in p.parts or "actions" in p.parts]
+
+
+def test_console_script_exit_code_and_single_line(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "trtmake", "target=nope", f"cache.dir={tmp_path}"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "available:" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_outside_a_project_says_how_to_fix(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "trtmake", "target=tiny_cnn_fp32"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "TRTMAKE_PROJECT" in proc.stderr
+
+
+def test_cfg_job_prints_hydras_composed_target(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "trtmake", "target=resnet50_fp16", "--cfg", "job"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "mode: fp16" in proc.stdout and "generator: resnet50" in proc.stdout
+
+
+def test_model_needs_exactly_one_source(trtmake):
+    assert trtmake("target=tiny_cnn_fp32", "model.path=x.onnx") == 2
+    assert "exactly one of model.path, model.generator" in trtmake.last_err

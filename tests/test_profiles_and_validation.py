@@ -1,0 +1,77 @@
+"""Issue 2 §7-8: profiles are checked against the model before any build; validation runs at
+the declared shape points; metrics and assertions are real numbers from real runs."""
+
+import numpy as np
+import pytest
+
+from trtmake import metrics
+from trtmake.assertions import evaluate
+from trtmake.errors import UserError
+from trtmake.profiles import InputSpec, Profile, ShapeRange, check_profile
+
+MODEL = [InputSpec("input", "float32", ("batch", 3, 32, 32))]
+
+
+def _profile(mn, opt, mx, name="input"):
+    return Profile("p", {name: ShapeRange(tuple(mn), tuple(opt), tuple(mx))})
+
+
+@pytest.mark.parametrize("profile, words", [
+    (_profile([1, 3, 32, 32], [1, 3, 32, 32], [2, 3, 32, 32], name="image"), ["'image'", "input"]),
+    (_profile([1, 3, 32], [1, 3, 32], [1, 3, 32]), ["rank 3", "rank 4"]),
+    (_profile([1, 3, 32, 32], [1, 3, 64, 64], [1, 3, 64, 64]), ["opt[2] = 64", "fixes that dim to 32"]),
+    (_profile([4, 3, 32, 32], [2, 3, 32, 32], [8, 3, 32, 32]), ["min <= opt <= max", "axis 0"]),
+])
+def test_profile_that_does_not_fit_the_model_is_a_clear_error(profile, words):
+    with pytest.raises(UserError) as err:
+        check_profile(profile, MODEL, "tiny")
+    for w in words:
+        assert w in str(err.value)
+
+
+def test_profile_mismatch_fails_before_any_build(trtmake):
+    assert trtmake("target=tiny_cnn_fp32", "profile.shapes.input.opt=[1,3,64,64]",
+                   "profile.shapes.input.max=[4,3,64,64]") == 2
+    assert "fixes that dim to 32" in trtmake.last_err
+    st = trtmake.statuses()
+    assert st["source"] == "built" and st["build"] == "skipped" and st["precision"] == "skipped"
+
+
+def test_validation_at_min_opt_and_max_shapes(trtmake):
+    assert trtmake("target=tiny_cnn_fp32", "validation.shapes=[min,opt,max]",
+                   "validation.assertions=[{metric: cosine_similarity, op: '>=', value: 0.999, shape: max}]") == 0
+    t = trtmake.report["targets"][0]
+    assert t["metrics"]["batch_size"] == 1
+    assert t["metrics"]["at"]["max"]["batch_size"] == 4
+    assert t["metrics"]["at"]["min"]["batch_size"] == 1
+    assert t["assertions"][0]["shape"] == "max" and t["assertions"][0]["passed"]
+
+
+def test_failed_assertion_exits_1_and_is_reported(trtmake):
+    assert trtmake("target=tiny_cnn_fp32", "validation.min_throughput=1e12") == 1
+    t = trtmake.report["targets"][0]
+    failed = [a for a in t["assertions"] if not a["passed"]]
+    assert failed and failed[0]["metric"] == "throughput" and failed[0]["actual"] < 1e12
+    assert trtmake.report["ok"] is False
+    assert "FAILED" in trtmake.last_out
+
+
+def test_accuracy_metrics_on_known_arrays():
+    ref = [{"y": np.array([[1.0, 0.0, 0.0], [0.0, 2.0, 0.0]])}]
+    act = [{"y": np.array([[1.0, 0.1, 0.0], [0.0, 0.0, 3.0]])}]
+    m = metrics.accuracy(ref, act)
+    assert m["max_abs_error"] == pytest.approx(3.0)
+    assert m["top1_agreement"] == pytest.approx(0.5)
+    assert m["cosine_similarity_min"] == pytest.approx(0.0, abs=1e-12)
+    assert m["cosine_similarity"] == pytest.approx((1 / np.sqrt(1.01)) / 2)
+
+
+def test_speed_metrics_percentiles_and_throughput():
+    s = metrics.speed([1.0] * 98 + [10.0, 20.0], batch_size=4)
+    assert s["latency_p50_ms"] == 1.0 and s["latency_p99_ms"] > 9.0
+    assert s["throughput"] == pytest.approx(4 * 1000 / np.mean([1.0] * 98 + [10.0, 20.0]))
+
+
+def test_missing_metric_fails_its_assertion():
+    v = evaluate([{"metric": "top1_agreement", "op": ">=", "value": 0.9, "shape": "opt"}], {"opt": {}})
+    assert v[0]["passed"] is False and v[0]["actual"] is None

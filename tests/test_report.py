@@ -1,0 +1,40 @@
+"""Issue 2 §9: the JSON report's documented shape, the rich table, JUnit XML."""
+
+import xml.etree.ElementTree as ET
+
+
+def test_json_report_has_the_documented_shape(trtmake):
+    assert trtmake("target=tiny_cnn_fp32") == 0
+    r = trtmake.report
+    assert r["ok"] is True and isinstance(r["targets"], list) and len(r["targets"]) == 1
+    t = r["targets"][0]
+    for key in ("name", "backend", "stages", "metrics", "assertions"):
+        assert key in t
+    assert t["name"] == "tiny_cnn_fp32" and t["backend"] == "onnxruntime"
+    for s in t["stages"]:
+        assert set(s) >= {"name", "status", "key", "seconds"} and s["status"] in ("built", "cached")
+        assert len(s["key"]) == 64
+    for metric in ("max_abs_error", "mean_abs_error", "cosine_similarity", "top1_agreement",
+                   "latency_p50_ms", "latency_p90_ms", "latency_p99_ms", "throughput"):
+        assert isinstance(t["metrics"][metric], float), metric
+    a = t["assertions"][0]
+    assert set(a) >= {"metric", "op", "value", "actual", "passed"}
+    assert t["model"]["synthetic_weights"] is True and t["synthetic_inputs"] is True
+
+
+def test_rich_table_lists_target_metrics_and_verdicts(trtmake):
+    assert trtmake("target=tiny_cnn_fp32") == 0
+    out = trtmake.last_out
+    assert "tiny_cnn_fp32" in out and "p99 ms" in out and "1/1" in out
+    for stage in ("source", "precision", "build", "reference", "validate"):
+        assert stage in out
+
+
+def test_junit_has_a_case_per_stage_and_per_assertion(trtmake, tmp_path):
+    junit = tmp_path / "junit.xml"
+    assert trtmake("target=tiny_cnn_fp32", f"report.junit={junit}", "validation.min_throughput=1e12") == 1
+    root = ET.parse(junit).getroot()
+    cases = root.findall(".//testcase")
+    assert len(cases) == 5 + 2
+    failures = [c for c in cases if c.find("failure") is not None]
+    assert len(failures) == 1 and "throughput" in failures[0].get("name")
