@@ -22,7 +22,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 def source_files(src: dict[str, Any], key: str, root: Path) -> list[Path]:
     """The files of a folder data source, sorted; errors name the config key."""
-    if src["kind"] == "synthetic":
+    if src["kind"] in ("synthetic", "skimage"):
         return []
     if not src.get("path"):
         raise UserError(f"{key}.path: a '{src['kind']}' data source needs a folder path")
@@ -40,6 +40,13 @@ def source_digest(src: dict[str, Any], key: str, root: Path, stat: StatCache) ->
     """Digest of everything a data source feeds: its config and the bytes of its files."""
     files = source_files(src, key, root)
     config = {k: v for k, v in src.items() if k != "path"}
+    if src["kind"] == "skimage":
+        from importlib import metadata
+
+        try:
+            config["scikit-image"] = metadata.version("scikit-image")
+        except metadata.PackageNotFoundError:
+            raise UserError(f"{key}.kind=skimage needs scikit-image: pip install scikit-image") from None
     return digest_json({"config": config, "files": [[f.name, stat.digest(f)] for f in files]})
 
 
@@ -55,6 +62,11 @@ def load_samples(src: dict[str, Any], key: str, root: Path, inputs: list[InputSp
     kind = src["kind"]
     if kind == "synthetic":
         return _synthetic(src, inputs, shapes, count)
+    if kind == "skimage":
+        samples = _skimage(src, inputs, count, key)
+        for sample in samples:
+            _check_sample(sample, inputs, shapes, f"{key} (skimage photos)")
+        return samples
     files = source_files(src, key, root)
     if len(files) < count:
         raise UserError(
@@ -102,6 +114,17 @@ def _synthetic(src: dict[str, Any], inputs: list[InputSpec], shapes: dict[str, S
                 sample[spec.name] = rng.standard_normal(size=row).astype(dtype)
         samples.append(sample)
     return samples
+
+
+def _skimage(src: dict[str, Any], inputs: list[InputSpec], count: int, key: str):
+    """Random crops of scikit-image's real photographs (seeded), then the declared preprocessing."""
+    from trtmake.image_dataset import preprocess, skimage_crops
+
+    if len(inputs) != 1:
+        raise UserError(f"{key}: photos feed one input, the model has {[i.name for i in inputs]}")
+    size = int(src["preprocess"].get("resize") or 256)
+    return [{inputs[0].name: preprocess(img, src["preprocess"], key=f"{key}.preprocess")}
+            for img in skimage_crops(count, src["seed"], size=size)]
 
 
 def _read_npy(path: Path, inputs: list[InputSpec], key: str) -> dict[str, np.ndarray]:

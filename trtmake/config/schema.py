@@ -27,6 +27,7 @@ class DataKind(str, Enum):
     synthetic = "synthetic"
     npy = "npy"
     images = "images"
+    skimage = "skimage"  # real photographs shipped in scikit-image (random crops), pip-installable
 
 
 class Distribution(str, Enum):
@@ -59,6 +60,7 @@ class ExportConfig:
     output_names: List[str] = field(default_factory=list)
     dynamic_axes: Dict[str, Any] = field(default_factory=dict)
     opset: int = 17
+    seed: int = 0
 
 
 @dataclass
@@ -108,12 +110,13 @@ class CalibratorConfig:
 
 @dataclass
 class PreprocessConfig:
+    color: str = "RGB"
     resize: Optional[int] = None
     center_crop: Optional[int] = None
     layout: str = "NCHW"
     scale: float = 1.0
-    mean: List[float] = field(default_factory=list)
-    std: List[float] = field(default_factory=list)
+    mean: Optional[List[float]] = None
+    std: Optional[List[float]] = None
     dtype: str = "float32"
 
 

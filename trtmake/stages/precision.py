@@ -39,7 +39,10 @@ class PrecisionStage(Stage):
         cfg = self.config(ctx)
         inputs = {"source": ctx.artifact("source").digest}
         if cfg["mode"] == "int8":
+            from trtmake.stages.int8 import auto_exclude_inputs
+
             inputs["calibration"] = ctx.artifact("calibrate.stats").digest
+            inputs.update(auto_exclude_inputs(ctx))
         toolchain = {} if cfg["mode"] == "fp32" else _versions("onnx", "onnxruntime")
         return StageKey(self.name, self.version, config=cfg, inputs=inputs, toolchain=toolchain)
 

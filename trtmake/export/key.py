@@ -1,0 +1,63 @@
+"""The export stage's key components, computed without importing torch.
+
+key = export config slice (canonical; the weights *path* left out) + the weights file's sha256
++ torch and onnx versions + the versions of the packages holding the model code. Shaped like
+`trtmake.keys.StageKey(config=..., inputs=..., toolchain=...)`.
+"""
+
+from __future__ import annotations
+
+import functools
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Callable
+
+from trtmake.export import zoo
+from trtmake.export.factory import weights_path
+from trtmake.export.spec import ExportSpec
+from trtmake.export.torch_export import require_torch
+from trtmake.hashing import digest_file
+
+
+def export_key_inputs(spec: ExportSpec, digest: Callable[[Path], str] = digest_file) -> dict[str, Any]:
+    """{config, inputs: {weights: sha256}, toolchain: {torch, onnx, <model-code packages>}}.
+
+    `digest` may be a StatCache's `digest` so an unchanged weights file is not re-read.
+    Raises MissingDependency when torch is not installed.
+    """
+    require_torch()
+    path = weights_path(spec)
+    inputs = {} if path is None else {"weights": digest(path)}
+    toolchain = {"torch": _version("torch"), "onnx": _version("onnx")}
+    toolchain |= {name: _version(name) for name in code_packages(spec)}
+    return {"config": spec.config(), "inputs": inputs, "toolchain": toolchain}
+
+
+def code_packages(spec: ExportSpec) -> list[str]:
+    """Installed distributions that hold the factory's and weights_from's code (no imports).
+
+    trtmake's own zoo entries name theirs in `zoo.REQUIRES`; a module in the user's source tree
+    belongs to no distribution, and its code is not part of the key.
+    """
+    names: set[str] = set()
+    for dotted in (spec.factory, spec.weights_from):
+        if not dotted:
+            continue
+        top = dotted.split(".")[0]
+        if dotted.startswith(f"{zoo.__name__}."):
+            names.update(zoo.REQUIRES.get(dotted.rsplit(".", 1)[1], ()))
+        elif top != "trtmake":
+            names.update(_distributions().get(top, ()))
+    return sorted(names - {"torch", "onnx"})
+
+
+@functools.lru_cache(maxsize=1)
+def _distributions() -> dict[str, tuple[str, ...]]:
+    return {k: tuple(v) for k, v in metadata.packages_distributions().items()}
+
+
+def _version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "not installed"

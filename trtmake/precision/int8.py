@@ -1,0 +1,251 @@
+"""INT8 by explicit quantization: write a QDQ ONNX graph from calibration statistics.
+
+The dialect follows the backend (DESIGN.md section 2):
+- "tensorrt": symmetric int8 everywhere (zero points 0), weights per-channel on the
+  output-channel axis as float weight + Q + DQ, activations per-tensor, Q/DQ only on the inputs
+  of the listed op types, biases left in float, one Q/DQ pair per consumer (the placement
+  TensorRT's Model Optimizer asks onnxruntime for). Checked by `qdq_check` before it is returned.
+- "onnxruntime": asymmetric uint8 activations, symmetric int8 weights (per-channel): the form
+  onnxruntime's CPU kernels fuse into QLinearConv / QLinearMatMul.
+
+Ranges come from `CalibrationStats` through onnxruntime's calibration cache, so quantize_static
+never runs the model. onnxruntime is imported inside the functions that need it.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from trtmake.errors import BuildFailed, UserError
+from trtmake.precision.calibration import CalibrationStats, check_method, quiet
+from trtmake.precision.qdq_check import assert_tensorrt_dialect
+
+DIALECTS = ("tensorrt", "onnxruntime")
+WEIGHTED_OP_TYPES = ("Conv", "ConvTranspose", "Gemm", "MatMul")
+# Inputs of these get Q/DQ in the TensorRT dialect; TensorRT propagates int8 through the rest.
+TENSORRT_OP_TYPES = (*WEIGHTED_OP_TYPES, "Add", "AveragePool", "GlobalAveragePool", "MaxPool")
+
+
+@dataclass(frozen=True)
+class QuantizeSummary:
+    """What quantization did, for the report: per op type, how many nodes run in int8."""
+
+    dialect: str
+    method: str
+    nodes: dict[str, dict[str, int]]  # op type -> {"quantized", "float", "removed"}
+    quantized_nodes: int
+    float_nodes: int
+    activations_quantized: int  # distinct activation tensors behind a QuantizeLinear
+    weights_quantized: int  # distinct weight initializers behind a DequantizeLinear
+    excluded: tuple[str, ...]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def check_dialect(dialect: str, key: str = "precision.dialect") -> str:
+    if dialect not in DIALECTS:
+        raise UserError(f"{key}: unknown QDQ dialect '{dialect}'; choose one of {list(DIALECTS)}")
+    return dialect
+
+
+def default_op_types(dialect: str) -> tuple[str, ...] | None:
+    """Op types whose nodes get quantized; None means every op type onnxruntime can quantize."""
+    return TENSORRT_OP_TYPES if check_dialect(dialect) == "tensorrt" else None
+
+
+def quantizable_nodes(model: onnx.ModelProto, op_types: Sequence[str] = WEIGHTED_OP_TYPES) -> list[str]:
+    """Names of the nodes of `op_types`, in graph order: the candidates of auto_exclude."""
+    return [n.name for n in model.graph.node if n.op_type in op_types and n.name]
+
+
+def resolve_excluded(
+    model: onnx.ModelProto, exclude_nodes: Iterable[str] = (), exclude_op_types: Iterable[str] = (),
+) -> tuple[str, ...]:
+    """Node names to leave in float: the listed nodes plus every node of the listed op types."""
+    names = [n.name for n in model.graph.node]
+    known = set(names)
+    for name in exclude_nodes:
+        if name not in known:
+            close = [n for n in names if name.lower() in n.lower()][:5] or names[:5]
+            raise UserError(f"precision.exclude_nodes: '{name}' is not a node of the model; nodes look like {close}")
+    op_types = set(exclude_op_types)
+    for op in sorted(op_types):
+        if not onnx.defs.has(op):
+            raise UserError(f"precision.exclude_op_types: '{op}' is not an ONNX operator (op types are case-sensitive)")
+    wanted = set(exclude_nodes)
+    return tuple(n.name for n in model.graph.node if n.name in wanted or n.op_type in op_types)
+
+
+def quantize(
+    model_path: Path,
+    stats: CalibrationStats,
+    dialect: str,
+    *,
+    method: str | None = None,
+    exclude_nodes: Iterable[str] = (),
+    exclude_op_types: Iterable[str] = (),
+    per_channel: bool = True,
+    op_types: Sequence[str] | None = None,
+    percentile: float | None = None,
+    out_path: Path,
+) -> QuantizeSummary:
+    """Write the QDQ graph of `model_path` for `dialect` to `out_path` and summarize it.
+
+    `method` picks how ranges are derived from `stats` (default: the method it was collected
+    for); `op_types` overrides the dialect's op types to quantize.
+    """
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.calibrate import TensorData, TensorsData, save_tensors_data
+
+    check_dialect(dialect)
+    method = check_method(method or stats.method)
+    model_path, out_path = Path(model_path), Path(out_path)
+    source = onnx.load(str(model_path), load_external_data=False)
+    excluded = resolve_excluded(source, exclude_nodes, exclude_op_types)
+    op_types = tuple(op_types) if op_types is not None else default_op_types(dialect)
+    _check_coverage(source, stats, model_path.name)
+
+    ranges = stats.ranges_for(method, percentile=percentile)
+    calibrate_method = {"entropy": CalibrationMethod.Entropy, "minmax": CalibrationMethod.MinMax,
+                        "percentile": CalibrationMethod.Percentile}[method]
+    tensors = TensorsData(calibrate_method, {
+        name: TensorData(lowest=np.array(lo, np.float32), highest=np.array(hi, np.float32))
+        for name, (lo, hi) in ranges.items()
+    })
+    if dialect == "tensorrt":
+        kind, options = QuantType.QInt8, {
+            "ActivationSymmetric": True, "WeightSymmetric": True, "QuantizeBias": False,
+            "AddQDQPairToWeight": True, "DedicatedQDQPair": True, "ForceQuantizeNoInputCheck": True,
+            "OpTypesToExcludeOutputQuantization": sorted({n.op_type for n in source.graph.node}),
+            "QDQOpTypePerChannelSupportToAxis": {"Conv": 0, "ConvTranspose": 1},
+        }
+    else:
+        kind, options = QuantType.QUInt8, {"ActivationSymmetric": False, "WeightSymmetric": True}
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="trtmake-int8-") as tmp:
+        cache = Path(tmp) / "ranges.json"
+        save_tensors_data(tensors, cache)
+        try:
+            with quiet():
+                quantize_static(
+                    str(model_path), str(out_path), None, quant_format=QuantFormat.QDQ,
+                    op_types_to_quantize=list(op_types) if op_types else None, per_channel=per_channel,
+                    activation_type=kind, weight_type=QuantType.QInt8, nodes_to_exclude=list(excluded),
+                    calibrate_method=calibrate_method, calibration_cache_path=str(cache),
+                    use_external_data_format=_has_external_data(source), extra_options=options,
+                )
+        except Exception as exc:  # onnxruntime.quantization raises bare ValueError/RuntimeError/...
+            raise BuildFailed(f"int8: quantizing {model_path.name} for {dialect} failed: {exc}") from exc
+    quantized = onnx.load(str(out_path), load_external_data=False)
+    if keep_outputs_float(quantized):
+        onnx.save(quantized, str(out_path))
+    if dialect == "tensorrt":
+        assert_tensorrt_dialect(quantized, f"int8 graph of {model_path.name}")
+    return summarize(source, quantized, dialect, method, excluded, op_types or _registry_op_types(), set(stats.tensors))
+
+
+def _registry_op_types() -> tuple[str, ...]:
+    """What quantize_static quantizes when given no op types (its own default)."""
+    from onnxruntime.quantization.registry import QDQRegistry, QLinearOpsRegistry
+
+    return tuple(sorted(set(QDQRegistry) | set(QLinearOpsRegistry)))
+
+
+def keep_outputs_float(model: onnx.ModelProto) -> int:
+    """Drop the Q/DQ pair onnxruntime puts on graph outputs (uint8 logits can flip the top-1
+    between close classes). The producer then fuses without an output Q (e.g. QGemm with float
+    output). Edits `model` in place; returns how many outputs it freed."""
+    graph = model.graph
+    producer = {o: n for n in graph.node for o in n.output}
+    readers: dict[str, int] = {}
+    for node in graph.node:
+        for name in node.input:
+            readers[name] = readers.get(name, 0) + 1
+    freed = 0
+    for output in graph.output:
+        dq = producer.get(output.name)
+        q = producer.get(dq.input[0]) if dq is not None and dq.op_type == "DequantizeLinear" else None
+        source = producer.get(q.input[0]) if q is not None and q.op_type == "QuantizeLinear" else None
+        if source is None or readers.get(q.output[0]) != 1 or readers.get(q.input[0]) != 1:
+            continue
+        source.output[list(source.output).index(q.input[0])] = output.name
+        graph.node.remove(q)
+        graph.node.remove(dq)
+        freed += 1
+    if freed:
+        used = {name for node in graph.node for name in node.input}
+        for init in [t for t in graph.initializer if t.name not in used]:
+            graph.initializer.remove(init)
+    return freed
+
+
+def _has_external_data(model: onnx.ModelProto) -> bool:
+    return any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer)
+
+
+def _check_coverage(model: onnx.ModelProto, stats: CalibrationStats, model_name: str) -> None:
+    """Statistics from another model (or an edited one) would silently leave tensors in float."""
+    constants = {t.name for t in model.graph.initializer}
+    constants |= {o for n in model.graph.node if n.op_type == "Constant" for o in n.output}
+    floats = {i.name for i in model.graph.input if i.type.tensor_type.elem_type == onnx.TensorProto.FLOAT}
+    needed = [name for name in floats if name not in constants]
+    needed += [n.output[0] for n in model.graph.node if n.op_type in WEIGHTED_OP_TYPES]
+    missing = [name for name in needed if name not in stats.tensors]
+    if missing or not stats.tensors:
+        raise UserError(
+            f"calibration statistics do not describe {model_name} (no range for {missing[:3] or 'any tensor'}); "
+            "they come from another model: recalibrate"
+        )
+
+
+def summarize(
+    source: onnx.ModelProto, quantized: onnx.ModelProto, dialect: str, method: str,
+    excluded: Sequence[str], op_types: Sequence[str], calibrated: set[str],
+) -> QuantizeSummary:
+    """Count, per op type, the source nodes that read dequantized inputs ("quantized"), that
+    quantization folded away ("removed": Relu/Clip under asymmetric activations) or that stay
+    "float". Only nodes of `op_types` reading a calibrated (float) tensor are counted."""
+    graph = quantized.graph
+    producer = {o: n for n in graph.node for o in n.output}
+    by_name = {n.name: n for n in graph.node if n.name}
+    initializers = {t.name for t in graph.initializer}
+    skip = set(excluded)
+
+    def reads_int8(node: onnx.NodeProto) -> bool:
+        if node.name in skip:
+            return False
+        dq = [producer.get(i) is not None and producer[i].op_type == "DequantizeLinear" for i in node.input]
+        if node.op_type in WEIGHTED_OP_TYPES and len(dq) > 1:
+            return dq[1]
+        return any(dq)
+
+    counts: dict[str, Counter] = {}
+    eligible = set(op_types)
+    for node in source.graph.node:
+        if node.op_type not in eligible or not any(i in calibrated for i in node.input):
+            continue
+        twin = by_name.get(node.name) if node.name else None
+        state = "removed" if node.name and twin is None else ("quantized" if twin and reads_int8(twin) else "float")
+        counts.setdefault(node.op_type, Counter())[state] += 1
+    nodes = {op: {k: int(c[k]) for k in ("quantized", "float", "removed")} for op, c in sorted(counts.items())}
+    activations, weights = set(), set()
+    for node in graph.node:
+        if node.op_type == "QuantizeLinear":
+            (weights if node.input[0] in initializers else activations).add(node.input[0])
+        elif node.op_type == "DequantizeLinear" and node.input[0] in initializers:
+            weights.add(node.input[0])
+    weights -= {t.name for t in graph.initializer if t.data_type == onnx.TensorProto.INT32}  # biases
+    return QuantizeSummary(
+        dialect=dialect, method=method, nodes=nodes,
+        quantized_nodes=sum(c["quantized"] for c in nodes.values()),
+        float_nodes=sum(c["float"] for c in nodes.values()),
+        activations_quantized=len(activations), weights_quantized=len(weights), excluded=tuple(excluded),
+    )
