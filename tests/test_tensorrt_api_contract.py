@@ -1,0 +1,222 @@
+"""API contract: every TensorRT name the backend (and the test double) uses must exist in the
+real bindings of each release the backend claims (SUPPORTED_RELEASES).
+
+The inventories (../shared/trt_api/tensorrt-<version>.names) list every identifier token of the
+compiled bindings; a name is present if it equals a token or is the suffix of one.
+
+Which attribute names count as TensorRT names: every `ast.Attribute.attr` in the backend's
+tensorrt*.py modules, except
+  - dunders (`__init__`; `__version__` lives in the tensorrt package's Python __init__ on 10.x),
+  - attributes read off our own objects (receivers spelt as in OWN_RECEIVERS) or off imported
+    non-TensorRT modules (np, os, json, ...: receivers bound by an import statement),
+  - cuda-python runtime names (prefix "cuda"; checked against CUDA_RUNTIME_NAMES below),
+  - attributes of the Python and numpy types the code handles (dir() of PYTHON_TYPES).
+A misspelt or removed TensorRT name is none of these, so it is checked.
+"""
+
+from __future__ import annotations
+
+import ast
+import bisect
+import hashlib
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from trt_double import CUDA_RUNTIME_NAMES, FakeGpu, make_cuda_runtime, make_tensorrt
+from trtmake.backends import tensorrt as backend
+
+REPO = Path(__file__).resolve().parents[1]
+TRT_API = Path(__file__).resolve().parents[2] / "shared" / "trt_api"
+BACKEND_MODULES = sorted((REPO / "trtmake" / "backends").glob("tensorrt*.py"))
+# our objects: the runner/backend itself, its options, BuildSpec, Profile, ShapeRange
+OWN_RECEIVERS = {"self", "self.opts", "backend", "opts", "spec", "profile", "rng"}
+PYTHON_TYPES = (str, bytes, list, dict, tuple, set, int, float, Path, re.Match, OSError,
+                type(hashlib.sha256()), np.ndarray, np.dtype)
+DOUBLE_RELEASES = {"10.13": "10.13.3.9", "11.4": "11.4.0.106"}
+
+pytestmark = pytest.mark.skipif(not TRT_API.is_dir(), reason=f"TensorRT name inventories not found at {TRT_API}")
+
+
+class Inventory:
+    def __init__(self, path: Path) -> None:
+        self.tokens = set(path.read_text().split())
+        self._sorted_reversed = sorted(t[::-1] for t in self.tokens)
+
+    def __contains__(self, name: str) -> bool:
+        """Equal to a token or the suffix of one (tokens are stored as reversed strings)."""
+        if name in self.tokens:
+            return True
+        rev = name[::-1]
+        i = bisect.bisect_left(self._sorted_reversed, rev)
+        return i < len(self._sorted_reversed) and self._sorted_reversed[i].startswith(rev)
+
+
+def inventory(release: str) -> Inventory:
+    files = sorted(TRT_API.glob(f"tensorrt-{release}.*.names"))
+    assert files, f"no inventory for TensorRT {release} in {TRT_API}"
+    return Inventory(files[-1])
+
+
+def python_names() -> set[str]:
+    return {n for t in PYTHON_TYPES for n in dir(t)}
+
+
+def trt_names_used(sources: dict[str, str]) -> dict[str, set[str]]:
+    """TensorRT attribute names used by each module source (see the module docstring)."""
+    skip = python_names()
+    result = {}
+    for module, source in sources.items():
+        tree = ast.parse(source)
+        imported = set()
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                for alias in node.names:
+                    bound = alias.asname or alias.name.split(".")[0]
+                    target = alias.name if isinstance(node, ast.Import) else (node.module or "")
+                    if not target.startswith("tensorrt"):
+                        imported.add(bound)
+        names = set()
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Attribute):
+                continue
+            attr, receiver = node.attr, node.value
+            if attr.startswith("__") or attr.startswith("cuda") or attr in skip:
+                continue
+            if dotted(receiver) in (OWN_RECEIVERS | imported):
+                continue
+            names.add(attr)
+        result[module] = names
+    return result
+
+
+def dotted(node: ast.AST) -> str | None:
+    """"a.b.c" for a chain of names, else None."""
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        base = dotted(node.value)
+        return f"{base}.{node.attr}" if base else None
+    return None
+
+
+def missing_names(used: dict[str, set[str]], releases=backend.SUPPORTED_RELEASES,
+                  gated=backend.VERSION_GATED) -> dict[str, list[str]]:
+    """{release: sorted names absent from its inventory}; gated names only for their releases."""
+    all_used = set().union(*used.values()) if used else set()
+    report = {}
+    for release in releases:
+        inv = inventory(release)
+        report[release] = sorted(n for n in all_used if (n not in gated or release in gated[n]) and n not in inv)
+    return report
+
+
+def backend_sources() -> dict[str, str]:
+    return {p.name: p.read_text() for p in BACKEND_MODULES}
+
+
+# -- the backend ---------------------------------------------------------------------------------
+def test_every_supported_release_has_an_inventory():
+    assert backend.SUPPORTED_RELEASES == ("10.13", "11.4")
+    for release in backend.SUPPORTED_RELEASES:
+        assert len(inventory(release).tokens) > 10_000
+
+
+def test_backend_uses_only_names_present_in_every_supported_release():
+    report = missing_names(trt_names_used(backend_sources()))
+    assert report == {r: [] for r in backend.SUPPORTED_RELEASES}, f"TensorRT names missing: {report}"
+
+
+def test_checker_sees_the_tensorrt_api_the_backend_uses():
+    used = set().union(*trt_names_used(backend_sources()).values())
+    core = {"Builder", "OnnxParser", "parse_from_file", "num_errors", "get_error", "node_name", "node_operator",
+            "create_network", "NetworkDefinitionCreationFlag", "STRONGLY_TYPED", "create_builder_config",
+            "set_memory_pool_limit", "WORKSPACE", "builder_optimization_level", "ProfilingVerbosity", "DETAILED",
+            "hardware_compatibility_level", "VERSION_COMPATIBLE", "tiling_optimization_level", "max_aux_streams",
+            "create_optimization_profile", "set_shape", "add_optimization_profile", "create_timing_cache",
+            "set_timing_cache", "get_timing_cache", "combine", "serialize", "build_serialized_network",
+            "Runtime", "deserialize_cuda_engine", "create_engine_inspector", "get_engine_information",
+            "LayerInformationFormat", "num_io_tensors", "get_tensor_name", "get_tensor_mode", "get_tensor_dtype",
+            "TensorIOMode", "set_input_shape", "get_tensor_shape", "set_tensor_address", "execute_async_v3",
+            "get_tensor_profile_shape", "set_optimization_profile_async", "ILogger", "Severity", "VERBOSE"}
+    assert core <= used, f"checker no longer sees {sorted(core - used)}"
+
+
+def test_version_gated_names_are_used_and_gated_to_supported_releases():
+    used = set().union(*trt_names_used(backend_sources()).values())
+    for name, releases in backend.VERSION_GATED.items():
+        assert name in used and set(releases) <= set(backend.SUPPORTED_RELEASES)
+
+
+def test_checker_catches_names_the_real_bindings_lack():
+    source = (
+        "import tensorrt as trt\n"
+        "def run(context, config, engine, stream):\n"
+        "    context.execute_async_v2([0, 0], stream)\n"
+        "    shape = context.get_binding_shape(0)\n"
+        "    config.int8_calibrator = None\n"
+        "    config.set_flag(trt.BuilderFlag.FP16)\n"
+        "    return np.empty(shape), self.opts.workspace_mb\n"
+    )
+    report = missing_names(trt_names_used({"bad.py": source}), gated={})
+    assert report == {"10.13": ["execute_async_v2", "get_binding_shape"],
+                      "11.4": ["execute_async_v2", "get_binding_shape", "int8_calibrator"]}
+
+
+def test_gating_limits_a_name_to_its_releases():
+    used = {"m.py": {"int8_calibrator"}}
+    assert missing_names(used, gated={"int8_calibrator": ("10.13",)}) == {"10.13": [], "11.4": []}
+    assert missing_names(used, gated={}) == {"10.13": [], "11.4": ["int8_calibrator"]}
+
+
+# -- the double --------------------------------------------------------------------------------------
+def double_public_names(mod) -> set[str]:
+    """Public names of the fake module: module attributes, class members, enum members, fields."""
+    names = set()
+    for attr, value in vars(mod).items():
+        if attr.startswith("_"):
+            continue
+        names.add(attr)
+        if isinstance(value, type):
+            for cls in value.__mro__:
+                if cls.__module__ == "builtins" or cls.__module__.startswith("enum"):
+                    continue
+                names |= {n for n in vars(cls) if not n.startswith("_")}
+                names |= set(getattr(cls, "_PROPS", ())) | set(getattr(cls, "_FIELDS", ()))
+            names |= set(getattr(value, "__members__", {}))
+    names |= set(mod.ILogger.Severity.__members__)
+    return names
+
+
+@pytest.mark.parametrize("release", sorted(DOUBLE_RELEASES))
+def test_double_exposes_only_names_of_its_release(release):
+    fake = make_tensorrt(DOUBLE_RELEASES[release], FakeGpu())
+    inv = inventory(release)
+    names = double_public_names(fake)
+    assert len(names) > 80
+    assert sorted(n for n in names if n not in inv) == []
+
+
+def test_double_differs_between_releases_like_the_bindings():
+    ten, eleven = make_tensorrt("10.13.3.9", FakeGpu()), make_tensorrt("11.4.0.106", FakeGpu())
+    assert "int8_calibrator" in double_public_names(ten) and "int8_calibrator" not in double_public_names(eleven)
+    assert "EXPLICIT_BATCH" in ten.NetworkDefinitionCreationFlag.__members__
+    assert "EXPLICIT_BATCH" not in eleven.NetworkDefinitionCreationFlag.__members__
+
+
+def test_double_cuda_runtime_matches_the_names_the_backend_uses():
+    used = {node.attr for source in backend_sources().values() for node in ast.walk(ast.parse(source))
+            if isinstance(node, ast.Attribute) and node.attr.startswith("cuda")}
+    runtime = make_cuda_runtime(FakeGpu())
+    exposed = {n for n in vars(runtime) if n.startswith("cuda")}
+    assert exposed == set(CUDA_RUNTIME_NAMES)
+    kinds = {"cudaMemcpyHostToDevice", "cudaMemcpyDeviceToHost"}
+    assert used - kinds <= exposed, f"backend uses CUDA names the double lacks: {sorted(used - kinds - exposed)}"
+    assert kinds <= set(runtime.cudaMemcpyKind.__members__)
+
+
+def test_double_cuda_runtime_names_exist_in_cuda_python():
+    runtime = pytest.importorskip("cuda.bindings.runtime", reason="cuda-python not installed here")
+    assert [n for n in CUDA_RUNTIME_NAMES if not hasattr(runtime, n)] == []
