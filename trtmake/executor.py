@@ -37,6 +37,7 @@ class TargetResult:
     error: str | None = None
     exit_code: int = 0
     warnings: list[str] = field(default_factory=list)
+    context: Any = None  # the stage context after the run (explain/show read artifacts from it)
 
     @property
     def assertions(self) -> list[dict[str, Any]]:
@@ -96,6 +97,7 @@ def run_target(target: Target, events: Events | None = None, explain: bool = Fal
                 keys[stage.name] = {"key": res.key, "components": ctx.data.pop(f"__components_{stage.name}", {})}
             if stage.name == "source" and "source" in ctx.data:
                 _check_profile(ctx)
+        result.context = ctx
         result.data = {k: v for k, v in ctx.data.items() if not k.startswith("__")}
         if "precision" in ctx.artifacts:
             graph = ctx.artifacts["precision"]
