@@ -33,8 +33,9 @@ def test_profile_mismatch_fails_before_any_build(trtmake):
     assert trtmake("target=tiny_cnn_fp32", "profile.shapes.input.opt=[1,3,64,64]",
                    "profile.shapes.input.max=[4,3,64,64]") == 2
     assert "fixes that dim to 32" in trtmake.last_err
-    st = trtmake.statuses()
-    assert st["source"] == "built" and st["build"] == "skipped" and st["precision"] == "skipped"
+    st = trtmake.statuses()  # checked inside the source stage, before it publishes anything
+    assert st["source"] == "failed" and st["build"] == "skipped" and st["precision"] == "skipped"
+    assert not (trtmake.cache / "objects").exists() or not any(p.is_file() for p in (trtmake.cache / "objects").rglob("*"))
 
 
 def test_validation_at_min_opt_and_max_shapes(trtmake):

@@ -6,13 +6,17 @@
     locks/<key>.lock             one lock per key: a key is built once, others wait and reuse
     tmp/                         work directories; published by rename into objects/
 
-Readers never see partial files (temp + fsync + rename). An object is verified before it is
-served (size, then the sha256 through the stat cache); a corrupt object or an unreadable record
-is a cache miss, reported through `warnings`, never an error.
+Readers never see partial files (temp + fsync + rename; temporary files live in tmp/ only).
+An object is verified before it is served: a cache hit checks its size and its sha256 through
+the stat cache; an object that is about to be read (a stage's input) or handed out (the engine
+in the report) is re-hashed from its bytes, since a stat match cannot see bit rot. Records and
+pointers carry a checksum of their own content. A corrupt object, a garbled record or pointer
+is a cache miss, reported through `warnings`, never an error and never served.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -22,30 +26,40 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from trtmake.atomic import write_text_atomic
-from trtmake.errors import BuildFailed, UserError
-from trtmake.hashing import StatCache, digest_file
+from trtmake.atomic import fsync_dir, write_text_atomic
+from trtmake.errors import BuildFailed, CacheCorrupt, UserError
+from trtmake.hashing import StatCache, digest_file, digest_json, is_digest
 
-RECORD_FORMAT = 1
+RECORD_FORMAT = 2  # 2: records and pointers carry a checksum ("check") of their content
+
+# OSErrors that mean "the cache's storage cannot take this write": a user error (exit 2).
+_FULL = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "disk quota exceeded",
+         errno.EFBIG: "file size limit exceeded"}
+_DENIED = {errno.EROFS: "read-only file system", errno.EACCES: "permission denied",
+           errno.EPERM: "operation not permitted", errno.ENOTDIR: "a path component is not a directory"}
 
 
 class Cache:
     def __init__(self, root: Path, lock_timeout_s: float = 3600.0):
         self.root = Path(root)
         self.lock_timeout_s = lock_timeout_s
-        self.stat = StatCache.for_cache_dir(self.root)
         self.warnings: list[str] = []
+        self.stat = StatCache.for_cache_dir(self.root, warn=self.warnings.append)
 
     # -- layout -----------------------------------------------------------------------------
     def ensure_writable(self) -> None:
         try:
             for sub in ("objects", "actions", "targets", "locks", "tmp"):
                 (self.root / sub).mkdir(parents=True, exist_ok=True)
+                if not os.access(self.root / sub, os.W_OK):  # also a read-only mount, even for root
+                    read_only = os.statvfs(self.root / sub).f_flag & os.ST_RDONLY
+                    raise OSError(errno.EROFS if read_only else errno.EACCES,
+                                  "read-only file system" if read_only else "permission denied", str(self.root / sub))
             probe = tempfile.NamedTemporaryFile(dir=self.root / "tmp", delete=True)
             probe.close()
         except OSError as exc:
             raise UserError(
-                f"cache.dir: cannot write to {self.root} ({exc.strerror}); "
+                f"cache.dir: cannot write to {exc.filename or self.root} ({exc.strerror}); "
                 "set cache.dir=PATH or TRTMAKE_CACHE to a writable folder"
             ) from None
 
@@ -60,24 +74,32 @@ class Cache:
 
     # -- objects ----------------------------------------------------------------------------
     def put_file(self, src: Path) -> dict[str, Any]:
-        """Publish a file as an object; returns {"digest", "size"}. The source is consumed."""
+        """Publish a file as an object; returns {"digest", "size"}. The source is consumed.
+
+        The new file always replaces whatever is at the object's name: renaming equal bytes over
+        an intact object changes nothing for readers (open files keep their inode), and it
+        heals an object whose corruption the stat check could not see."""
         digest = digest_file(src)
         size = src.stat().st_size
         dst = self.object_path(digest)
-        if not self.verify_object(digest, size, quiet=True):
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            os.chmod(src, 0o444)
-            with open(src, "rb") as f:
-                os.fsync(f.fileno())
-            os.replace(src, dst)  # src lives in cache/tmp: same filesystem, atomic
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(src, 0o444)
+        with open(src, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(src, dst)  # src lives in cache/tmp: same filesystem, atomic
+        fsync_dir(dst.parent)
+        self.stat.forget(dst)
         return {"digest": digest, "size": size}
 
-    def verify_object(self, digest: str, size: int | None = None, quiet: bool = False) -> bool:
+    def verify_object(self, digest: str, size: int | None = None, quiet: bool = False, deep: bool = False) -> bool:
+        """True when objects/<digest> is intact. `deep` re-hashes the bytes, ignoring the stat
+        cache (what readers do right before use). A corrupt object is removed."""
         path = self.object_path(digest)
         try:
             if size is not None and path.stat().st_size != size:
                 raise _Corrupt("size differs from its record")
-            if self.stat.digest(path) != digest:
+            actual = digest_file(path) if deep else self.stat.digest(path)
+            if actual != digest:
                 raise _Corrupt("content does not match its digest")
             return True
         except FileNotFoundError:
@@ -88,7 +110,15 @@ class Cache:
             if not quiet:
                 self.warnings.append(f"cache object {digest[:12]} is corrupt ({why}): rebuilding")
             self._discard(path)
+            self.stat.forget(path)
             return False
+
+    def verify_for_use(self, digests: list[str], what: str) -> None:
+        """Re-hash cache objects right before they are read or handed out. Raises CacheCorrupt
+        (the executor then reruns the target once, which rebuilds what was discarded)."""
+        for digest in digests:
+            if is_digest(digest) and self.object_path(digest).exists() and not self.verify_object(digest, deep=True):
+                raise CacheCorrupt(f"{what}: cache object {digest[:12]} failed verification")
 
     def _discard(self, path: Path) -> None:
         try:
@@ -104,7 +134,12 @@ class Cache:
             record = json.loads(path.read_text())
             if record.get("format") != RECORD_FORMAT or record.get("key") != key:
                 raise ValueError("unknown format")
+            if record.get("check") != _check(record):
+                raise ValueError("checksum")
             outputs = record["outputs"]
+            for out in outputs.values():
+                if not is_digest(out["digest"]) or not isinstance(out.get("size", 0), int):
+                    raise ValueError("output")
         except FileNotFoundError:
             return None
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
@@ -118,8 +153,11 @@ class Cache:
         return record
 
     def put_action(self, key: str, record: dict[str, Any]) -> dict[str, Any]:
-        record = {"format": RECORD_FORMAT, "key": key, "created": time.time(), **record}
-        write_text_atomic(self.action_path(key), json.dumps(record, indent=1, sort_keys=True))
+        # pid + host (the executor adds host) name the process that built the key
+        record = {"format": RECORD_FORMAT, "key": key, "created": time.time(), "pid": os.getpid(), **record}
+        record["check"] = _check(record)
+        write_text_atomic(self.action_path(key), json.dumps(record, indent=1, sort_keys=True),
+                          tmp_dir=self.root / "tmp", fault=f"{record.get('stage', '?')}:record-partial")
         return record
 
     @staticmethod
@@ -131,13 +169,25 @@ class Cache:
 
     # -- target pointers --------------------------------------------------------------------
     def read_pointer(self, target_id: str) -> dict[str, Any] | None:
+        """The target's last run ({"stages": {stage: {"key", "components"}}, ...}), or None."""
+        path = self.pointer_path(target_id)
         try:
-            return json.loads(self.pointer_path(target_id).read_text())
-        except (OSError, ValueError):
+            data = json.loads(path.read_text())
+            if not isinstance(data, dict) or data.get("check") != _check(data):
+                raise ValueError("checksum")
+            if not isinstance(data.get("stages"), dict):
+                raise ValueError("stages")
+            return data
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, TypeError, AttributeError):
+            self.warnings.append(f"target pointer {path.name} is unreadable: ignored (explain cannot diff this run)")
             return None
 
     def write_pointer(self, target_id: str, data: dict[str, Any]) -> None:
-        write_text_atomic(self.pointer_path(target_id), json.dumps(data, indent=1, sort_keys=True))
+        data = {**data, "check": _check(data)}
+        write_text_atomic(self.pointer_path(target_id), json.dumps(data, indent=1, sort_keys=True),
+                          tmp_dir=self.root / "tmp", fault="pointer:partial")
 
     # -- locks and work directories ---------------------------------------------------------
     @contextmanager
@@ -149,13 +199,36 @@ class Cache:
             lock.acquire(timeout=self.lock_timeout_s)
         except Timeout:
             raise BuildFailed(
-                f"{what}: waited {self.lock_timeout_s:.0f} s for another trtmake process building "
-                f"key {key[:12]} (lock {lock.lock_file}); raise cache.lock_timeout_s or stop it"
+                f"{what}: waited {self.lock_timeout_s:g} s (cache.lock_timeout_s) for lock {lock.lock_file}, "
+                f"held by another trtmake process building key {key[:12]}; wait for it, stop it, "
+                "or raise cache.lock_timeout_s"
             ) from None
         try:
             yield
         finally:
             lock.release()
+
+    def storage_full(self, probe_bytes: int = 4 << 20) -> UserError | None:
+        """After a stage failed: is it because the cache's disk is full? Writes (then removes) a
+        probe file in tmp/, so a library that reports a failed write in its own words (onnxruntime:
+        "Protobuf serialization failed") still ends as the one-line disk error, exit 2."""
+        try:
+            fd, probe = tempfile.mkstemp(prefix=".probe.", dir=self.root / "tmp")
+        except OSError as exc:
+            return storage_error(exc, self.root)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                chunk = b"\0" * (1 << 20)
+                for _ in range(max(1, probe_bytes >> 20)):
+                    f.write(chunk)
+                f.flush()
+                os.fsync(f.fileno())
+            return None
+        except OSError as exc:
+            exc.filename = None
+            return storage_error(exc, self.root)
+        finally:
+            self._discard(Path(probe))
 
     @contextmanager
     def workdir(self, stage: str) -> Iterator[Path]:
@@ -168,3 +241,31 @@ class Cache:
 
 class _Corrupt(Exception):
     pass
+
+
+def _check(record: dict[str, Any]) -> str:
+    """Checksum of a record's content (without its own "check" field)."""
+    return digest_json({k: v for k, v in record.items() if k != "check"})
+
+
+def storage_error(exc: OSError, root: Path | None) -> UserError | None:
+    """A full or unwritable disk -> a one-line UserError (exit 2), else None. With `root` (the
+    cache dir), "unwritable" counts only for paths under it; without (the CLI, before a config
+    exists), any path: Hydra creates its run dir under cache.dir before trtmake runs."""
+    if exc.errno in _FULL:
+        writing = f"writing {exc.filename}" if exc.filename else f"writing under {root or 'the cache'}"
+        return UserError(f"cache.dir: {_FULL[exc.errno]} while {writing}; free space there "
+                         "(trtmake gc) or set cache.dir=PATH to a bigger disk")
+    where = exc.filename or root
+    if exc.errno in _DENIED and where is not None and (root is None or _under(Path(str(where)), root)):
+        return UserError(f"cache.dir: cannot write {where} ({_DENIED[exc.errno]}); "
+                         "set cache.dir=PATH or TRTMAKE_CACHE to a writable folder")
+    return None
+
+
+def _under(path: Path, root: Path) -> bool:
+    try:
+        Path(os.path.abspath(path)).relative_to(os.path.abspath(root))
+        return True
+    except ValueError:
+        return False

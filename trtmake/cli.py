@@ -1,31 +1,41 @@
-"""Entry point: `trtmake [COMMAND] [hydra overrides]`. Maps every error to a one-line message
-and an exit code in one place: 0 ok, 1 a build or an assertion failed, 2 user error."""
+"""Entry point: `trtmake [COMMAND] [args]`. Maps every error to a one-line message and an exit
+code in one place: 0 ok, 1 a build or an assertion failed, 2 user error."""
 
 from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
+from typing import Any
 
-from trtmake.errors import TrtmakeError, UserError
+from trtmake.errors import TrtmakeError
 
-COMMANDS = ("build", "explain")
-USAGE = """usage: trtmake [build|explain] target=NAME [group=option ...] [key=value ...] [-m] [--cfg job]
+HYDRA_COMMANDS = ("build", "explain")
+COMMANDS = (*HYDRA_COMMANDS, "status", "gc", "clean", "merge-timing-cache")
+USAGE = """usage: trtmake [COMMAND] target=NAME [group=option ...] [key=value ...] [-m] [--cfg job]
 
   trtmake target=resnet50_fp32              build (cached stages), validate, report
   trtmake explain target=resnet50_fp32      why each stage is up to date or stale
-  trtmake -m target=a,b precision=fp16,int8 a Hydra multirun sweep, one summary table
+  trtmake -m target=a,b precision=fp16,int8 a Hydra multirun sweep, one summary table and report
+  trtmake -m 'target=glob(*)' hydra/launcher=joblib   every target, in parallel, one cache
   trtmake target=X --cfg job                Hydra's view of the composed target
+  trtmake status [--json] [key=value ...]   every target: up to date or stale, and why (builds nothing)
+  trtmake gc --max-size 10GB [--all] [--dry-run]   shrink the cache, least recently used first
+  trtmake clean target=NAME                 drop a target's last run and what only it uses
+  trtmake merge-timing-cache PINNED [PRODUCED ...] merge TensorRT timing caches into the pinned file
+
+  cache.dir=PATH (or TRTMAKE_CACHE) selects the cache for every command.
 """
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     command = argv.pop(0) if argv and argv[0] in COMMANDS else "build"
-    if argv and argv[0] in ("help", "-h", "--help"):
+    if argv and argv[0] in ("help", "-h", "--help") and command in HYDRA_COMMANDS:
         print(USAGE)
         return 0
     try:
-        return _run(command, argv)
+        return _dispatch(command, argv)
     except TrtmakeError as exc:
         _error(str(exc))
         return exc.exit_code
@@ -38,24 +48,52 @@ def _error(message: str) -> None:
     sys.stderr.write(f"trtmake: error: {message}\n")
 
 
-def _run(command: str, argv: list[str]) -> int:
+def _console():
+    from rich.console import Console
+
+    return Console(width=None if sys.stdout.isatty() else 160)
+
+
+def _dispatch(command: str, argv: list[str]) -> int:
     from trtmake.project import find_project_root
 
     root = find_project_root()
     os.environ["TRTMAKE_PROJECT_ROOT"] = str(root)
+    if command in HYDRA_COMMANDS:
+        return _run_hydra(command, argv, root)
+    if command == "status":
+        from trtmake import cmd_status
+
+        return cmd_status.main(argv, root, _console())
+    if command in ("gc", "clean"):
+        from trtmake import cmd_gc
+
+        return (cmd_gc.gc_main if command == "gc" else cmd_gc.clean_main)(argv, root, _console())
+    from trtmake import cmd_timing_cache
+
+    return cmd_timing_cache.main(argv, root, _console())
+
+
+def _run_hydra(command: str, argv: list[str], root: Path) -> int:
     os.environ["HYDRA_FULL_ERROR"] = "1"  # exceptions reach us; we print one line, not a traceback
 
     import hydra
 
     import trtmake.config.schema  # noqa: F401  (registers the structured configs)
-    from trtmake import app
+    from trtmake import app, sweep
     from trtmake.config.errors import to_user_error
 
     app.RESULTS.clear()
-    app.MODE.update(explain=command == "explain", progress=sys.stderr.isatty() or bool(os.environ.get("TRTMAKE_PROGRESS")))
+    sweep.STARTED.clear()
+    sweep.LAST.clear()
+    progress = sys.stderr.isatty() or bool(os.environ.get("TRTMAKE_PROGRESS"))
+    mode = [f"+hydra.job.env_set.TRTMAKE_COMMAND={command}",  # applied in whichever process runs a job
+            f"+hydra.job.env_set.TRTMAKE_PROGRESS={int(progress)}",
+            f"+hydra.job.env_set.TRTMAKE_CLI_PID={os.getpid()}",
+            f"+hydra.job.env_set.TRTMAKE_PROJECT_ROOT={_quoted(str(root))}"]  # for jobs on other hosts (Ray)
     entry = hydra.main(version_base="1.3", config_path=str(root / "conf"), config_name="config")(app.task)
     saved = sys.argv
-    sys.argv = ["trtmake", *argv]
+    sys.argv = ["trtmake", *hydra_argv(argv, mode)]
     try:
         entry()
     except SystemExit as exc:  # --help, --cfg and friends exit through here
@@ -68,7 +106,31 @@ def _run(command: str, argv: list[str]) -> int:
         raise _classify(exc, to_user_error) from None
     finally:
         sys.argv = saved
-    return _finish(command, app.RESULTS, root)
+    if sweep.STARTED:
+        return _finish_multirun(command, root)
+    return _finish_single(command, app.RESULTS, root)
+
+
+# Hydra's flags that take a value (argparse there rejects overrides on both sides of a flag).
+_VALUED = {"--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--config-name", "-cn",
+           "--config-dir", "-cd", "--experimental-rerun"}
+_INFO = ("all", "config", "defaults", "defaults-tree", "plugins", "searchpath")
+
+
+def hydra_argv(argv: list[str], extra: list[str]) -> list[str]:
+    """Flags first, then overrides, then `extra`: `trtmake target=a,b -m` works as `-m target=a,b`."""
+    flags, overrides = [], []
+    it = iter(range(len(argv)))
+    for i in it:
+        arg = argv[i]
+        if not arg.startswith("-"):
+            overrides.append(arg)
+            continue
+        flags.append(arg)
+        takes_value = arg in _VALUED or (arg in ("--info", "-i") and i + 1 < len(argv) and argv[i + 1] in _INFO)
+        if takes_value and i + 1 < len(argv):
+            flags.append(argv[next(it)])
+    return [*flags, *overrides, *extra]
 
 
 def _classify(exc: Exception, to_user_error) -> TrtmakeError:
@@ -77,34 +139,83 @@ def _classify(exc: Exception, to_user_error) -> TrtmakeError:
 
     if isinstance(exc, (HydraException, OmegaConfBaseException, ValueError)):
         return to_user_error(exc)
+    if isinstance(exc, OSError):  # Hydra makes its run dir under cache.dir before trtmake runs
+        from trtmake.cache import storage_error
+
+        user = storage_error(exc, None)
+        if user is not None:
+            return user
     return TrtmakeError(f"internal error: {type(exc).__name__}: {exc}")
 
 
-def _finish(command: str, results: list, root) -> int:
-    from pathlib import Path
-
-    from rich.console import Console
-
+def _finish_single(command: str, results: list, root: Path) -> int:
     from trtmake import report
 
     if not results:
         return 0
-    console = Console(width=None if sys.stdout.isatty() else 160)
+    entries = [report.target_entry(r) for r in results]
     if command == "explain":
-        report.print_explain(results, console)
-        return max(r.exit_code for r in results)
-    data = report.report_dict(results)
+        report.print_explain(entries, _console())
+        return max(e["exit_code"] for e in entries)
     cfg = results[0].target.cfg.get("report") or {}
-    path = Path(cfg.get("path") or "build/report.json")
-    path = path if path.is_absolute() else root / path
-    if results[0].stages or len(results) > 1:  # a config error before any stage writes no report
-        report.write_json(data, path)
-        if cfg.get("junit"):
-            junit = Path(cfg["junit"])
-            report.write_junit(data, junit if junit.is_absolute() else root / junit)
-    if len(results) == 1 and results[0].exit_code == 2:
-        _error(results[0].error or "bad input")  # user error: one line, no table
+    if results[0].exit_code == 2:  # user error: one line, no table (a report only if a stage ran)
+        if results[0].stages:
+            _write(entries, cfg.get("path"), cfg.get("junit"), root)
+        _error(results[0].error or "bad input")
         return 2
-    report.print_summary(data, console, report_path=path)
-    codes = [r.exit_code for r in results]
-    return 0 if data["ok"] else (2 if all(c == 2 for c in codes if c) else 1)
+    return _report(entries, cfg.get("path"), cfg.get("junit"), root)
+
+
+def _finish_multirun(command: str, root: Path) -> int:
+    from trtmake import report, sweep
+
+    if "entries" not in sweep.LAST:
+        raise TrtmakeError(f"multirun: the jobs' results could not be collected from {sweep.STARTED['sweep_dir']} "
+                           "(see the warning above); each job's entry is in its subfolder")
+    entries = sweep.LAST["entries"]
+    if not entries:
+        from trtmake.errors import UserError
+
+        raise UserError("multirun: the sweep expanded to no jobs; check the values or the glob(...) pattern")
+    if command == "explain":
+        report.print_explain(entries, _console())
+        return max(e["exit_code"] for e in entries)
+    return _report(entries, sweep.STARTED.get("report_path"), sweep.STARTED.get("junit"), root)
+
+
+def _report(entries: list[dict[str, Any]], path: str | None, junit: str | None, root: Path) -> int:
+    from trtmake import report
+
+    data, out = _write(entries, path, junit, root)
+    report.print_summary(data, _console(), report_path=out)
+    return exit_code(entries)
+
+
+def _write(entries: list[dict[str, Any]], path: str | None, junit: str | None, root: Path):
+    from trtmake import report
+
+    data = report.report_from_entries(entries)
+    out = _under(root, path or "build/report.json")
+    report.write_json(data, out)
+    if junit:
+        report.write_junit(data, _under(root, junit))
+    return data, out
+
+
+def exit_code(entries: list[dict[str, Any]]) -> int:
+    """0 all ok; 2 when every failure is a user error; else 1 (a build or an assertion failed)."""
+    codes = [e["exit_code"] or (0 if e["ok"] else 1) for e in entries]
+    failed = [c for c in codes if c]
+    if not failed:
+        return 0
+    return 2 if all(c == 2 for c in failed) else 1
+
+
+def _quoted(value: str) -> str:
+    """A Hydra override value that stays one string whatever it holds (commas, spaces, quotes)."""
+    return "'" + value.replace("'", "\\'") + "'"  # Hydra unescapes only backslashes before quotes
+
+
+def _under(root: Path, value: str) -> Path:
+    p = Path(value).expanduser()
+    return p if p.is_absolute() else root / p

@@ -11,8 +11,9 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
-from trtmake.cache import Cache
-from trtmake.errors import TrtmakeError, UserError
+from trtmake.atomic import fault_point
+from trtmake.cache import Cache, storage_error
+from trtmake.errors import BuildFailed, CacheCorrupt, TrtmakeError, UserError
 from trtmake.keys import StageKey, diff_components
 from trtmake.stages.base import Context, Stage, StageOutput, Upstream
 from trtmake.target import Target
@@ -85,18 +86,21 @@ def run_target(target: Target, events: Events | None = None, explain: bool = Fal
             cache.ensure_writable()
         backend, reason = select_backend(target["backend"]["name"])
         result.backend, result.backend_reason = backend.name, reason
-        ctx = Context(target, cache, backend, reason, explain=explain,
-                      on_progress=lambda stage, done, total: events.stage_progress(target, stage, done, total))
         last = cache.read_pointer(target.target_id) or {}
-        keys: dict[str, dict[str, Any]] = {}
-        for stage in stages_for(target):
-            current[:] = [stage.name]
-            res = (_explain_stage if explain else _build_stage)(stage, ctx, last, events)
-            result.stages.append(res)
-            if res.key and res.status in ("built", "cached", "up to date"):
-                keys[stage.name] = {"key": res.key, "components": ctx.data.pop(f"__components_{stage.name}", {})}
-            if stage.name == "source" and "source" in ctx.data:
-                _check_profile(ctx)
+        # Faults (issue 6): an object found corrupt when re-hashed right before use is removed and
+        # the target runs again, which rebuilds it (a cache miss). Bounded: corruption that
+        # reappears on every attempt is reported as a failed build.
+        for attempt in range(_ATTEMPTS):
+            ctx = Context(target, cache, backend, reason, explain=explain,
+                          on_progress=lambda stage, done, total: events.stage_progress(target, stage, done, total))
+            result.stages.clear()
+            try:
+                keys = _run_stages(ctx, last, events, explain, result, current)
+                break
+            except CacheCorrupt as exc:
+                if attempt == _ATTEMPTS - 1:
+                    raise BuildFailed(f"{exc}, again after {_ATTEMPTS} rebuilds; check the disk under "
+                                      f"{cache.root}") from None
         result.context = ctx
         result.data = {k: v for k, v in ctx.data.items() if not k.startswith("__")}
         if "precision" in ctx.artifacts:
@@ -114,6 +118,13 @@ def run_target(target: Target, events: Events | None = None, explain: bool = Fal
         _mark_failed(result, current)
         if not isinstance(exc, UserError):
             cache.stat.save()
+    except OSError as exc:  # a full or read-only disk under the cache is a user error (exit 2), else internal
+        user = storage_error(exc, cache.root)
+        result.error = str(user) if user else f"internal error in stage {current[0] if current else '?'}: {exc!r}"
+        result.exit_code = 2 if user else 1
+        if not user:
+            result.data["traceback"] = {"text": traceback.format_exc()}
+        _mark_failed(result, current)
     except Exception as exc:  # an internal error: one line for the user, the traceback in the report
         result.error = f"internal error in stage {current[0] if current else '?'}: {type(exc).__name__}: {exc}"
         result.exit_code = 1
@@ -123,6 +134,26 @@ def run_target(target: Target, events: Events | None = None, explain: bool = Fal
     if result.exit_code == 0 and not result.ok:
         result.exit_code = 1
     return result
+
+
+_ATTEMPTS = 3
+
+
+def _run_stages(ctx: Context, last: dict, events: Events, explain: bool, result: TargetResult,
+                current: list[str]) -> dict[str, dict[str, Any]]:
+    keys: dict[str, dict[str, Any]] = {}
+    for stage in stages_for(ctx.target):
+        current[:] = [stage.name]
+        res = (_explain_stage if explain else _build_stage)(stage, ctx, last, events)
+        result.stages.append(res)
+        if res.key and res.status in ("built", "cached", "up to date"):
+            keys[stage.name] = {"key": res.key, "components": ctx.data.pop(f"__components_{stage.name}", {})}
+        if stage.name == "source" and "source" in ctx.data:
+            _check_profile(ctx)
+    if not explain:  # the report hands out the engine and the graph: re-hash them first (issue 6)
+        served = [ctx.artifacts[a].digest for a in ("build.engine", "precision") if a in ctx.artifacts]
+        ctx.cache.verify_for_use(served, f"{ctx.target.name}/report")
+    return keys
 
 
 def _mark_failed(result: TargetResult, current: list[str]) -> None:
@@ -155,12 +186,14 @@ def _build_stage(stage: Stage, ctx: Context, last: dict, events: Events) -> Stag
         return res
     events.stage_started(ctx.target, stage.name)
     with ctx.cache.lock(digest, f"{ctx.target.name}/{stage.name}"):
+        fault_point(f"{stage.name}:locked")
         record = None if force else ctx.cache.get_action(digest)  # built by another process meanwhile?
         if record is not None:
             status = "cached"
         else:
             status = "built"
             record = _run_and_publish(stage, ctx, key)
+            fault_point(f"{stage.name}:recorded")
     stage.accept(ctx, record)
     res = StageResult(stage.name, status, digest, record.get("seconds", 0.0))
     events.stage_finished(ctx.target, res)
@@ -168,11 +201,23 @@ def _build_stage(stage: Stage, ctx: Context, last: dict, events: Events) -> Stag
 
 
 def _run_and_publish(stage: Stage, ctx: Context, key: StageKey) -> dict[str, Any]:
+    # inputs read from the cache are re-hashed first: a stat match cannot see bit rot (issue 6)
+    ctx.cache.verify_for_use(list(key.inputs.values()), f"{ctx.target.name}/{stage.name}")
     started = time.perf_counter()
     with ctx.cache.workdir(stage.name) as workdir:
-        out: StageOutput = stage.run(ctx, key, workdir)
+        try:
+            out: StageOutput = stage.run(ctx, key, workdir)
+        except UserError:
+            raise
+        except Exception:  # a write that failed on a full disk, in a library's own words: say so (exit 2)
+            full = ctx.cache.storage_full()
+            if full is not None:
+                raise full from None
+            raise
         seconds = time.perf_counter() - started
+        fault_point(f"{stage.name}:ran")
         outputs = {name: ctx.cache.put_file(path) for name, path in out.files.items()}
+        fault_point(f"{stage.name}:published")
     return ctx.cache.put_action(key.digest, {
         "stage": stage.name, "target": ctx.target.name, "components": key.components(),
         "outputs": outputs, "data": out.data, "seconds": seconds, "host": ctx.host()})

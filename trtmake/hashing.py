@@ -14,7 +14,7 @@ import os
 import socket
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from trtmake.atomic import write_text_atomic
 
@@ -46,17 +46,28 @@ def digest_file(path: Path) -> str:
 
 
 class StatCache:
-    """(path, size, mtime_ns, inode) -> digest, persisted per machine inside the cache dir."""
+    """(path, size, mtime_ns, inode) -> digest, persisted per machine inside the cache dir.
 
-    def __init__(self, file: Path | None):
+    The file carries a checksum of its entries: a garbled file (even one that is still valid
+    JSON, such as an entry pointing at another model's digest) is dropped whole and every file
+    is re-hashed, never trusted. Stat trust cannot see an edit that keeps size, mtime and inode
+    (bit rot, `os.utime` back): the cache therefore re-hashes its own objects before use
+    (`Cache.verify_object(deep=True)`); for users' files it is the same trade-off git makes.
+    """
+
+    FORMAT = 2
+
+    def __init__(self, file: Path | None, tmp_dir: Path | None = None, warn: Callable[[str], None] | None = None):
         self.file = file
+        self.tmp_dir = tmp_dir
+        self.warn = warn or (lambda message: None)
         self._entries: dict[str, list] | None = None
         self._dirty = False
         self.hashed_bytes = 0  # how many bytes this process actually read (for tests/benchmarks)
 
     @classmethod
-    def for_cache_dir(cls, cache_dir: Path) -> "StatCache":
-        return cls(cache_dir / "stat" / f"{socket.gethostname()}.json")
+    def for_cache_dir(cls, cache_dir: Path, warn: Callable[[str], None] | None = None) -> "StatCache":
+        return cls(cache_dir / "stat" / f"{socket.gethostname()}.json", tmp_dir=cache_dir / "tmp", warn=warn)
 
     def _load(self) -> dict[str, list]:
         if self._entries is None:
@@ -64,10 +75,17 @@ class StatCache:
             if self.file is not None:
                 try:
                     data = json.loads(self.file.read_text())
-                    if data.get("format") == 1:
-                        self._entries = data["entries"]
+                    entries = data["entries"]
+                    if data.get("format") != self.FORMAT or data.get("check") != _entries_check(entries):
+                        raise ValueError("checksum")
+                    if not all(_valid_entry(e) for e in entries.values()):
+                        raise ValueError("entry")
+                    self._entries = entries
+                except FileNotFoundError:
+                    pass
                 except (OSError, ValueError, KeyError, TypeError, AttributeError):
-                    self._entries = {}  # unreadable: start over, never crash
+                    self._entries = {}  # unreadable or garbled: start over (re-hash), never crash
+                    self.warn(f"stat cache {self.file.name} is unreadable: dropped, files are re-hashed")
         return self._entries
 
     def digest(self, path: Path) -> str:
@@ -83,16 +101,36 @@ class StatCache:
         if time.time() - st.st_mtime_ns / 1e9 > RACY_SECONDS:
             entries[str(path)] = [*sig, digest]
             self._dirty = True
-        else:
-            entries.pop(str(path), None)
+        elif entries.pop(str(path), None) is not None:
+            self._dirty = True
         return digest
+
+    def forget(self, path: Path) -> None:
+        """Drop a path's entry (its file was found corrupt or removed)."""
+        if self._load().pop(os.path.abspath(path), None) is not None:
+            self._dirty = True
 
     def save(self) -> None:
         if not self._dirty or self.file is None:
             return
         try:
             self.file.parent.mkdir(parents=True, exist_ok=True)
-            write_text_atomic(self.file, json.dumps({"format": 1, "entries": self._entries}))
+            text = json.dumps({"format": self.FORMAT, "check": _entries_check(self._entries), "entries": self._entries})
+            write_text_atomic(self.file, text, tmp_dir=self.tmp_dir, fault="stat:partial")
             self._dirty = False
         except OSError:
             pass  # the stat cache is an optimisation; failing to save it costs a re-hash later
+
+
+def _entries_check(entries: Any) -> str:
+    return digest_json(entries)
+
+
+def _valid_entry(entry: Any) -> bool:
+    return (isinstance(entry, list) and len(entry) == 4 and all(isinstance(v, int) for v in entry[:3])
+            and is_digest(entry[3]))
+
+
+def is_digest(value: Any) -> bool:
+    """A sha256 hex digest: 64 lowercase hex characters (also keeps object paths inside the cache)."""
+    return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)

@@ -60,7 +60,11 @@ def target_entry(r: TargetResult) -> dict[str, Any]:
 
 
 def report_dict(results: Iterable[TargetResult]) -> dict[str, Any]:
-    entries = [target_entry(r) for r in results]
+    return report_from_entries([target_entry(r) for r in results])
+
+
+def report_from_entries(entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """The report of one run or of a whole multirun (one entry per job, same schema)."""
     return {"ok": all(e["ok"] for e in entries) and bool(entries), "trtmake": __version__,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "targets": entries}
 
@@ -71,7 +75,7 @@ def write_json(report: dict[str, Any], path: Path) -> None:
 
 
 def write_junit(report: dict[str, Any], path: Path) -> None:
-    """One testsuite per target: a case per stage and one per assertion."""
+    """One testsuite per target (per multirun job): a case per stage and one per assertion."""
     from xml.etree import ElementTree as ET
 
     suites = ET.Element("testsuites", name="trtmake")
@@ -95,6 +99,8 @@ def write_junit(report: dict[str, Any], path: Path) -> None:
                               failures=str(sum(1 for c in cases if c.find("failure") is not None)),
                               skipped=str(sum(1 for c in cases if c.find("skipped") is not None)))
         suite.extend(cases)
+    for count in ("tests", "failures", "skipped"):
+        suites.set(count, str(sum(int(s.get(count)) for s in suites)))
     path.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(path, ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n")
 
@@ -159,17 +165,98 @@ def print_summary(report: dict[str, Any], console=None, report_path: Path | None
         console.print(f"report: {report_path}", style="dim")
 
 
-def print_explain(results: Iterable[TargetResult], console=None) -> None:
+def print_explain(entries: Iterable[dict[str, Any]], console=None) -> None:
+    """Report entries (report.target_entry) whose stages carry their reasons."""
     from rich.console import Console
     from rich.markup import escape
 
     console = console or Console()
-    for r in results:
-        console.print(f"[bold]{escape(r.target.label)}[/] ({r.backend or 'backend ?'})")
-        if r.error:
-            console.print(f"  [bold red]error[/] {r.error}")
-        for s in r.stages:
-            style = STATUS_STYLE.get(s.status, "")
-            console.print(f"  {s.name:<10} [{style}]{s.status}[/]")
-            for line in s.reasons:
+    for e in entries:
+        console.print(f"[bold]{escape(e['label'])}[/] ({e['backend'] or 'backend ?'})")
+        if e["error"]:
+            console.print(f"  [bold red]error[/] {escape(e['error'])}")
+        for s in e["stages"]:
+            style = STATUS_STYLE.get(s["status"], "")
+            console.print(f"  {s['name']:<10} [{style}]{s['status']}[/]")
+            for line in s.get("reasons", []):
                 console.print(f"      {escape(line)}")
+
+
+def print_status(rows: list[dict[str, Any]], console=None, seconds: float | None = None,
+                 as_json: bool = False) -> None:
+    """`trtmake status`: one row per target, the first changed key component when stale."""
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    console = console or Console()
+    if as_json:
+        console.print_json(json.dumps({"targets": rows, "seconds": round(seconds or 0.0, 3)}))
+        return
+    style = {"up to date": "cyan", "stale": "yellow", "error": "bold red"}
+    table = Table(title="trtmake status")
+    for col in ("target", "state", "stage", "first change"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(escape(r["target"]), f"[{style.get(r['state'], '')}]{r['state']}[/]", r["stage"] or "",
+                      escape(r["why"]))
+    console.print(table)
+    counts = {s: sum(r["state"] == s for r in rows) for s in ("up to date", "stale", "error")}
+    took = f" in {seconds:.2f} s" if seconds is not None else ""
+    console.print(", ".join(f"{n} {s}" for s, n in counts.items() if n) + f" ({len(rows)} targets{took})",
+                  style="dim")
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
+
+
+def print_cache_removal(summary: dict[str, Any], console=None) -> None:
+    """`trtmake gc` and `trtmake clean`: what was (or would be) removed, and the bytes."""
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    console = console or Console()
+    verb = "would remove" if summary.get("dry_run") else "removed"
+    table = Table(title=f"trtmake {escape(summary['command'])}")
+    for col in ("", "count", "bytes"):
+        table.add_column(col, justify="left" if not col else "right")
+    for kind in ("records", "objects", "pointers", "tmp"):
+        if kind in summary["removed"]:
+            count, size = summary["removed"][kind]
+            table.add_row(f"{verb}: {kind}", str(count), human_bytes(size))
+    table.add_row("[bold]freed[/]", "", f"[bold]{human_bytes(summary['freed'])}[/]")
+    table.add_row("cache size before", "", human_bytes(summary["before"]))
+    table.add_row("cache size after", "", human_bytes(summary["after"]))
+    if "budget" in summary:
+        table.add_row("budget", "", human_bytes(summary["budget"]))
+    if summary.get("protected"):
+        table.add_row("kept for last runs (targets/*.json)", str(summary["protected"][0]),
+                      human_bytes(summary["protected"][1]))
+    console.print(table)
+    console.print(f"cache: {escape(str(summary['cache']))}", style="dim", soft_wrap=True)
+    for note in summary.get("notes", []):
+        console.print(f"[yellow]note[/] {escape(note)}")
+
+
+def print_timing_merge(result: dict[str, Any], console=None) -> None:
+    """`trtmake merge-timing-cache`: which produced caches went into the pinned file."""
+    from rich.console import Console
+    from rich.markup import escape
+
+    console = console or Console()
+    if not result.get("merged") and not result.get("rejected") and result.get("nothing"):
+        console.print(f"nothing to merge: {escape(result['nothing'])}")
+        return
+    for path in result.get("merged", []):
+        console.print(f"[green]merged[/]   {escape(str(path))}")
+    for path in result.get("rejected", []):
+        console.print(f"[yellow]rejected[/] {escape(str(path))} (another device or TensorRT release)")
+    state = "updated" if result.get("changed") else "unchanged"
+    console.print(f"{escape(str(result['pinned']))}: {state}, {human_bytes(result.get('bytes', 0))}"
+                  + (f", sha256 {result['sha256_after'][:12]}" if result.get("sha256_after") else ""))

@@ -26,7 +26,10 @@ EXPANSION = 4
 BN_EPS = 1e-5
 RESIDUAL_GAMMA = 0.2  # scale of the last BN gamma in every residual branch
 FC_GAIN = 8.0  # logits spread over a few units, as a trained classifier's do
-CALIB_IMAGES, CALIB_SIZE = 2, 160  # the statistics pass: NHWC float64, kept small for speed
+CALIB_IMAGES, CALIB_SIZE = 2, 128  # the statistics pass: NHWC float64, kept small for speed
+
+# The builders pass activations as (tensor name in the graph, NHWC float64 array of the pass).
+Act = tuple[str, np.ndarray]
 
 
 def resnet50(
@@ -53,7 +56,7 @@ def resnet50(
     )
 
 
-def _bottleneck(g, rng, x, name, width, stride, fold):
+def _bottleneck(g, rng, x: Act, name, width, stride, fold) -> Act:
     """conv1x1-bn-relu, conv3x3(stride)-bn-relu, conv1x1-bn, (+ downsample), add, relu."""
     cout = width * EXPANSION
     y = _conv_bn(g, rng, x, f"{name}.conv1", f"{name}.bn1", width, 1, 1, 1.0, fold)
@@ -68,7 +71,7 @@ def _bottleneck(g, rng, x, name, width, stride, fold):
     return _relu(g, added, f"{name}.relu3")
 
 
-def _conv_bn(g, rng, x, conv, bn, cout, k, stride, gamma_scale, fold):
+def _conv_bn(g, rng, x: Act, conv, bn, cout, k, stride, gamma_scale, fold) -> Act:
     """Conv (no bias) + BatchNormalization with measured statistics, or one Conv with BN folded."""
     name, act = x
     w = he_normal(rng, (cout, act.shape[-1], k, k))
@@ -92,7 +95,7 @@ def _conv_bn(g, rng, x, conv, bn, cout, k, stride, gamma_scale, fold):
     return out, y * scale + shift
 
 
-def _relu(g, x, name):
+def _relu(g, x: Act, name: str) -> Act:
     return g.node("Relu", [x[0]], name), np.maximum(x[1], 0.0)
 
 

@@ -24,11 +24,12 @@ import numpy as np
 import onnx
 
 from trtmake.errors import BuildFailed, UserError
-from trtmake.precision.calibration import CalibrationStats, check_method, quiet
+from trtmake.precision.calibration import CalibrationStats, check_method, copy_model, prepare_model, quiet
 from trtmake.precision.qdq_check import assert_tensorrt_dialect
 
 DIALECTS = ("tensorrt", "onnxruntime")
 WEIGHTED_OP_TYPES = ("Conv", "ConvTranspose", "Gemm", "MatMul")
+FUSED_ACTIVATIONS = ("Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh")
 # Inputs of these get Q/DQ in the TensorRT dialect; TensorRT propagates int8 through the rest.
 TENSORRT_OP_TYPES = (*WEIGHTED_OP_TYPES, "Add", "AveragePool", "GlobalAveragePool", "MaxPool")
 
@@ -69,19 +70,36 @@ def quantizable_nodes(model: onnx.ModelProto, op_types: Sequence[str] = WEIGHTED
 def resolve_excluded(
     model: onnx.ModelProto, exclude_nodes: Iterable[str] = (), exclude_op_types: Iterable[str] = (),
 ) -> tuple[str, ...]:
-    """Node names to leave in float: the listed nodes plus every node of the listed op types."""
+    """Node names to leave in float: the listed nodes plus every node of the listed op types.
+
+    A layer is its weighted node plus the activation fused into it: leaving a Conv/Gemm/MatMul in
+    float also leaves the Relu/Clip/... that alone reads its output in float (else the
+    onnxruntime dialect would still quantize that activation's output in the middle of the
+    float layer)."""
     names = [n.name for n in model.graph.node]
     known = set(names)
     for name in exclude_nodes:
         if name not in known:
             close = [n for n in names if name.lower() in n.lower()][:5] or names[:5]
-            raise UserError(f"precision.exclude_nodes: '{name}' is not a node of the model; nodes look like {close}")
+            raise UserError(
+                f"precision.exclude_nodes: '{name}' is not a node of the model (after quantization pre-processing, "
+                f"which folds Pad/BatchNormalization into Conv); nodes look like {close}"
+            )
     op_types = set(exclude_op_types)
     for op in sorted(op_types):
         if not onnx.defs.has(op):
             raise UserError(f"precision.exclude_op_types: '{op}' is not an ONNX operator (op types are case-sensitive)")
-    wanted = set(exclude_nodes)
-    return tuple(n.name for n in model.graph.node if n.name in wanted or n.op_type in op_types)
+    wanted = {n.name for n in model.graph.node if n.name in set(exclude_nodes) or n.op_type in op_types}
+    readers: dict[str, list[onnx.NodeProto]] = {}
+    for node in model.graph.node:
+        for name in node.input:
+            readers.setdefault(name, []).append(node)
+    for node in model.graph.node:
+        if node.name in wanted and node.op_type in WEIGHTED_OP_TYPES:
+            following = readers.get(node.output[0], [])
+            if len(following) == 1 and following[0].op_type in FUSED_ACTIVATIONS and following[0].name:
+                wanted.add(following[0].name)
+    return tuple(n.name for n in model.graph.node if n.name in wanted)
 
 
 def quantize(
@@ -95,19 +113,38 @@ def quantize(
     per_channel: bool = True,
     op_types: Sequence[str] | None = None,
     percentile: float | None = None,
+    preprocess: bool | None = None,
     out_path: Path,
 ) -> QuantizeSummary:
     """Write the QDQ graph of `model_path` for `dialect` to `out_path` and summarize it.
 
     `method` picks how ranges are derived from `stats` (default: the method it was collected
-    for); `op_types` overrides the dialect's op types to quantize.
+    for); `op_types` overrides the dialect's op types to quantize. `preprocess` (default: as
+    the statistics were collected) first puts the graph through `prepare_model`; pass False
+    with a model that `prepare_model` already wrote.
     """
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.calibrate import TensorData, TensorsData, save_tensors_data
-
     check_dialect(dialect)
     method = check_method(method or stats.method)
     model_path, out_path = Path(model_path), Path(out_path)
+    preprocess = stats.preprocessed if preprocess is None else preprocess
+    with tempfile.TemporaryDirectory(prefix="trtmake-int8-") as tmp:
+        # onnxruntime writes "<model>-inferred.onnx" next to its input: always hand it a private copy
+        private = Path(tmp) / "model" / model_path.name
+        model_path = prepare_model(model_path, private) if preprocess else copy_model(model_path, private)
+        try:
+            return _quantize(model_path, stats, dialect, method, exclude_nodes, exclude_op_types, per_channel,
+                             op_types, percentile, out_path, Path(tmp))
+        except BaseException:
+            out_path.unlink(missing_ok=True)  # never leave a partial or rejected graph behind
+            raise
+
+
+def _quantize(model_path: Path, stats: CalibrationStats, dialect: str, method: str, exclude_nodes: Iterable[str],
+              exclude_op_types: Iterable[str], per_channel: bool, op_types: Sequence[str] | None,
+              percentile: float | None, out_path: Path, tmp: Path) -> QuantizeSummary:
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.calibrate import TensorData, TensorsData, save_tensors_data
+
     source = onnx.load(str(model_path), load_external_data=False)
     excluded = resolve_excluded(source, exclude_nodes, exclude_op_types)
     op_types = tuple(op_types) if op_types is not None else default_op_types(dialect)
@@ -130,20 +167,19 @@ def quantize(
     else:
         kind, options = QuantType.QUInt8, {"ActivationSymmetric": False, "WeightSymmetric": True}
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="trtmake-int8-") as tmp:
-        cache = Path(tmp) / "ranges.json"
-        save_tensors_data(tensors, cache)
-        try:
-            with quiet():
-                quantize_static(
-                    str(model_path), str(out_path), None, quant_format=QuantFormat.QDQ,
-                    op_types_to_quantize=list(op_types) if op_types else None, per_channel=per_channel,
-                    activation_type=kind, weight_type=QuantType.QInt8, nodes_to_exclude=list(excluded),
-                    calibrate_method=calibrate_method, calibration_cache_path=str(cache),
-                    use_external_data_format=_has_external_data(source), extra_options=options,
-                )
-        except Exception as exc:  # onnxruntime.quantization raises bare ValueError/RuntimeError/...
-            raise BuildFailed(f"int8: quantizing {model_path.name} for {dialect} failed: {exc}") from exc
+    cache = tmp / "ranges.json"
+    save_tensors_data(tensors, cache)
+    try:
+        with quiet():
+            quantize_static(
+                str(model_path), str(out_path), None, quant_format=QuantFormat.QDQ,
+                op_types_to_quantize=list(op_types) if op_types else None, per_channel=per_channel,
+                activation_type=kind, weight_type=QuantType.QInt8, nodes_to_exclude=list(excluded),
+                calibrate_method=calibrate_method, calibration_cache_path=str(cache),
+                use_external_data_format=_has_external_data(source), extra_options=options,
+            )
+    except Exception as exc:  # onnxruntime.quantization raises bare ValueError/RuntimeError/...
+        raise BuildFailed(f"int8: quantizing {model_path.name} for {dialect} failed: {exc}") from exc
     quantized = onnx.load(str(out_path), load_external_data=False)
     if keep_outputs_float(quantized):
         onnx.save(quantized, str(out_path))

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from trtmake.backends.base import BuildSpec
+from trtmake.gpu_lock import build_slot
 from trtmake.keys import StageKey
 from trtmake.profiles import fill_static_inputs, profile_from_config
 from trtmake.stages.base import Context, Stage, StageOutput
@@ -55,7 +56,8 @@ class BuildStage(Stage):
     def run(self, ctx: Context, key: StageKey, workdir: Path) -> StageOutput:
         spec = BuildSpec(onnx_path=ctx.artifact("precision").path, profiles=(target_profile(ctx),),
                          options=backend_options(ctx), timing_cache=self._timing_cache(ctx))
-        result = ctx.backend.build(spec, workdir)
+        with build_slot(ctx):  # tensorrt: at most backend.tensorrt.max_builds_per_gpu builds per GPU
+            result = ctx.backend.build(spec, workdir)
         log = workdir / "build.log"
         log.write_text(result.log)
         files = {"engine": result.engine_path, "log": log}

@@ -1,0 +1,117 @@
+"""Image folders with declared preprocessing, and real photo crops for tests/benchmarks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from trtmake.errors import UserError
+from trtmake.image_dataset import (
+    list_image_files,
+    load_image_folder,
+    load_images,
+    preprocess,
+    skimage_crops,
+    to_rgb,
+)
+
+EFFICIENTNET = {"resize": 224, "center_crop": 224, "scale": 1 / 255, "mean": [0.5, 0.5, 0.5],
+                "std": [0.5, 0.5, 0.5], "layout": "NCHW", "dtype": "float32"}
+
+
+def _save(path, image):
+    from skimage import io
+
+    io.imsave(str(path), image, check_contrast=False)
+    return path
+
+
+def test_efficientnet_preprocessing_of_a_real_photo():
+    import skimage.data
+
+    x = preprocess(skimage.data.chelsea(), EFFICIENTNET)  # 300x451 RGB
+    assert x.shape == (3, 224, 224) and x.dtype == np.float32
+    assert -1.0 <= x.min() < -0.5 and 0.5 < x.max() <= 1.0
+
+
+def test_scale_mean_std_layout_and_dtype():
+    image = np.zeros((4, 6, 3), np.uint8)
+    image[..., 0], image[..., 1], image[..., 2] = 255, 0, 51
+    x = preprocess(image, {"scale": 1 / 255, "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.25], "layout": "NHWC"})
+    assert x.shape == (4, 6, 3)
+    assert x[0, 0].tolist() == pytest.approx([1.0, -1.0, -1.2])
+    nchw = preprocess(image, {"dtype": "float16"})
+    assert nchw.shape == (3, 4, 6) and nchw.dtype == np.float16 and nchw[2, 0, 0] == 51
+    assert preprocess(image, {"color": "BGR", "layout": "NHWC", "dtype": "uint8"})[0, 0].tolist() == [51, 0, 255]
+
+
+def test_empty_mean_and_std_lists_mean_no_normalization():
+    image = np.full((2, 2, 3), 10, np.uint8)
+    x = preprocess(image, {"mean": [], "std": [], "scale": 1.0, "resize": None, "center_crop": None})
+    assert (x == 10).all()
+
+
+def test_grayscale_and_rgba_become_rgb():
+    gray = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    assert to_rgb(gray).shape == (3, 4, 3) and (to_rgb(gray)[..., 2] == gray).all()
+    rgba = np.zeros((3, 4, 4), np.uint8)
+    rgba[..., 3] = 255
+    assert to_rgb(rgba).shape == (3, 4, 3) and not to_rgb(rgba).any()
+    assert preprocess(gray, {"layout": "NCHW"}).shape == (3, 3, 4)
+
+
+def test_resize_keeps_the_aspect_ratio_then_center_crop():
+    image = np.zeros((100, 200, 3), np.uint8)
+    image[:, 90:110] = 255  # a bright bar in the middle
+    x = preprocess(image, {"resize": 50, "layout": "NHWC"})
+    assert x.shape == (50, 100, 3)
+    x = preprocess(image, {"resize": 50, "center_crop": 20, "layout": "NHWC"})
+    assert x.shape == (20, 20, 3) and x[:, 10].min() > 200  # the bar stays centred
+    assert preprocess(image, {"resize": [30, 40], "layout": "NHWC"}).shape == (30, 40, 3)
+
+
+def test_bad_specs_are_user_errors():
+    image = np.zeros((10, 10, 3), np.uint8)
+    with pytest.raises(UserError, match="unknown preprocessing keys \\['normalize'\\]"):
+        preprocess(image, {"normalize": True})
+    with pytest.raises(UserError, match="layout: 'CHW' is not NCHW or NHWC"):
+        preprocess(image, {"layout": "CHW"})
+    with pytest.raises(UserError, match="crop 20x20 is larger than the image 10x10"):
+        preprocess(image, {"center_crop": 20})
+    with pytest.raises(UserError, match="resize: give a positive int"):
+        preprocess(image, {"resize": 0})
+    with pytest.raises(UserError, match="std: must not contain 0"):
+        preprocess(image, {"std": [1, 0, 1]})
+
+
+def test_load_image_folder_in_filename_order(tmp_path):
+    for name, value in (("b.png", 20), ("a.png", 10), ("c.jpg", 30)):
+        _save(tmp_path / name, np.full((8, 8, 3), value, np.uint8))
+    (tmp_path / "notes.txt").write_text("not an image")
+    files = list_image_files(tmp_path)
+    assert [f.name for f in files] == ["a.png", "b.png", "c.jpg"]
+    samples = load_image_folder(tmp_path, {"layout": "NCHW"})
+    assert [int(round(float(s.mean()))) for s in samples] == [10, 20, 30]
+    assert [s.shape for s in load_images(files[:2], {"layout": "NHWC"})] == [(8, 8, 3), (8, 8, 3)]
+
+
+def test_an_empty_folder_is_a_user_error(tmp_path):
+    with pytest.raises(UserError, match="holds no images .* add images or fix the path"):
+        load_image_folder(tmp_path, {})
+    with pytest.raises(UserError, match="is not a folder"):
+        load_image_folder(tmp_path / "missing", {})
+
+
+def test_an_unreadable_image_is_a_user_error_naming_the_file(tmp_path):
+    _save(tmp_path / "a.png", np.zeros((4, 4, 3), np.uint8))
+    (tmp_path / "b.png").write_bytes(b"\x89PNG but truncated")
+    with pytest.raises(UserError, match="b.png: not a readable image .* replace or remove it"):
+        load_image_folder(tmp_path, {})
+
+
+def test_skimage_crops_are_seeded_real_photo_crops():
+    a, b, c = skimage_crops(4, seed=5, size=64), skimage_crops(4, seed=5, size=64), skimage_crops(4, seed=6, size=64)
+    assert all(x.shape == (64, 64, 3) and x.dtype == np.uint8 for x in a)
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert not any(np.array_equal(x, y) for x, y in zip(a, c))
+    assert np.std(np.stack(a).astype(float)) > 20  # photographs, not flat noise

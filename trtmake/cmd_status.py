@@ -1,0 +1,93 @@
+"""`trtmake status [--json] [target=NAME|PATTERN[,...]] [key=value ...]`: every target under
+engine_recipes/target/, up to date or stale, and the first changed key component. Builds
+nothing: each target goes through the same up-to-date check as `explain`
+(executor.run_target(..., explain=True)); Hydra is initialised once for all of them.
+
+Status is data first (a list of rows), printed as a table or as JSON (`--json`).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import time
+from pathlib import Path
+from typing import Any
+
+from trtmake.errors import UserError
+
+USAGE = "usage: trtmake status [--json] [target=NAME|PATTERN[,...]] [key=value ...]"
+
+
+def main(argv: list[str], root: Path, console) -> int:
+    from trtmake import report
+
+    flags = [a for a in argv if a.startswith("-")]
+    if {"-h", "--help"} & set(flags):
+        console.print(USAGE, markup=False, highlight=False)
+        return 0
+    if set(flags) - {"--json"}:
+        raise UserError(f"status: unknown option {sorted(set(flags) - {'--json'})[0]}; {USAGE}")
+    overrides = [a for a in argv if not a.startswith("-")]
+    patterns = [o.split("=", 1)[1] for o in overrides if o.startswith("target=")]
+    overrides = [o for o in overrides if not o.startswith("target=")]
+    names = select_targets(root, patterns)
+    started = time.perf_counter()
+    rows = status_rows(root, names, overrides)
+    report.print_status(rows, console, seconds=time.perf_counter() - started, as_json="--json" in flags)
+    return 2 if any(r["state"] == "error" and r.get("exit_code") == 2 for r in rows) else 0
+
+
+def select_targets(root: Path, patterns: list[str]) -> list[str]:
+    names = sorted(p.stem for p in (root / "engine_recipes" / "target").glob("*.yaml"))
+    if not patterns:
+        return names
+    wanted = [p.strip() for pat in patterns for p in pat.removeprefix("glob(").removesuffix(")").split(",")]
+    chosen = [n for n in names if any(fnmatch.fnmatchcase(n, w) for w in wanted)]
+    if not chosen:
+        raise UserError(f"target={','.join(wanted)}: matches no recipe in engine_recipes/target/; "
+                        f"available: {', '.join(names)}")
+    return chosen
+
+
+def status_rows(root: Path, names: list[str], overrides: list[str]) -> list[dict[str, Any]]:
+    from hydra import compose, initialize_config_dir
+    from hydra.core.hydra_config import HydraConfig
+
+    import trtmake.config.schema  # noqa: F401  (registers the structured configs)
+
+    rows = []
+    with initialize_config_dir(config_dir=str(root / "conf"), version_base="1.3", job_name="trtmake_status"):
+        for name in names:
+            started = time.perf_counter()
+            try:
+                cfg = compose(config_name="config", overrides=[f"target={name}", *overrides],
+                              return_hydra_config=True)
+                HydraConfig.instance().set_config(cfg)
+                row = _row(cfg, name, overrides, root)
+            except Exception as exc:  # a broken recipe is a row, not the end of the listing
+                from trtmake.config.errors import to_user_error
+                from trtmake.errors import TrtmakeError
+
+                err = exc if isinstance(exc, TrtmakeError) else to_user_error(exc)
+                row = {"target": name, "state": "error", "stage": None, "why": str(err),
+                       "exit_code": err.exit_code}
+            row["seconds"] = round(time.perf_counter() - started, 4)
+            rows.append(row)
+    return rows
+
+
+def _row(cfg: Any, name: str, overrides: list[str], root: Path) -> dict[str, Any]:
+    from trtmake.executor import run_target
+    from trtmake.target import from_config
+
+    result = run_target(from_config(cfg, [f"target={name}", *overrides], root), explain=True)
+    if result.error:
+        return {"target": name, "state": "error", "stage": None, "why": result.error,
+                "exit_code": result.exit_code}
+    stale = next((s for s in result.stages if s.status != "up to date"), None)
+    if stale is None:
+        return {"target": name, "state": "up to date", "stage": None, "why": "", "exit_code": 0}
+    why = stale.reasons[0] if stale.reasons else stale.status
+    if len(stale.reasons) > 1:
+        why += f" (+{len(stale.reasons) - 1} more)"
+    return {"target": name, "state": "stale", "stage": stale.name, "why": why, "exit_code": 0}

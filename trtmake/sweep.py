@@ -1,0 +1,140 @@
+"""Multirun aggregation: every job of a sweep ends up as one entry of one report.
+
+Jobs may run in this process (Hydra's basic launcher) or in others (joblib, submitit, Ray),
+so the sweep dir is the meeting point, not memory:
+
+    <sweep dir>/trtmake_sweep.json           written by the trtmake sweeper (hydra_plugins/
+                                             trtmake_sweeper): every job in sweep order, the
+                                             entries of jobs whose config did not compose, and
+                                             launcher errors
+    <sweep dir>/<job subdir>/trtmake_result.json   written by each job (app.task): its report
+                                             entry (report.target_entry) plus {"job": ...}
+
+`SweepCollector` (a Hydra callback, registered in conf/config.yaml) reads them back in
+`on_multirun_end`, in the launching process, and leaves the entries in `LAST` for cli.py,
+which writes the report and decides the exit code. Hydra turns a callback's exception into
+a warning, so the collector never decides anything: a missing `LAST` is itself a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+from hydra.experimental.callback import Callback
+
+from trtmake.atomic import write_text_atomic
+
+ENTRY_FILE = "trtmake_result.json"
+MANIFEST_FILE = "trtmake_sweep.json"
+
+# Set by SweepCollector in the launching process; read by cli.py after Hydra returns.
+STARTED: dict[str, Any] = {}
+LAST: dict[str, Any] = {}
+
+
+class SweepCollector(Callback):
+    """Hydra callback: collects every job's entry from the sweep dir when the multirun ends."""
+
+    def on_multirun_start(self, config: Any, **kwargs: Any) -> None:
+        from omegaconf import OmegaConf
+
+        LAST.clear()
+        STARTED.clear()
+        STARTED.update(sweep_dir=str(config.hydra.sweep.dir),
+                       report_path=OmegaConf.select(config, "report.path", default=None),
+                       junit=OmegaConf.select(config, "report.junit", default=None))
+
+    def on_multirun_end(self, config: Any, **kwargs: Any) -> None:
+        sweep_dir = Path(str(config.hydra.sweep.dir))
+        LAST.update(sweep_dir=str(sweep_dir), entries=collect(sweep_dir))
+
+
+# -- written by each job ---------------------------------------------------------------------
+def write_job_entry(entry: dict[str, Any]) -> Path | None:
+    """In a multirun job: store this job's report entry in its Hydra output dir."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    hc = HydraConfig.get()
+    if hc.mode != RunMode.MULTIRUN:
+        return None
+    out = Path(hc.runtime.output_dir)
+    job = {"num": int(hc.job.num), "overrides": list(hc.overrides.task), "dir": str(out), "pid": os.getpid(),
+           "in_process": os.environ.get("TRTMAKE_CLI_PID") == str(os.getpid())}  # False: another process ran it
+    path = out / ENTRY_FILE
+    write_text_atomic(path, json.dumps({**entry, "job": job}, indent=1, default=str))
+    return path
+
+
+# -- written by the sweeper -------------------------------------------------------------------
+class Manifest:
+    """What the sweeper knows: every job in order, and how far each got before launching."""
+
+    def __init__(self, sweep_dir: Path):
+        self.path = Path(sweep_dir) / MANIFEST_FILE
+        self.jobs: list[dict[str, Any]] = []
+
+    def invalid(self, overrides: Sequence[str], exc: BaseException, root: Path) -> None:
+        from trtmake.app import failed_result
+        from trtmake.config.errors import to_user_error
+        from trtmake.errors import TrtmakeError
+        from trtmake.report import target_entry
+
+        error = exc if isinstance(exc, TrtmakeError) else to_user_error(exc)
+        entry = target_entry(failed_result(list(overrides), root, error))
+        entry["job"] = {"num": None, "overrides": list(overrides), "dir": None, "pid": None}  # never launched
+        self.jobs.append({"overrides": list(overrides), "num": None, "entry": entry})
+
+    def launched(self, overrides: Sequence[str], num: int) -> None:
+        self.jobs.append({"overrides": list(overrides), "num": num, "entry": None})
+
+    def launch_failed(self, nums: Sequence[int], exc: BaseException) -> None:
+        for job in self.jobs:
+            if job["num"] in nums:
+                job["launch_error"] = f"{type(exc).__name__}: {exc}".splitlines()[0]
+
+    def save(self) -> None:
+        write_text_atomic(self.path, json.dumps({"format": 1, "jobs": self.jobs}, indent=1, default=str))
+
+
+# -- read back in the launching process ---------------------------------------------------------
+def collect(sweep_dir: Path) -> list[dict[str, Any]]:
+    """Every job's entry, in sweep order. A launched job that left no entry is a failed entry."""
+    sweep_dir = Path(sweep_dir)
+    by_num: dict[int, dict[str, Any]] = {}
+    for path in sorted(sweep_dir.rglob(ENTRY_FILE)):
+        try:
+            entry = json.loads(path.read_text())
+            by_num[int(entry["job"]["num"])] = entry
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # a job killed while writing: reported below as missing
+    try:
+        manifest = json.loads((sweep_dir / MANIFEST_FILE).read_text())["jobs"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return [e for _, e in sorted(by_num.items()) if not e.get("skip")]  # another sweeper
+    entries = []
+    for job in manifest:
+        if job["entry"] is not None:
+            entries.append(job["entry"])
+        elif job["num"] in by_num:
+            entry = by_num[job["num"]]
+            if not entry.get("skip"):
+                entries.append(entry)
+        else:
+            why = job.get("launch_error") or "the job ended without writing a result (killed or crashed?)"
+            entries.append(_missing_entry(job["overrides"], job["num"], why, sweep_dir))
+    return entries
+
+
+def _missing_entry(overrides: list[str], num: int, why: str, sweep_dir: Path) -> dict[str, Any]:
+    from trtmake.app import failed_result
+    from trtmake.errors import BuildFailed
+    from trtmake.report import target_entry
+
+    root = Path(os.environ.get("TRTMAKE_PROJECT_ROOT", "."))
+    entry = target_entry(failed_result(overrides, root, BuildFailed(f"job {num}: {why}; see {sweep_dir}")))
+    entry["job"] = {"num": num, "overrides": overrides, "dir": None, "pid": None}
+    return entry
