@@ -3,6 +3,7 @@ and auto_exclude against FP32, for both QDQ dialects, on onnxruntime CPU.
 
     python benchmarks/bench_int8_efficientnet.py            # full run (~30 min on 2 busy cores)
     python benchmarks/bench_int8_efficientnet.py --quick    # fewer samples, no auto_exclude
+    python benchmarks/bench_int8_efficientnet.py --noise-floors  # FP32's floor per crop distribution
 
 Data: random crops (30-100% of the shorter side) of scikit-image's photographs
 (trtmake.image_dataset.skimage_crops), three disjoint seeds: calibration, selection (what
@@ -99,6 +100,27 @@ def noise_floor(fp32, x: np.ndarray, ref: np.ndarray) -> dict:
     return compare(ref, infer(fp32, noisy))
 
 
+def noise_floors(draws: int = 4) -> dict:
+    """FP32 vs FP32 + +-0.5 grey level of noise (`draws` noise seeds) on each crop distribution
+    considered for dataset `photos`: random crops of two size ranges and the shipped crop lists."""
+    from trtmake.image_dataset import read_crop_list, render_crops
+
+    fp32 = session(MODEL)
+    sets = {"random_30-100%_400": crops(400, 4),
+            "random_60-100%_128": np.stack([preprocess(c, SPEC) for c in skimage_crops(128, 2, scale=(0.6, 1.0))])}
+    for split in ("validation", "selection"):
+        boxes = read_crop_list(ROOT / "engine_recipes" / "dataset" / "photos" / f"{split}.json")
+        sets[f"photos_{split}_list"] = np.stack([preprocess(c, SPEC) for c in render_crops(boxes)])
+    out = {}
+    for name, x in sets.items():
+        ref = infer(fp32, x)
+        agree = [compare(ref, infer(fp32, x + np.random.default_rng(s).uniform(-1 / 255, 1 / 255, x.shape)
+                                      .astype(np.float32)))["top1_agreement"] for s in range(draws)]
+        out[name] = {"samples": len(x), "top1_agreement_per_draw": agree, "min": min(agree)}
+        print(f"noise floor {name}: {len(x)} crops, top1 {agree}", flush=True)
+    return out
+
+
 def calibration_memory(model: str, samples: int, batch: int) -> dict:
     out = subprocess.run([sys.executable, __file__, "--rss-child", model, str(samples), str(batch)],
                          capture_output=True, text=True, check=True)
@@ -145,9 +167,16 @@ def main() -> None:
     ap.add_argument("--dialects", default="tensorrt,onnxruntime",
                     help="run these; rows of the others are kept from the existing results file")
     ap.add_argument("--skip-memory", action="store_true", help="keep the memory figures of the results file")
+    ap.add_argument("--noise-floors", action="store_true",
+                    help="only measure FP32's noise floor per crop distribution (into the results file)")
     args = ap.parse_args()
-    dialects = args.dialects.split(",")
     global RESULTS
+    if args.noise_floors:
+        results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+        results["noise_floor_by_distribution"] = noise_floors()
+        RESULTS.write_text(json.dumps(results, indent=1) + "\n")
+        return
+    dialects = args.dialects.split(",")
     if args.quick:  # a smoke run never overwrites the figures the README quotes
         RESULTS = RESULTS.with_name("int8_efficientnet_quick.json")
     previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}

@@ -115,3 +115,79 @@ def test_skimage_crops_are_seeded_real_photo_crops():
     assert all(np.array_equal(x, y) for x, y in zip(a, b))
     assert not any(np.array_equal(x, y) for x, y in zip(a, c))
     assert np.std(np.stack(a).astype(float)) > 20  # photographs, not flat noise
+
+
+def test_crop_boxes_render_to_the_same_crops_as_skimage_crops():
+    from trtmake.image_dataset import crop_boxes, render_crops
+
+    boxes = crop_boxes(5, seed=7)
+    assert all(np.array_equal(x, y) for x, y in zip(render_crops(boxes, 48), skimage_crops(5, seed=7, size=48)))
+    assert crop_boxes(5, seed=7) == boxes and crop_boxes(5, seed=8) != boxes
+    large = crop_boxes(40, seed=7, scale=(0.6, 1.0))
+    from trtmake.image_dataset import skimage_photo
+
+    for name, top, left, side in large:
+        h, w = skimage_photo(name).shape[:2]
+        assert 0.6 * min(h, w) - 1 <= side <= min(h, w) and top + side <= h and left + side <= w
+
+
+def test_a_crop_list_round_trips_and_feeds_load_samples(tmp_path):
+    from trtmake.datasets import load_samples, source_digest
+    from trtmake.hashing import StatCache
+    from trtmake.image_dataset import crop_boxes, read_crop_list, render_crops, write_crop_list
+    from trtmake.profiles import InputSpec
+
+    boxes = crop_boxes(3, seed=4)
+    write_crop_list(tmp_path / "crops.json", boxes, rule="test")
+    assert read_crop_list(tmp_path / "crops.json") == boxes
+    spec = {"resize": 32, "scale": 1 / 255}
+    src = {"kind": "skimage", "path": "crops.json", "seed": 0, "preprocess": spec}
+    inputs = [InputSpec("input", "float32", ("batch", 3, 32, 32))]
+    samples = load_samples(src, "dataset.validation", tmp_path, inputs, {"input": [1, 3, 32, 32]}, 2)
+    expected = [preprocess(c, spec) for c in render_crops(boxes[:2], 32)]
+    assert all(np.array_equal(s["input"], e) for s, e in zip(samples, expected))
+    with pytest.raises(UserError, match="3 crops in crops.json but 4 are asked"):
+        load_samples(src, "dataset.validation", tmp_path, inputs, {"input": [1, 3, 32, 32]}, 4)
+    stat = StatCache(None)
+    before = source_digest(src, "dataset.validation", tmp_path, stat)
+    write_crop_list(tmp_path / "crops.json", [boxes[1], boxes[0], boxes[2]], rule="test")
+    assert source_digest(src, "dataset.validation", tmp_path, stat) != before  # the list's bytes are keyed
+
+
+@pytest.mark.parametrize("text, words", [
+    ("not json", "not a crop list"),
+    ('{"format": "other", "crops": []}', "not a crop list"),
+    ('{"format": "trtmake-photo-crops", "crops": [["lena", 0, 0, 10]]}', "'lena' is not one of"),
+])
+def test_a_bad_crop_list_is_a_user_error(tmp_path, text, words):
+    from trtmake.image_dataset import read_crop_list
+
+    (tmp_path / "c.json").write_text(text)
+    with pytest.raises(UserError, match=words):
+        read_crop_list(tmp_path / "c.json")
+
+
+def test_confident_crops_keep_only_what_the_fp32_model_is_sure_of(tmp_path):
+    """The rule reads the FP32 model only: a model whose confidence follows the crop's brightness
+    keeps exactly the bright crops, skips the excluded ones and records how many it drew."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from trtmake.image_dataset import confident_crops, crop_boxes, render_crops
+
+    # logits = [8 * mean(x), 0]: softmax top-1 >= 0.98 iff the crop is bright (mean(x) >= ~0.49)
+    w = numpy_helper.from_array(np.array([[8.0 / 3, 0.0]] * 3, np.float32), "w")
+    nodes = [helper.make_node("GlobalAveragePool", ["input"], ["g"]),
+             helper.make_node("Flatten", ["g"], ["f"]), helper.make_node("MatMul", ["f", "w"], ["logits"])]
+    graph = helper.make_graph(nodes, "bright",
+                              [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["n", 3, 32, 32])],
+                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["n", 2])], [w])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.save(model, str(tmp_path / "m.onnx"))
+    spec = {"resize": 32, "scale": 1 / 255}
+    skip = crop_boxes(12, seed=9)[8:9]  # a bright crop
+    kept, counts = confident_crops(tmp_path / "m.onnx", 5, 9, spec, min_confidence=0.98, exclude=skip, pool=200)
+    assert len(kept) == 5 and not set(kept) & set(skip)
+    drawn = [b for b in crop_boxes(200, 9) if b not in skip][:counts["drawn"]]
+    bright = [b for b, c in zip(drawn, render_crops(drawn, 32)) if 8 * preprocess(c, spec).mean() >= np.log(49)]
+    assert kept == bright and counts["drawn"] > 5

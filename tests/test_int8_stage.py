@@ -46,9 +46,26 @@ def test_changing_one_calibration_sample_recalibrates(trtmake, tmp_path):
     assert trtmake.statuses()["calibrate"] == "built"
 
 
-def test_calibration_method_is_part_of_the_key(trtmake):
+def test_switching_method_rederives_ranges_without_recalibrating(trtmake):
+    """The calibration stage keeps histograms; method/percentile/num_quantized_bins only change how
+    the precision stage derives ranges from them, so switching never re-runs the model."""
     assert trtmake("target=tiny_cnn_int8") == 0
+    entropy = trtmake.report["targets"][0]
     assert trtmake("target=tiny_cnn_int8", "calibrator=percentile", "calibrator.percentile=99.9") == 0
+    st = trtmake.statuses()
+    assert st["calibrate"] == "cached" and st["precision"] == "built"
+    percentile = trtmake.report["targets"][0]
+    assert percentile["precision"]["method"] == "percentile" and entropy["precision"]["method"] == "entropy"
+    key = {t["name"]: t["key"] for t in (s for s in percentile["stages"])}
+    assert key["precision"] != {t["name"]: t["key"] for t in entropy["stages"]}["precision"]
+    assert trtmake("target=tiny_cnn_int8", "calibrator=entropy", "calibrator.num_quantized_bins=64") == 0
+    st = trtmake.statuses()
+    assert st["calibrate"] == "cached" and st["precision"] == "built"
+
+
+def test_histogram_resolution_does_recalibrate(trtmake):
+    assert trtmake("target=tiny_cnn_int8") == 0
+    assert trtmake("target=tiny_cnn_int8", "calibrator.num_bins=1024") == 0
     assert trtmake.statuses()["calibrate"] == "built"
 
 
@@ -87,7 +104,27 @@ def test_auto_exclude_records_its_steps_and_is_cached(trtmake):
     args = ("target=tiny_cnn_int8", "precision.auto_exclude.enabled=true", "precision.auto_exclude.target=1.01",
             "precision.auto_exclude.max_layers=2", "precision.auto_exclude.metric=cosine_similarity")
     assert trtmake(*args) in (0, 1)
-    ae = trtmake.report["targets"][0]["precision"]["auto_exclude"]
-    assert ae["reached"] is False and len(ae["excluded"]) <= 2 and ae["steps"]
+    p = trtmake.report["targets"][0]["precision"]
+    ae = p["auto_exclude"]
+    assert ae["reached"] is False and len(ae["excluded"]) == 2 and ae["steps"]
+    assert [s["phase"] for s in ae["steps"]][0] == "baseline"
+    assert all(len(s["excluded"]) <= 2 for s in ae["steps"])
+    assert p["float_layers"] == 2 and set(ae["excluded"]) <= set(p["excluded"])
     assert trtmake(*args) in (0, 1)
     assert trtmake.statuses()["precision"] == "cached"
+
+
+def test_auto_exclude_ranks_every_quantizable_layer_on_a_split_other_than_validation(trtmake):
+    """Every Conv/Gemm is a candidate (not the first N in graph order), and the search measures
+    on fresh samples: the validation assertions judge data the search never saw."""
+    args = ("target=tiny_cnn_int8", "precision.auto_exclude.enabled=true", "precision.auto_exclude.target=1.01",
+            "precision.auto_exclude.max_layers=1", "precision.auto_exclude.metric=cosine_similarity")
+    assert trtmake(*args) in (0, 1)
+    ae = trtmake.report["targets"][0]["precision"]["auto_exclude"]
+    assert set(ae["sensitivity"]) == {"conv1", "conv2", "conv3", "fc"} and ae["candidates"] == 4
+    assert ae["excluded"] == [max(ae["sensitivity"], key=ae["sensitivity"].get)]
+    assert "validation" in ae["selection"] and "seed" in ae["selection"]
+    # the selection split is keyed: other samples, another search (calibration is kept)
+    assert trtmake(*args, "dataset.validation.seed=5") in (0, 1)
+    st = trtmake.statuses()
+    assert st["precision"] == "built" and st["calibrate"] == "cached"

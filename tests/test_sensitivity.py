@@ -114,3 +114,14 @@ def test_the_result_serializes_for_the_report():
     result = auto_exclude(LAYERS, Metric(), target=0.99, max_excluded=4)
     data = json.loads(json.dumps(result.to_dict()))
     assert data["excluded"] == ["dw2", "dw4", "fc"] and len(data["steps"]) == len(result.steps)
+
+
+def test_the_most_sensitive_layer_is_found_wherever_it_is_in_graph_order():
+    """EfficientNet's sensitive layers sit late in the graph: no candidate is dropped for its position."""
+    layers = [f"conv{i}" for i in range(60)]
+    penalty = {name: 0.0005 for name in layers} | {"conv57": 0.05}
+    metric = Metric(penalty)
+    result = auto_exclude(layers, metric, target=0.95, max_excluded=3)
+    assert result.excluded == ("conv57",) and result.reached
+    assert set(result.sensitivity) == set(layers)
+    assert result.evaluations <= evaluation_bound(len(layers), 3)

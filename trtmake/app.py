@@ -49,26 +49,44 @@ def task(cfg: Any) -> TargetResult:
 
 def _run(cfg: Any, overrides: list[str], root: Path) -> TargetResult | None:
     from trtmake.errors import TrtmakeError
-    from trtmake.executor import run_target
     from trtmake.target import from_config
 
     try:
         target = from_config(cfg, overrides, root)
     except TrtmakeError as exc:
         return failed_result(overrides, root, exc)
+    _offer_plan(overrides, target)
+    explain = os.environ.get("TRTMAKE_COMMAND") == "explain"
+    progress = os.environ.get("TRTMAKE_PROGRESS") == "1" and os.environ.get("TRTMAKE_CLI_PID") == str(os.getpid())
+    return execute(target, explain, progress)
+
+
+def execute(target: Any, explain: bool, progress: bool) -> TargetResult | None:
+    """Run (or explain, or show) a frozen Target: the same from a Hydra job or a cached plan."""
+    from trtmake.executor import run_target
+
     if target.cfg.get("show"):
         from trtmake.show import show
 
         show(target, target.cfg["show"])
         return None
-    explain = os.environ.get("TRTMAKE_COMMAND") == "explain"
-    progress = os.environ.get("TRTMAKE_PROGRESS") == "1" and os.environ.get("TRTMAKE_CLI_PID") == str(os.getpid())
     if progress and not explain:
         from trtmake.progress import RichProgress
 
         with RichProgress() as events:
             return run_target(target, events)
     return run_target(target, explain=explain)
+
+
+def _offer_plan(overrides: list[str], target: Any) -> None:
+    """In the CLI's own process, a single run's composed target is a candidate plan (cli.py
+    stores it once Hydra returned; trtmake/plan_cache.py)."""
+    if os.environ.get("TRTMAKE_CLI_PID") != str(os.getpid()):
+        return
+    from trtmake import plan_cache
+
+    if plan_cache.enabled():
+        plan_cache.PENDING.append({"overrides": overrides, "target": target})
 
 
 def _find_root() -> Path:

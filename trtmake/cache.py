@@ -45,6 +45,9 @@ class Cache:
         self.lock_timeout_s = lock_timeout_s
         self.warnings: list[str] = []
         self.stat = StatCache.for_cache_dir(self.root, warn=self.warnings.append)
+        # objects this Cache (one target run) wrote or re-hashed, by digest -> their stat then:
+        # a later deep check in the same run does not read the bytes again (issue 7)
+        self._hashed_here: dict[str, tuple[int, int, int]] = {}
 
     # -- layout -----------------------------------------------------------------------------
     def ensure_writable(self) -> None:
@@ -89,18 +92,24 @@ class Cache:
         os.replace(src, dst)  # src lives in cache/tmp: same filesystem, atomic
         fsync_dir(dst.parent)
         self.stat.forget(dst)
+        self._hashed_here[digest] = _sig(dst)
         return {"digest": digest, "size": size}
 
     def verify_object(self, digest: str, size: int | None = None, quiet: bool = False, deep: bool = False) -> bool:
         """True when objects/<digest> is intact. `deep` re-hashes the bytes, ignoring the stat
-        cache (what readers do right before use). A corrupt object is removed."""
+        cache (what readers do right before use). A corrupt object is removed. Bytes this Cache
+        (one target run) already hashed are not read again while their stat is unchanged."""
         path = self.object_path(digest)
         try:
             if size is not None and path.stat().st_size != size:
                 raise _Corrupt("size differs from its record")
+            if self._hashed_here.get(digest) == _sig(path):
+                return True
             actual = digest_file(path) if deep else self.stat.digest(path)
             if actual != digest:
                 raise _Corrupt("content does not match its digest")
+            if deep:
+                self._hashed_here[digest] = _sig(path)
             return True
         except FileNotFoundError:
             if not quiet:
@@ -237,6 +246,11 @@ class Cache:
             yield path
         finally:
             shutil.rmtree(path, ignore_errors=True)
+
+
+def _sig(path: Path) -> tuple[int, int, int]:
+    st = path.stat()
+    return st.st_size, st.st_mtime_ns, st.st_ino
 
 
 class _Corrupt(Exception):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +75,72 @@ def _dispatch(command: str, argv: list[str]) -> int:
     return cmd_timing_cache.main(argv, root, _console())
 
 
+def _progress() -> bool:
+    return sys.stderr.isatty() or bool(os.environ.get("TRTMAKE_PROGRESS"))
+
+
 def _run_hydra(command: str, argv: list[str], root: Path) -> int:
+    from trtmake import plan_cache
+
+    snap = None
+    if not any(a.startswith("-") for a in argv):  # plain overrides: a cached plan may stand in for Hydra
+        snap = plan_cache.snapshot(root)
+        plan = plan_cache.load(root, argv, snap)
+        if plan is not None:
+            return _run_plan(command, plan_cache.target_from_plan(plan, argv, root), root)
+    probe = snap is None or plan_cache.sets_hydra_mode(snap, argv)
+    with _mode_probe(probe):
+        code = _compose_and_run(command, argv, root)
+    if snap is not None:
+        _store_plan(argv, root, snap)
+    return code
+
+
+@contextmanager
+def _mode_probe(keep: bool):
+    """@hydra.main composes a single run twice: once only to read `hydra.mode` (Hydra.get_mode,
+    ~40% of a composing run), once for the job. With no -m flag and no config or override that
+    sets hydra.mode, that probe returns None anyway, which is what it is replaced by here."""
+    from hydra._internal.hydra import Hydra
+
+    original = getattr(Hydra, "get_mode", None)
+    if keep or original is None:
+        yield
+        return
+    Hydra.get_mode = lambda self, config_name, overrides: None
+    try:
+        yield
+    finally:
+        Hydra.get_mode = original
+
+
+def _run_plan(command: str, target: Any, root: Path) -> int:
+    """Up to date plan: what the Hydra task would do with the same composed target."""
+    from trtmake import app
+
+    try:
+        result = app.execute(target, command == "explain", _progress())
+    except Exception as exc:  # as in app.task: a crash around the executor is a failed entry
+        import traceback
+
+        result = app.failed_result(list(target.overrides) or [f"target={target.name}"], root, exc)
+        result.data["traceback"] = {"text": traceback.format_exc()}
+    if result is None:  # show=...: printed, nothing built
+        return 0
+    return _finish_single(command, [result], root)
+
+
+def _store_plan(argv: list[str], root: Path, snap: dict) -> None:
+    from trtmake import plan_cache, sweep
+
+    pending = list(plan_cache.PENDING)
+    plan_cache.PENDING.clear()
+    if sweep.STARTED or len(pending) != 1 or pending[0]["overrides"] != argv:
+        return
+    plan_cache.store(root, argv, snap, pending[0]["target"])
+
+
+def _compose_and_run(command: str, argv: list[str], root: Path) -> int:
     os.environ["HYDRA_FULL_ERROR"] = "1"  # exceptions reach us; we print one line, not a traceback
 
     import hydra
@@ -83,10 +149,13 @@ def _run_hydra(command: str, argv: list[str], root: Path) -> int:
     from trtmake import app, sweep
     from trtmake.config.errors import to_user_error
 
+    from trtmake import plan_cache
+
     app.RESULTS.clear()
     sweep.STARTED.clear()
     sweep.LAST.clear()
-    progress = sys.stderr.isatty() or bool(os.environ.get("TRTMAKE_PROGRESS"))
+    plan_cache.PENDING.clear()
+    progress = _progress()
     mode = [f"+hydra.job.env_set.TRTMAKE_COMMAND={command}",  # applied in whichever process runs a job
             f"+hydra.job.env_set.TRTMAKE_PROGRESS={int(progress)}",
             f"+hydra.job.env_set.TRTMAKE_CLI_PID={os.getpid()}",
@@ -139,6 +208,15 @@ def _classify(exc: Exception, to_user_error) -> TrtmakeError:
 
     if isinstance(exc, (HydraException, OmegaConfBaseException, ValueError)):
         return to_user_error(exc)
+    import re
+
+    from trtmake.errors import UserError
+
+    key = re.search(r"^\s*full_key: (\S+)$", str(exc), re.M)
+    if isinstance(exc, AttributeError) and key:  # OmegaConf cannot merge a mapping into a None node
+        return UserError(f"{key.group(1)}: cannot be given as a whole on the command line (it is unset in "
+                         f"this target); declare it in a recipe file, e.g. engine_recipes/model/NAME.yaml, "
+                         f"and select that recipe")
     if isinstance(exc, OSError):  # Hydra makes its run dir under cache.dir before trtmake runs
         from trtmake.cache import storage_error
 

@@ -1,7 +1,8 @@
 """`trtmake status [--json] [target=NAME|PATTERN[,...]] [key=value ...]`: every target under
 engine_recipes/target/, up to date or stale, and the first changed key component. Builds
 nothing: each target goes through the same up-to-date check as `explain`
-(executor.run_target(..., explain=True)); Hydra is initialised once for all of them.
+(executor.run_target(..., explain=True)). A target whose plan is cached is not composed
+(trtmake/plan_cache.py); Hydra is initialised once, and only if some target must be composed.
 
 Status is data first (a list of rows), printed as a table or as JSON (`--json`).
 """
@@ -50,20 +51,27 @@ def select_targets(root: Path, patterns: list[str]) -> list[str]:
 
 
 def status_rows(root: Path, names: list[str], overrides: list[str]) -> list[dict[str, Any]]:
-    from hydra import compose, initialize_config_dir
-    from hydra.core.hydra_config import HydraConfig
+    """One row per target. A target whose plan is cached (trtmake/plan_cache.py) is not composed;
+    Hydra is initialised once, and only when some target must be composed."""
+    from contextlib import ExitStack
 
-    import trtmake.config.schema  # noqa: F401  (registers the structured configs)
+    from trtmake import plan_cache
 
+    snap = plan_cache.snapshot(root) if plan_cache.enabled() else None
     rows = []
-    with initialize_config_dir(config_dir=str(root / "conf"), version_base="1.3", job_name="trtmake_status"):
+    with ExitStack() as hydra_scope:
+        compose = None
         for name in names:
             started = time.perf_counter()
+            argv = [f"target={name}", *overrides]
             try:
-                cfg = compose(config_name="config", overrides=[f"target={name}", *overrides],
-                              return_hydra_config=True)
-                HydraConfig.instance().set_config(cfg)
-                row = _row(cfg, name, overrides, root)
+                plan = plan_cache.load(root, argv, snap) if snap is not None else None
+                if plan is not None:
+                    target = plan_cache.target_from_plan(plan, argv, root)
+                else:
+                    compose = compose or _composer(root, hydra_scope)
+                    target = compose(argv, snap)
+                row = _row(target, name)
             except Exception as exc:  # a broken recipe is a row, not the end of the listing
                 from trtmake.config.errors import to_user_error
                 from trtmake.errors import TrtmakeError
@@ -76,11 +84,33 @@ def status_rows(root: Path, names: list[str], overrides: list[str]) -> list[dict
     return rows
 
 
-def _row(cfg: Any, name: str, overrides: list[str], root: Path) -> dict[str, Any]:
-    from trtmake.executor import run_target
+def _composer(root: Path, scope):
+    """Initialise Hydra (once) and return argv -> Target, which also stores the target's plan."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.hydra_config import HydraConfig
+
+    import trtmake.config.schema  # noqa: F401  (registers the structured configs)
+    from trtmake import plan_cache
     from trtmake.target import from_config
 
-    result = run_target(from_config(cfg, [f"target={name}", *overrides], root), explain=True)
+    scope.enter_context(initialize_config_dir(config_dir=str(root / "conf"), version_base="1.3",
+                                              job_name="trtmake_status"))
+
+    def composed(argv: list[str], snap: dict[str, Any] | None):
+        cfg = compose(config_name="config", overrides=argv, return_hydra_config=True)
+        HydraConfig.instance().set_config(cfg)
+        target = from_config(cfg, argv, root)
+        if snap is not None:
+            plan_cache.store(root, argv, snap, target)
+        return target
+
+    return composed
+
+
+def _row(target: Any, name: str) -> dict[str, Any]:
+    from trtmake.executor import run_target
+
+    result = run_target(target, explain=True)
     if result.error:
         return {"target": name, "state": "error", "stage": None, "why": result.error,
                 "exit_code": result.exit_code}

@@ -8,9 +8,10 @@ exactly what they saw; batches are built for the shapes of one profile point.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 from trtmake.errors import UserError
 from trtmake.hashing import StatCache, digest_json
@@ -22,8 +23,12 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 def source_files(src: dict[str, Any], key: str, root: Path) -> list[Path]:
     """The files of a folder data source, sorted; errors name the config key."""
-    if src["kind"] in ("synthetic", "skimage"):
+    if src["kind"] == "synthetic" or (src["kind"] == "skimage" and not src.get("path")):
         return []
+    if src["kind"] == "skimage":  # a crop list (JSON) of scikit-image's photos
+        from trtmake.image_dataset import crop_list_path
+
+        return [crop_list_path(root, src["path"], f"{key}.path")]
     if not src.get("path"):
         raise UserError(f"{key}.path: a '{src['kind']}' data source needs a folder path")
     folder = (root / src["path"]).resolve()
@@ -63,7 +68,7 @@ def load_samples(src: dict[str, Any], key: str, root: Path, inputs: list[InputSp
     if kind == "synthetic":
         return _synthetic(src, inputs, shapes, count)
     if kind == "skimage":
-        samples = _skimage(src, inputs, count, key)
+        samples = _skimage(src, inputs, count, key, root)
         for sample in samples:
             _check_sample(sample, inputs, shapes, f"{key} (skimage photos)")
         return samples
@@ -84,6 +89,8 @@ def load_samples(src: dict[str, Any], key: str, root: Path, inputs: list[InputSp
 
 def batches(samples: list[dict[str, np.ndarray]], batch_size: int) -> list[dict[str, np.ndarray]]:
     """Stack rows into full batches; a last partial batch is dropped unless it is the only one."""
+    import numpy as np
+
     out = []
     for start in range(0, len(samples), batch_size):
         chunk = samples[start:start + batch_size]
@@ -96,6 +103,8 @@ def batches(samples: list[dict[str, np.ndarray]], batch_size: int) -> list[dict[
 
 
 def _synthetic(src: dict[str, Any], inputs: list[InputSpec], shapes: dict[str, Shape], count: int):
+    import numpy as np
+
     rng = np.random.default_rng(src["seed"])
     samples = []
     for _ in range(count):
@@ -116,18 +125,29 @@ def _synthetic(src: dict[str, Any], inputs: list[InputSpec], shapes: dict[str, S
     return samples
 
 
-def _skimage(src: dict[str, Any], inputs: list[InputSpec], count: int, key: str):
-    """Random crops of scikit-image's real photographs (seeded), then the declared preprocessing."""
-    from trtmake.image_dataset import preprocess, skimage_crops
+def _skimage(src: dict[str, Any], inputs: list[InputSpec], count: int, key: str, root: Path):
+    """Crops of scikit-image's real photographs, then the declared preprocessing: the crops a
+    crop list (`path`, JSON) names, in order, or else seeded random crops."""
+    from trtmake.image_dataset import crop_boxes, crop_list_path, preprocess, read_crop_list, render_crops
 
     if len(inputs) != 1:
         raise UserError(f"{key}: photos feed one input, the model has {[i.name for i in inputs]}")
     size = int(src["preprocess"].get("resize") or 256)
+    if src.get("path"):
+        boxes = read_crop_list(crop_list_path(root, src["path"], f"{key}.path"), f"{key}.path")
+        if len(boxes) < count:
+            raise UserError(f"{key}: {len(boxes)} crops in {src['path']} but {count} are asked for; "
+                            "extend the crop list or lower num_samples")
+        boxes = boxes[:count]
+    else:
+        boxes = crop_boxes(count, src["seed"])
     return [{inputs[0].name: preprocess(img, src["preprocess"], key=f"{key}.preprocess")}
-            for img in skimage_crops(count, src["seed"], size=size)]
+            for img in render_crops(boxes, size=size)]
 
 
 def _read_npy(path: Path, inputs: list[InputSpec], key: str) -> dict[str, np.ndarray]:
+    import numpy as np
+
     try:
         loaded = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as exc:
@@ -152,6 +172,8 @@ def _read_images(files: list[Path], src: dict[str, Any], inputs: list[InputSpec]
 
 
 def _check_sample(sample: dict[str, np.ndarray], inputs: list[InputSpec], shapes: dict[str, Shape], where: str):
+    import numpy as np
+
     names = {i.name for i in inputs}
     if set(sample) != names:
         raise UserError(f"{where}: arrays {sorted(sample)} do not match the model's inputs {sorted(names)}")

@@ -151,9 +151,23 @@ def _run_stages(ctx: Context, last: dict, events: Events, explain: bool, result:
         if stage.name == "source" and "source" in ctx.data:
             _check_profile(ctx)
     if not explain:  # the report hands out the engine and the graph: re-hash them first (issue 6)
-        served = [ctx.artifacts[a].digest for a in ("build.engine", "precision") if a in ctx.artifacts]
-        ctx.cache.verify_for_use(served, f"{ctx.target.name}/report")
+        served = [ctx.artifacts[a] for a in ("build.engine", "precision") if a in ctx.artifacts]
+        # ...except objects over SERVED_REHASH_MAX_BYTES: a 1 GB engine would cost ~0.6 s of reading on
+        # every no-op (issue 7); get_action already checked their size and stat, and they are
+        # re-hashed when a stage reads them
+        ctx.cache.verify_for_use([a.digest for a in served if _size(a.path) <= SERVED_REHASH_MAX_BYTES],
+                                 f"{ctx.target.name}/report")
     return keys
+
+
+SERVED_REHASH_MAX_BYTES = 256 << 20
+
+
+def _size(path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def _mark_failed(result: TargetResult, current: list[str]) -> None:

@@ -16,6 +16,7 @@ or Pillow when scikit-image is absent (both optional).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -195,25 +196,159 @@ def _resize(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return resize(x, size, order=1, anti_aliasing=True, preserve_range=True).astype(np.float32)
 
 
-def skimage_crops(n: int, seed: int, size: int = 224, names: Sequence[str] = SKIMAGE_PHOTOS) -> list[np.ndarray]:
-    """Random square crops (random position, 30-100% of the shorter side) of scikit-image's
-    photographs, resized to size x size: HWC uint8 RGB. For tests and benchmarks only."""
-    import skimage.data
-    from skimage.transform import resize
+CROP_SCALE = (0.3, 1.0)  # side of a random crop, as a fraction of the photo's shorter side
+Crop = tuple[str, int, int, int]  # (scikit-image photo name, top, left, side)
 
+
+def skimage_photo(name: str) -> np.ndarray:
+    """One of scikit-image's sample photographs as HWC RGB uint8."""
+    import skimage.data
+
+    if name not in SKIMAGE_PHOTOS:
+        raise UserError(f"'{name}' is not one of the scikit-image photos {list(SKIMAGE_PHOTOS)}")
+    photo = getattr(skimage.data, name)()
+    return to_rgb(photo[0] if isinstance(photo, tuple) else photo)
+
+
+def crop_boxes(n: int, seed: int, names: Sequence[str] = SKIMAGE_PHOTOS,
+               scale: tuple[float, float] = CROP_SCALE) -> list[Crop]:
+    """`n` seeded random square crops (random photo and position, side `scale` of the shorter side)."""
+    lo, hi = scale
+    if not 0.0 < lo <= hi <= 1.0:
+        raise UserError(f"crop scale must satisfy 0 < low <= high <= 1, got {scale}")
     rng = np.random.default_rng(seed)
-    photos: dict[str, np.ndarray] = {}
-    crops = []
+    shapes: dict[str, tuple[int, int]] = {}
+    boxes = []
     for _ in range(n):
         name = names[int(rng.integers(len(names)))]
+        if name not in shapes:
+            shapes[name] = skimage_photo(name).shape[:2]
+        h, w = shapes[name]
+        side = int(min(h, w) * rng.uniform(lo, hi))
+        top, left = int(rng.integers(h - side + 1)), int(rng.integers(w - side + 1))
+        boxes.append((name, top, left, side))
+    return boxes
+
+
+def render_crops(boxes: Sequence[Crop], size: int = 224) -> list[np.ndarray]:
+    """Each crop of its photo, resized to size x size (bilinear, anti-aliased): HWC uint8 RGB."""
+    from skimage.transform import resize
+
+    photos: dict[str, np.ndarray] = {}
+    crops = []
+    for name, top, left, side in boxes:
         if name not in photos:
-            photo = getattr(skimage.data, name)()
-            photos[name] = to_rgb(photo[0] if isinstance(photo, tuple) else photo)
+            photos[name] = skimage_photo(name)
         photo = photos[name]
         h, w = photo.shape[:2]
-        side = int(min(h, w) * rng.uniform(0.3, 1.0))
-        top, left = int(rng.integers(h - side + 1)), int(rng.integers(w - side + 1))
+        if side <= 0 or top < 0 or left < 0 or top + side > h or left + side > w:
+            raise UserError(f"crop {[name, top, left, side]} does not fit the {h}x{w} photo '{name}'")
         crop = resize(photo[top:top + side, left:left + side], (size, size), order=1, anti_aliasing=True,
                       preserve_range=True)
         crops.append(np.clip(np.rint(crop), 0, 255).astype(np.uint8))
     return crops
+
+
+def skimage_crops(n: int, seed: int, size: int = 224, names: Sequence[str] = SKIMAGE_PHOTOS,
+                  scale: tuple[float, float] = CROP_SCALE) -> list[np.ndarray]:
+    """Random square crops (random position, side 30-100% of the shorter side by default) of
+    scikit-image's photographs, resized to size x size: HWC uint8 RGB."""
+    return render_crops(crop_boxes(n, seed, names, scale), size)
+
+
+CROP_LIST_FORMAT = "trtmake-photo-crops"
+
+
+def crop_list_path(root: Path, path: str, key: str) -> Path:
+    file = (Path(root) / path).resolve()
+    if not file.is_file():
+        raise UserError(f"{key}: crop list {file} does not exist; point it at a JSON crop list")
+    return file
+
+
+def read_crop_list(path: Path, key: str = "dataset.path") -> list[Crop]:
+    """The crops of a crop list written by `write_crop_list` ([photo, top, left, side] each)."""
+    try:
+        data = json.loads(Path(path).read_text())
+        if data.get("format") != CROP_LIST_FORMAT:
+            raise ValueError(f"format is {data.get('format')!r}, not {CROP_LIST_FORMAT!r}")
+        boxes = [(str(n), int(t), int(le), int(s)) for n, t, le, s in data["crops"]]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise UserError(f"{key}: {path} is not a crop list ({exc})") from None
+    for box in boxes:
+        if box[0] not in SKIMAGE_PHOTOS:
+            raise UserError(f"{key}: {path}: '{box[0]}' is not one of the scikit-image photos {list(SKIMAGE_PHOTOS)}")
+    return boxes
+
+
+def write_crop_list(path: Path, boxes: Sequence[Crop], **about) -> None:
+    """Write `boxes` (and what made them, `about`) as a JSON crop list, one crop a line."""
+    head = json.dumps({"format": CROP_LIST_FORMAT, "version": 1, **about}, indent=1, sort_keys=True)
+    lines = ",\n".join("  " + json.dumps(list(b)) for b in boxes)
+    Path(path).write_text(head[:-2] + ',\n "crops": [\n' + lines + "\n ]\n}\n")
+
+
+def confident_crops(model_path: Path, n: int, seed: int, spec: dict, *, min_confidence: float = 0.5,
+                    exclude: Sequence[Crop] = (), batch: int = 32, pool: int = 4096) -> tuple[list[Crop], dict]:
+    """The first `n` of the seeded random crops (`crop_boxes(pool, seed)`) that the FP32 model at
+    `model_path` classifies with softmax top-1 >= `min_confidence`, skipping the crops in
+    `exclude` (e.g. the calibration crops). Only the FP32 model decides: a crop list for
+    validating quantized models against it on images where FP32 itself makes a decision (its
+    top-1 does not flip under noise finer than one grey level). Returns (crops, counts)."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    session = ort.InferenceSession(str(model_path), opts, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    size = int(spec.get("resize") or 224)
+    skip = set(exclude)
+    candidates = [b for b in crop_boxes(pool, seed) if b not in skip]
+    kept: list[Crop] = []
+    seen = 0
+    for start in range(0, len(candidates), batch):
+        chunk = candidates[start:start + batch]
+        x = np.stack([preprocess(c, spec) for c in render_crops(chunk, size)])
+        logits = session.run(None, {name: x})[0].astype(np.float64)
+        p = np.exp(logits - logits.max(1, keepdims=True))
+        conf = p.max(1) / p.sum(1)
+        for box, c in zip(chunk, conf):
+            seen += 1
+            if c >= min_confidence:
+                kept.append(box)
+                if len(kept) == n:
+                    return kept, {"drawn": seen, "kept": n, "excluded": pool - len(candidates)}
+    raise UserError(f"only {len(kept)} of {pool} crops are confident (>= {min_confidence}); raise pool")
+
+
+def _main(argv: Sequence[str] | None = None) -> None:
+    """python -m trtmake.image_dataset MODEL OUT --seed S --num N [--exclude-seed S2 --exclude-num M]"""
+    import argparse
+
+    ap = argparse.ArgumentParser(description="write a crop list of FP32-confident photo crops")
+    ap.add_argument("model", type=Path)
+    ap.add_argument("out", type=Path)
+    ap.add_argument("--seed", type=int, required=True)
+    ap.add_argument("--num", type=int, default=128)
+    ap.add_argument("--min-confidence", type=float, default=0.5)
+    ap.add_argument("--exclude-seed", type=int, action="append", default=[],
+                    help="skip the random crops of this seed (e.g. the calibration seed)")
+    ap.add_argument("--exclude-num", type=int, default=1024)
+    ap.add_argument("--exclude-list", type=Path, action="append", default=[], help="skip the crops of this list")
+    ap.add_argument("--resize", type=int, default=224)
+    args = ap.parse_args(argv)
+    spec = {"resize": args.resize, "scale": 1 / 255, "mean": [0.5] * 3, "std": [0.5] * 3}
+    exclude = [b for s in args.exclude_seed for b in crop_boxes(args.exclude_num, s)]
+    exclude += [b for path in args.exclude_list for b in read_crop_list(path)]
+    boxes, counts = confident_crops(args.model, args.num, args.seed, spec, min_confidence=args.min_confidence,
+                                    exclude=exclude)
+    write_crop_list(args.out, boxes, rule=(
+        f"the first {args.num} random crops (trtmake.image_dataset.crop_boxes, seed {args.seed}, side "
+        f"{CROP_SCALE[0]:.0%}-{CROP_SCALE[1]:.0%} of the shorter side) that FP32 EfficientNet-Lite0 classifies "
+        f"with softmax top-1 >= {args.min_confidence}; none of the random crops of seeds {args.exclude_seed} "
+        f"(first {args.exclude_num}) or of {[str(p) for p in args.exclude_list]}"), seed=args.seed, **counts)
+    print(f"{args.out}: {len(boxes)} crops ({counts})")
+
+
+if __name__ == "__main__":
+    _main()

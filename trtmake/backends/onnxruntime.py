@@ -13,9 +13,10 @@ import time
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 from trtmake.backends.base import BuildResult, BuildSpec
 from trtmake.errors import BuildFailed, UserError

@@ -137,6 +137,8 @@ class DatasetConfig:
     name: str = "synthetic"
     calibration: DataSourceConfig = field(default_factory=lambda: DataSourceConfig(seed=1))
     validation: DataSourceConfig = field(default_factory=lambda: DataSourceConfig(seed=2))
+    # where precision.auto_exclude measures (never the validation samples); None: derived
+    selection: Optional[DataSourceConfig] = None
 
 
 @dataclass

@@ -2,6 +2,9 @@
 
 A target names a generator in `model.generator` with `model.generator_params`; the generated
 file depends only on (name, resolved params, GENERATOR_VERSION[name]), so those make its key.
+
+Importing this package is light (no onnx, no numpy): the up-to-date check reads
+GENERATOR_VERSION only; onnx and the generators load on first use of GENERATORS / build.
 """
 
 from __future__ import annotations
@@ -12,20 +15,12 @@ import numbers
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
-
-import onnx
-from onnx import helper
+from typing import TYPE_CHECKING, Any
 
 from trtmake.errors import UserError
-from trtmake.models import resnet50, tiny
 
-GENERATORS: dict[str, Callable[..., onnx.ModelProto]] = {
-    "resnet50": resnet50.resnet50,
-    "tiny_cnn": tiny.tiny_cnn,
-    "tiny_mlp": tiny.tiny_mlp,
-    "tiny_two_input": tiny.tiny_two_input,
-}
+if TYPE_CHECKING:
+    import onnx
 
 # Bump a generator's version whenever its output bytes change for the same params.
 GENERATOR_VERSION: dict[str, int] = {
@@ -34,6 +29,30 @@ GENERATOR_VERSION: dict[str, int] = {
     "tiny_mlp": 1,
     "tiny_two_input": 1,
 }
+
+
+def _generators() -> dict[str, Callable[..., onnx.ModelProto]]:
+    from trtmake.models import resnet50, tiny
+
+    return {
+        "resnet50": resnet50.resnet50,
+        "tiny_cnn": tiny.tiny_cnn,
+        "tiny_mlp": tiny.tiny_mlp,
+        "tiny_two_input": tiny.tiny_two_input,
+    }
+
+
+def _registry() -> dict[str, Callable[..., onnx.ModelProto]]:
+    registry = globals().get("GENERATORS")
+    if registry is None:
+        registry = globals()["GENERATORS"] = _generators()
+    return registry
+
+
+def __getattr__(name: str) -> Any:
+    if name == "GENERATORS":  # the registry imports onnx: built on first use (PEP 562)
+        return _registry()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _int(value: Any, minimum: int) -> int:
@@ -68,11 +87,11 @@ _CHECKS: dict[str, Callable[[Any], Any]] = {
 
 def resolve_params(name: str, params: Mapping[str, Any] | None) -> dict[str, Any]:
     """Validate `params` for generator `name` and fill in defaults (sorted keys)."""
-    if name not in GENERATORS:
+    if name not in GENERATOR_VERSION:
         raise UserError(
-            f"model.generator: unknown generator '{name}'; choose one of {sorted(GENERATORS)}"
+            f"model.generator: unknown generator '{name}'; choose one of {sorted(GENERATOR_VERSION)}"
         )
-    signature = inspect.signature(GENERATORS[name]).parameters
+    signature = inspect.signature(_registry()[name]).parameters
     given = dict(params or {})
     for key in given:
         if key not in signature:
@@ -91,8 +110,10 @@ def resolve_params(name: str, params: Mapping[str, Any] | None) -> dict[str, Any
 
 def build(name: str, params: Mapping[str, Any] | None = None) -> onnx.ModelProto:
     """The generated model in memory, with its generator and params recorded as metadata."""
+    from onnx import helper
+
     resolved = resolve_params(name, params)
-    proto = GENERATORS[name](**resolved)
+    proto = _registry()[name](**resolved)
     helper.set_model_props(
         proto,
         {

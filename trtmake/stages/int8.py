@@ -31,15 +31,16 @@ def _calibration_shapes(ctx: Context) -> dict[str, list[int]]:
 
 
 class CalibrateStage(Stage):
+    """Runs the model over the calibration data once and records every float tensor's min/max and
+    histogram. Method-independent: calibrator.method/percentile/num_quantized_bins only shape how
+    the precision stage derives ranges from the histograms, so they are not part of this key."""
+
     name = "calibrate"
-    version = 1
+    version = 2
 
     def key(self, ctx: Context) -> StageKey:
         c = ctx.target["calibrator"]
-        config = {"method": c["method"], "num_samples": c["num_samples"], "num_bins": c["num_bins"],
-                  "num_quantized_bins": c["num_quantized_bins"], "shapes": _calibration_shapes(ctx)}
-        if c["method"] == "percentile":
-            config["percentile"] = c["percentile"]
+        config = {"num_samples": c["num_samples"], "num_bins": c["num_bins"], "shapes": _calibration_shapes(ctx)}
         dataset = source_digest(ctx.target["dataset"]["calibration"], KEY, ctx.target.project_root, ctx.cache.stat)
         return StageKey(self.name, self.version, config=config,
                         inputs={"source": ctx.artifact("source").digest, "dataset": dataset},
@@ -56,17 +57,19 @@ class CalibrateStage(Stage):
                                shapes, c["num_samples"])
         first = next(iter(shapes.values()))[0]
         feeds = batches(samples, first)
-        stats = collect_statistics(ctx.artifact("source").path, iter(feeds), c["method"], num_bins=c["num_bins"],
-                                   num_quantized_bins=c["num_quantized_bins"], percentile=c["percentile"],
+        # "minmax": the stored ranges are the cheap ones; every method is derived from the histograms
+        stats = collect_statistics(ctx.artifact("source").path, iter(feeds), "minmax", num_bins=c["num_bins"],
                                    work_dir=workdir)
         out = workdir / "stats.npz"
         save_stats(stats, out)
         return StageOutput(files={"stats": out}, data={
-            "method": c["method"], "samples": len(samples), "batches": len(feeds),
+            "samples": len(samples), "batches": len(feeds), "num_bins": c["num_bins"],
             "tensors": len(stats.tensors), "synthetic": is_synthetic(src)})
 
 
 def precision_config(ctx: Context) -> dict[str, Any]:
+    """The int8 precision key: the calibrator's method and its parameters live here (ranges are
+    derived from the cached histograms), so switching method never re-runs calibration."""
     from trtmake.stages.precision import dialect_for
 
     p, c = ctx.target["precision"], ctx.target["calibrator"]
@@ -74,41 +77,78 @@ def precision_config(ctx: Context) -> dict[str, Any]:
                            "per_channel": p["per_channel"], "exclude_nodes": sorted(p["exclude_nodes"]),
                            "exclude_op_types": sorted(p["exclude_op_types"])}
     if c["method"] == "percentile":
-        cfg["percentile"] = c["percentile"]
+        cfg["percentile"] = float(c["percentile"])
+    if c["method"] == "entropy":
+        cfg["num_quantized_bins"] = int(c["num_quantized_bins"])
     if p["auto_exclude"]["enabled"]:
-        from trtmake.stages.validate import _points
-
         cfg["auto_exclude"] = dict(p["auto_exclude"])
-        cfg["auto_exclude"]["validation"] = {"num_samples": ctx.target["validation"]["num_samples"],
-                                             "points": {"opt": _points(ctx).get("opt")}}
+        cfg["auto_exclude"]["selection"] = {"num_samples": ctx.target["validation"]["num_samples"],
+                                            "shapes": _calibration_shapes(ctx),
+                                            "source": _selection_source(ctx)[1]}
+        cfg["auto_exclude"]["probe_level"] = _probe_level(ctx)
     return cfg
 
 
-def auto_exclude_inputs(ctx: Context) -> dict[str, str]:
-    """auto_exclude measures accuracy on the validation data: its digest joins the key."""
-    from trtmake.stages.validate import dataset_digest
+SELECTION_SEED_OFFSET = 1_000_003
 
-    return {"validation_data": dataset_digest(ctx)} if ctx.target["precision"]["auto_exclude"]["enabled"] else {}
+
+def _probe_level(ctx: Context) -> str:
+    """onnxruntime optimization level of auto_exclude's trial runs: the engine's own level on the
+    onnxruntime backend (at "all", QDQ fuses into the int8 kernels the engine runs: faithful and
+    fast); elsewhere "basic" (Q/DQ simulated in float, a proxy for TensorRT's int8)."""
+    if ctx.backend.name != "onnxruntime":
+        return "basic"
+    backend = ctx.target["backend"]
+    options = backend.get("onnxruntime") if hasattr(backend, "get") else None
+    return str((options or {}).get("graph_optimization_level", "all"))
+
+
+def _selection_source(ctx: Context) -> tuple[dict[str, Any], str]:
+    """Where auto_exclude measures: never the validation samples the assertions judge.
+
+    dataset.selection when set; else for seeded sources (synthetic, random skimage crops) the
+    validation source with another seed, i.e. fresh samples of the same distribution; else
+    (folders, crop lists) the calibration data (the held-out validation data stays unseen)."""
+    chosen = ctx.target["dataset"].get("selection")
+    if chosen is not None:
+        return dict(chosen), "dataset.selection"
+    val = dict(ctx.target["dataset"]["validation"])
+    if val["kind"] == "synthetic" or (val["kind"] == "skimage" and not val.get("path")):
+        val["seed"] = int(val["seed"]) + SELECTION_SEED_OFFSET
+        return val, f"dataset.validation with seed {val['seed']}"
+    return dict(ctx.target["dataset"]["calibration"]), "dataset.calibration"
+
+
+def auto_exclude_inputs(ctx: Context) -> dict[str, str]:
+    """auto_exclude measures accuracy on the selection data: its digest joins the key."""
+    if not ctx.target["precision"]["auto_exclude"]["enabled"]:
+        return {}
+    return {"selection_data": source_digest(_selection_source(ctx)[0], "dataset.selection", ctx.target.project_root,
+                                            ctx.cache.stat)}
 
 
 def run_quantize(ctx: Context, key: StageKey, src: Path, out: Path, workdir: Path) -> dict[str, Any]:
-    from trtmake.precision.calibration import load_stats
-    from trtmake.precision.int8 import quantize
+    from trtmake.precision.calibration import load_stats, prepare_model
+    from trtmake.precision.int8 import WEIGHTED_OP_TYPES, quantize
 
     cfg = key.config
-    stats = load_stats(ctx.artifact("calibrate.stats").path)
+    # the method's ranges, derived once from the cached histograms (entropy's KL search is slow)
+    stats = load_stats(ctx.artifact("calibrate.stats").path).with_method(
+        cfg["method"], percentile=cfg.get("percentile"), num_quantized_bins=cfg.get("num_quantized_bins"))
+    # the graph calibration saw, prepared once: every auto_exclude trial quantizes it as is
+    prepared = prepare_model(src, workdir / "prepared" / src.name) if stats.preprocessed else src
 
     def write(excluded: tuple[str, ...], path: Path):
-        return quantize(src, stats, cfg["dialect"], method=cfg["method"], per_channel=cfg["per_channel"],
+        return quantize(prepared, stats, cfg["dialect"], method=cfg["method"], per_channel=cfg["per_channel"],
                         exclude_nodes=(*cfg["exclude_nodes"], *excluded), exclude_op_types=cfg["exclude_op_types"],
-                        percentile=cfg.get("percentile"), out_path=path)
+                        preprocess=False, out_path=path)
 
     data: dict[str, Any] = {}
     extra: tuple[str, ...] = ()
     if "auto_exclude" in cfg:
-        result = _auto_exclude(ctx, cfg, src, write, workdir)
+        result, info = _auto_exclude(ctx, cfg, prepared, write, workdir)
         extra = tuple(result.excluded)
-        data["auto_exclude"] = result.to_dict()
+        data["auto_exclude"] = {**result.to_dict(), **info}
     summary = write(extra, out)
     if cfg["dialect"] == "tensorrt":
         import onnx
@@ -116,35 +156,52 @@ def run_quantize(ctx: Context, key: StageKey, src: Path, out: Path, workdir: Pat
         from trtmake.precision.qdq_check import assert_tensorrt_dialect
 
         assert_tensorrt_dialect(onnx.load(str(out)), where=f"precision ({ctx.target.name})")
-    return {**summary.to_dict(), "mode": "int8", **data}
+    float_layers = sum(summary.nodes.get(op, {}).get("float", 0) for op in WEIGHTED_OP_TYPES)
+    return {**summary.to_dict(), "mode": "int8", "float_layers": float_layers, **data}
 
 
-def _auto_exclude(ctx: Context, cfg: dict[str, Any], src: Path, write, workdir: Path):
-    """Greedy sensitivity search: which layers to leave in float to meet the accuracy target."""
+def _auto_exclude(ctx: Context, cfg: dict[str, Any], model: Path, write, workdir: Path):
+    """Greedy sensitivity search over every quantizable layer: which to leave in float to meet
+    the accuracy target on the selection split (never the validation split)."""
+    import time
+
     import onnx
 
     from trtmake import metrics
     from trtmake.backends.onnxruntime import OrtRunner
+    from trtmake.onnx_info import input_specs
     from trtmake.precision.int8 import quantizable_nodes
     from trtmake.precision.sensitivity import auto_exclude
-    from trtmake.stages.validate import validation_batches
 
+    started = time.perf_counter()
     ae = cfg["auto_exclude"]
-    feeds = validation_batches(ctx).get("opt") or next(iter(validation_batches(ctx).values()))
-    with OrtRunner(src, {}, level="basic") as ref_runner:
+    shapes = ae["selection"]["shapes"]
+    selection, described = _selection_source(ctx)
+    samples = load_samples(selection, "dataset.selection", ctx.target.project_root,
+                           input_specs(ctx.stage_data("source")), shapes, ae["selection"]["num_samples"])
+    feeds = batches(samples, next(iter(shapes.values()))[0])
+    with OrtRunner(model, {}, level="basic") as ref_runner:
         reference = [ref_runner.infer(f) for f in feeds]
     class_axis = ctx.target["validation"]["class_axis"]
     excluded_already = set(cfg["exclude_nodes"])
-    candidates = [n for n in quantizable_nodes(onnx.load(str(src), load_external_data=False))
-                  if n not in excluded_already][: ae["max_candidates"]]
+    candidates = [n for n in quantizable_nodes(onnx.load(str(model), load_external_data=False))
+                  if n not in excluded_already]
+    if ae.get("max_candidates", 0) > 0:  # a cost cap: only the first N layers in graph order
+        candidates = candidates[: ae["max_candidates"]]
+    probe = workdir / "probe.onnx"
 
-    def evaluate(excluded: tuple[str, ...]) -> float:
-        path = workdir / "probe.onnx"
-        write(excluded, path)
-        with OrtRunner(path, {}, level="basic") as runner:
+    def evaluate(excluded: tuple[str, ...]) -> tuple[float, float]:
+        write(excluded, probe)
+        with OrtRunner(probe, {}, level=ae["probe_level"]) as runner:
             actual = [runner.infer(f) for f in feeds]
         m = metrics.accuracy(reference, actual, class_axis)
         value = m.get(ae["metric"])
-        return float(value) if value is not None else float(np.nan)
+        signal = m.get("cosine_similarity", value)
+        return (float(value) if value is not None else float(np.nan),
+                float(signal) if signal is not None else float(np.nan))
 
-    return auto_exclude(candidates, evaluate, ae["target"], ae["max_layers"], ae["strategy"])
+    result = auto_exclude(candidates, evaluate, ae["target"], ae["max_layers"], ae["strategy"])
+    probe.unlink(missing_ok=True)
+    info = {"candidates": len(candidates), "metric": ae["metric"], "selection": described,
+            "selection_samples": len(samples), "seconds": round(time.perf_counter() - started, 1)}
+    return result, info

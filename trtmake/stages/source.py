@@ -61,7 +61,9 @@ class SourceStage(Stage):
             return record["data"]["external"]
         from trtmake.onnx_info import external_files, load_graph
 
-        names = external_files(load_graph(path), path)
+        graph = load_graph(path)
+        ctx.data["__source_graph"] = {"path": path, "graph": graph}  # run() parses it once, not twice
+        names = external_files(graph, path)
         # remembered only once the source stage succeeds: a bad model leaves nothing in the cache
         ctx.pending[index_key] = {"stage": "index", "outputs": {}, "data": {"external": names}}
         return names
@@ -86,7 +88,8 @@ class SourceStage(Stage):
         else:
             path = ctx.target.path(model["path"])
         key_name = "model.path" if model.get("path") else "model"
-        graph = load_graph(path, key_name)
+        parsed = ctx.data.pop("__source_graph", None)
+        graph = parsed["graph"] if parsed and parsed["path"] == path else load_graph(path, key_name)
         _check_model(path)
         info = describe(graph)
         shown = path.name if model.get("path") else model.get("name") or path.name

@@ -4,9 +4,10 @@ engine is run on the same inputs, compared, timed, and the recipe's assertions a
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 from trtmake import assertions as asserts
 from trtmake import metrics
@@ -54,6 +55,7 @@ class ReferenceStage(Stage):
                         toolchain=_versions("onnxruntime"))
 
     def run(self, ctx: Context, key: StageKey, workdir: Path) -> StageOutput:
+        import numpy as np
         from trtmake.backends.onnxruntime import OrtRunner
 
         arrays: dict[str, np.ndarray] = {}
@@ -69,6 +71,8 @@ class ReferenceStage(Stage):
 
 
 def load_reference(path: Path) -> dict[str, list[dict[str, np.ndarray]]]:
+    import numpy as np
+
     out: dict[str, dict[int, dict[str, np.ndarray]]] = {}
     with np.load(path, allow_pickle=False) as z:
         for k in z.files:

@@ -1,0 +1,101 @@
+"""Helpers shared by the issue-7 benchmarks: subprocess timing, the pre-change code for
+before/after rows, load average, and writing benchmarks/results/<name>.json."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+PYCACHE = Path(tempfile.gettempdir()) / "trtmake-bench-pycache"
+
+
+def bench_env(extra: dict[str, str] | None = None, pythonpath: Path | None = None) -> dict[str, str]:
+    """A user's environment: bytecode caching on (this sandbox sets PYTHONDONTWRITEBYTECODE=1,
+    which recompiles every module on each start; installed packages always have .pyc files)."""
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(PYCACHE)
+    env.pop("TRTMAKE_CACHE", None)
+    if pythonpath is not None:
+        env["PYTHONPATH"] = str(pythonpath)
+    env.update(extra or {})
+    return env
+
+
+def run(cmd: list[str], env: dict[str, str], cwd: Path = ROOT, check: bool = True, timeout: float = 3600):
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise SystemExit(f"failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc
+
+
+def timed(cmd: list[str], env: dict[str, str], runs: int = 7, cwd: Path = ROOT, warmup: int = 1,
+          check: bool = True) -> dict[str, float]:
+    """Median and min wall seconds of `runs` process runs (after `warmup` untimed ones)."""
+    for _ in range(warmup):
+        run(cmd, env, cwd, check)
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        run(cmd, env, cwd, check)
+        times.append(time.perf_counter() - started)
+    return {"median_s": statistics.median(times), "min_s": min(times), "runs": runs}
+
+
+def loadavg() -> str:
+    return " ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
+def before_tree() -> Path:
+    """The committed code (HEAD) exported to a temp folder: the 'before' of before/after rows.
+    `git archive` reads the repository and changes nothing in it."""
+    out = Path(tempfile.gettempdir()) / "trtmake-bench-before"
+    if not (out / "trtmake" / "__init__.py").exists():
+        shutil.rmtree(out, ignore_errors=True)
+        out.mkdir(parents=True)
+        archive = subprocess.run(["git", "archive", "HEAD"], cwd=ROOT, capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(out)], input=archive, check=True)
+    return out
+
+
+def machine() -> dict[str, Any]:
+    return {"python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count(),
+            "loadavg_start": loadavg()}
+
+
+def write_result(name: str, data: dict[str, Any]) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    data = {"benchmark": name, "command": " ".join([Path(sys.executable).name, *sys.argv]),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "loadavg_end": loadavg(), **data}
+    path.write_text(json.dumps(data, indent=1, default=str))
+    return path
+
+
+def table(title: str, columns: list[str], rows: list[list[Any]]):
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=title)
+    for c in columns:
+        t.add_column(c)
+    for r in rows:
+        t.add_row(*[_fmt(v) for v in r])
+    Console(width=160).print(t)
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.3g}" if abs(v) < 1000 else f"{v:.0f}"
+    return str(v)

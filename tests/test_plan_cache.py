@@ -1,0 +1,166 @@
+"""Issue 7: the plan cache (trtmake/plan_cache.py). A composed target is reused while no file
+that composition could read changed; an edited recipe, a changed environment variable the
+config reads, or a file edited within the racy window is composed again."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+from trtmake import plan_cache
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    """A copy of the project's config (conf/, engine_recipes/), aged past the racy window."""
+    root = tmp_path / "project"
+    for folder in ("conf", "engine_recipes"):
+        shutil.copytree(ROOT / folder, root / folder)
+    _age(root)
+    monkeypatch.setenv("TRTMAKE_PROJECT", str(root))
+    monkeypatch.setenv("TRTMAKE_PROJECT_ROOT", str(root))
+    monkeypatch.chdir(root)
+    return root
+
+
+def _age(root: Path, seconds: float = 60) -> None:
+    old = time.time() - seconds
+    for p in root.rglob("*.yaml"):
+        os.utime(p, (old, old))
+
+
+class Counter:
+    def __init__(self, monkeypatch):
+        self.status_composes = 0
+        self.hydra_runs = 0
+        from trtmake import cli, cmd_status
+
+        real_composer, real_run = cmd_status._composer, cli._compose_and_run
+
+        def composer(*args):
+            inner = real_composer(*args)
+
+            def counted(*a):
+                self.status_composes += 1
+                return inner(*a)
+            return counted
+
+        def run(*args):
+            self.hydra_runs += 1
+            return real_run(*args)
+
+        monkeypatch.setattr(cmd_status, "_composer", composer)
+        monkeypatch.setattr(cli, "_compose_and_run", run)
+
+
+def _rows(trtmake, *args):
+    code = trtmake("--json", *args, command="status")
+    return code, {r["target"]: r for r in json.loads(trtmake.last_out)["targets"]}
+
+
+def test_unchanged_tree_reuses_the_plan_and_composes_nothing(trtmake, project, monkeypatch):
+    counter = Counter(monkeypatch)
+    assert trtmake("target=tiny_cnn_fp32") == 0
+    assert counter.hydra_runs == 1
+    assert trtmake("target=tiny_cnn_fp32") == 0  # up to date: the stored plan stands in for Hydra
+    assert counter.hydra_runs == 1
+    assert set(trtmake.statuses().values()) == {"cached"}
+    code, rows = _rows(trtmake, "target=tiny_cnn_fp32")  # status shares the build's plan
+    assert code == 0 and rows["tiny_cnn_fp32"]["state"] == "up to date"
+    assert counter.status_composes == 0 and counter.hydra_runs == 1
+
+
+def test_status_composes_only_targets_without_a_plan(trtmake, project, monkeypatch):
+    counter = Counter(monkeypatch)
+    _rows(trtmake, "target=tiny_cnn_fp*")
+    assert counter.status_composes == 2
+    _rows(trtmake, "target=tiny_cnn_*")
+    assert counter.status_composes == 3  # only tiny_cnn_int8 was new
+
+
+def test_editing_a_recipe_invalidates_the_plan(trtmake, project, monkeypatch):
+    counter = Counter(monkeypatch)
+    assert trtmake("target=tiny_cnn_fp32") == 0
+    code, rows = _rows(trtmake, "target=tiny_cnn_fp32")
+    assert rows["tiny_cnn_fp32"]["state"] == "up to date" and counter.status_composes == 0
+    recipe = project / "engine_recipes" / "validation" / "default.yaml"
+    text = recipe.read_text()
+    assert "iters: 30" in text
+    old = recipe.stat().st_mtime
+    recipe.write_text(text.replace("iters: 30", "iters: 7"))
+    os.utime(recipe, (old + 5, old + 5))  # a new mtime, still outside the racy window
+    code, rows = _rows(trtmake, "target=tiny_cnn_fp32")
+    assert counter.status_composes == 1
+    assert rows["tiny_cnn_fp32"]["state"] == "stale" and rows["tiny_cnn_fp32"]["stage"] == "validate"
+    assert "config.iters: 30 -> 7" in rows["tiny_cnn_fp32"]["why"]
+    _rows(trtmake, "target=tiny_cnn_fp32")
+    assert counter.status_composes == 1  # the new plan is reused
+
+
+def test_a_new_recipe_file_invalidates_the_plan(trtmake, project, monkeypatch):
+    counter = Counter(monkeypatch)
+    _rows(trtmake, "target=tiny_cnn_fp32")
+    extra = project / "engine_recipes" / "profile" / "extra.yaml"
+    extra.write_text((project / "engine_recipes" / "profile" / "tiny_b1.yaml").read_text())
+    _age(project)
+    _rows(trtmake, "target=tiny_cnn_fp32")
+    assert counter.status_composes == 2
+
+
+def test_a_recipe_edited_within_the_racy_window_is_not_trusted(trtmake, project, monkeypatch):
+    counter = Counter(monkeypatch)
+    recipe = project / "engine_recipes" / "validation" / "default.yaml"
+    os.utime(recipe)  # just now: an edit in the same mtime tick would be invisible to a stat
+    _rows(trtmake, "target=tiny_cnn_fp32")
+    _rows(trtmake, "target=tiny_cnn_fp32")
+    assert counter.status_composes == 2
+
+
+def test_environment_read_by_the_config_is_part_of_the_plan(trtmake, project, monkeypatch):
+    recipe = project / "engine_recipes" / "validation" / "default.yaml"
+    recipe.write_text(recipe.read_text().replace("iters: 30", "iters: ${oc.env:TRTMAKE_TEST_ITERS,30}"))
+    _age(project)
+    monkeypatch.delenv("TRTMAKE_TEST_ITERS", raising=False)
+    assert trtmake("target=tiny_cnn_fp32") == 0
+    [plan_file] = (trtmake.cache / "plans").glob("*/*.json")
+    assert json.loads(plan_file.read_text())["env"]["TRTMAKE_TEST_ITERS"] is None
+    monkeypatch.setenv("TRTMAKE_TEST_ITERS", "7")
+    code, rows = _rows(trtmake, "target=tiny_cnn_fp32")
+    assert rows["tiny_cnn_fp32"]["state"] == "stale" and "config.iters: 30 -> 7" in rows["tiny_cnn_fp32"]["why"]
+
+
+def test_a_non_deterministic_resolver_makes_plans_uncacheable(trtmake, project, monkeypatch):
+    counter = Counter(monkeypatch)
+    recipe = project / "engine_recipes" / "target" / "tiny_cnn_fp32.yaml"
+    recipe.write_text(recipe.read_text().replace("FP32", "FP32 built ${now:%H-%M-%S}"))
+    _age(project)
+    _rows(trtmake, "target=tiny_cnn_fp32")
+    _rows(trtmake, "target=tiny_cnn_fp32")
+    assert counter.status_composes == 2
+    assert not list((trtmake.cache / "plans").glob("*/*.json"))
+
+
+def test_plan_cache_can_be_turned_off(trtmake, project, monkeypatch):
+    counter = Counter(monkeypatch)
+    monkeypatch.setenv("TRTMAKE_PLAN_CACHE", "0")
+    _rows(trtmake, "target=tiny_cnn_fp32")
+    _rows(trtmake, "target=tiny_cnn_fp32")
+    assert counter.status_composes == 2
+    assert not (trtmake.cache / "plans").exists()
+
+
+def test_a_garbled_plan_is_composed_again(trtmake, project, monkeypatch):
+    counter = Counter(monkeypatch)
+    _rows(trtmake, "target=tiny_cnn_fp32")
+    [plan_file] = (trtmake.cache / "plans").glob("*/*.json")
+    data = json.loads(plan_file.read_text())
+    data["target"]["cfg"]["validation"]["iters"] = 1  # still valid JSON, but not what was composed
+    plan_file.write_text(json.dumps(data))
+    code, rows = _rows(trtmake, "target=tiny_cnn_fp32")
+    assert counter.status_composes == 2 and code == 0

@@ -1,0 +1,290 @@
+"""The plan cache: a composed and resolved Target, reused while no config file changed.
+
+Composing one target with Hydra 1.3 costs ~43 ms in-process and ~0.5 s for a `@hydra.main`
+run (it composes twice); `status` over 200 targets would compose 200 times. Like ninja's
+manifest, a plan is kept next to the build cache and trusted while the stat (size, mtime_ns,
+inode) of every file composition could read is unchanged:
+
+- every `*.yaml`/`*.yml` under `conf/` and `engine_recipes/` (a file added or removed also
+  counts: the whole listing is compared),
+- the Python that shapes a plan: trtmake's structured-config schema (`trtmake/config/`),
+  `trtmake/target.py`, this module, the project's `hydra_plugins/`, and the `__init__.py`
+  of hydra and omegaconf (a new version replaces them),
+- the environment variables the config reads through `${oc.env:NAME}` (recorded by name when
+  the plan is stored, compared by value when it is loaded).
+
+A plan is keyed by (project root, the overrides in a canonical order). It is stored only for a
+config that resolves deterministically: a resolver other than `oc.env`, `oc.select`,
+`oc.decode`, `oc.create`, `oc.dict.*` or `hydra` (e.g. `${now:...}`) in a watched file
+(outside its top-level `hydra` section) or in an override makes plans uncacheable. A config file modified within RACY_SECONDS
+of the snapshot is not trusted (git's racy-clean rule): its edit could share an mtime tick
+with the version that was composed. `TRTMAKE_PLAN_CACHE=0` turns the plan cache off.
+
+Light on purpose: json, hashlib and os only; no Hydra, OmegaConf, numpy or onnx.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+from trtmake.hashing import digest_json
+
+FORMAT = 1
+RACY_SECONDS = 2.0
+DISABLE_ENV = "TRTMAKE_PLAN_CACHE"
+_PACKAGE = Path(__file__).resolve().parent
+_DETERMINISTIC = {"oc.env", "oc.select", "oc.decode", "oc.create", "oc.dict.keys", "oc.dict.values", "hydra"}
+_RESOLVER = re.compile(r"\$\{\s*([A-Za-z_][\w.]*)\s*:")
+_ENV = re.compile(r"\$\{\s*oc\.env\s*:\s*([^,}\s]+)")
+
+# In the CLI process: the candidate plan of a single Hydra run, stored once the run returned.
+PENDING: list[dict[str, Any]] = []
+
+
+def enabled() -> bool:
+    return os.environ.get(DISABLE_ENV, "1") not in ("0", "false", "no", "off")
+
+
+# -- the files a composition could read -------------------------------------------------------
+def watched_files(root: Path) -> list[str]:
+    files: list[str] = []
+    for folder in (root / "conf", root / "engine_recipes"):
+        _walk(str(folder), (".yaml", ".yml"), files)
+    _walk(str(_PACKAGE / "config"), (".py",), files)
+    files += [str(_PACKAGE / "target.py"), str(_PACKAGE / "plan_cache.py")]
+    for plugins in {_PACKAGE.parent / "hydra_plugins", root / "hydra_plugins"}:
+        _walk(str(plugins), (".py",), files)
+    files += _package_inits("hydra", "omegaconf")
+    return files
+
+
+def _walk(folder: str, suffixes: tuple[str, ...], out: list[str]) -> None:
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return
+    for entry in entries:
+        if entry.is_dir(follow_symlinks=True):
+            if entry.name != "__pycache__":
+                _walk(entry.path, suffixes, out)
+        elif entry.name.endswith(suffixes):
+            out.append(entry.path)
+
+
+def _package_inits(*names: str) -> list[str]:
+    """The __init__.py of installed packages, found without importing them."""
+    import sys
+
+    out = []
+    for name in names:
+        for entry in sys.path:
+            init = os.path.join(entry or ".", name, "__init__.py")
+            if os.path.isfile(init):
+                out.append(os.path.abspath(init))
+                break
+    return out
+
+
+def snapshot(root: Path) -> dict[str, Any]:
+    """{"taken_ns", "files": {path: [size, mtime_ns, inode]}}: one stat per watched file."""
+    taken = time.time_ns()
+    files = {}
+    for path in watched_files(root):
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        files[path] = [st.st_size, st.st_mtime_ns, st.st_ino]
+    return {"taken_ns": taken, "files": files}
+
+
+# -- where plans live ---------------------------------------------------------------------------
+def plan_dir(root: Path, overrides: list[str]) -> Path:
+    """<cache dir>/plans, with the cache dir as far as it can be known before composing:
+    the last `cache.dir=` override, else TRTMAKE_CACHE, else `cache` (the schema's default).
+    Only where plans are looked up; the plan itself holds the resolved cache.dir."""
+    value = os.environ.get("TRTMAKE_CACHE") or "cache"
+    for o in overrides:
+        if o.startswith("cache.dir="):
+            value = o.split("=", 1)[1]
+    if "${" in value:
+        value = "cache"
+    path = Path(value).expanduser()
+    return (path if path.is_absolute() else root / path) / "plans"
+
+
+def canonical(overrides: list[str]) -> list[str]:
+    """Overrides in a canonical order: by key, keeping the given order within one key. Hydra
+    applies group choices before values and the last value of a key wins, so overrides of
+    different keys commute (`cache.dir=X target=a` composes as `target=a cache.dir=X`)."""
+    return sorted(overrides, key=lambda o: o.split("=", 1)[0].lstrip("+~"))
+
+
+def plan_path(root: Path, overrides: list[str]) -> Path:
+    key = digest_json({"format": FORMAT, "root": str(root), "overrides": canonical(overrides)})
+    return plan_dir(root, overrides) / key[:2] / f"{key}.json"
+
+
+# -- load and store -------------------------------------------------------------------------------
+def load(root: Path, overrides: list[str], snap: dict[str, Any]) -> dict[str, Any] | None:
+    """The stored target ({"name", "overrides", "cfg"}) if its plan is still valid, else None."""
+    if not enabled():
+        return None
+    try:
+        data = json.loads(plan_path(root, overrides).read_text())
+        if data.get("format") != FORMAT or data.get("check") != _check(data):
+            return None
+    except (OSError, ValueError):
+        return None
+    from trtmake import __version__
+
+    if data["files"] != snap["files"] or data["overrides"] != canonical(overrides) or data["root"] != str(root) \
+            or data["trtmake"] != __version__:
+        return None
+    if any(os.environ.get(name) != value for name, value in data["env"].items()):
+        return None
+    newest = max((sig[1] for sig in data["files"].values()), default=0)
+    if newest >= data["taken_ns"] - RACY_SECONDS * 1e9:
+        return None  # racy: an edit in the same mtime tick as the composed version would look unchanged
+    return data["target"]
+
+
+def interpolations(snap: dict[str, Any], overrides: list[str]) -> tuple[list[str], bool]:
+    """(env var names that config could read through ${oc.env:NAME}, whether every resolver it
+    uses is deterministic), from the text of the watched files and the overrides. Conservative:
+    a name read by any recipe invalidates every plan when it changes. A file's top-level `hydra`
+    section is skipped (conf/config.yaml names its run dir with ${now:...}; that is not the plan).
+    Scanned once per snapshot, not per target."""
+    key = (snap["taken_ns"], id(snap))
+    if _SCANNED.get("key") != key:
+        names: set[str] = set()
+        ok = True
+        schema = str(_PACKAGE / "config") + os.sep
+        for path in snap["files"]:
+            if not (path.endswith((".yaml", ".yml")) or path.startswith(schema)):
+                continue  # watched for staleness only: trtmake's own code, hydra, plugins
+            try:
+                text = Path(path).read_text()
+            except (OSError, UnicodeDecodeError):
+                continue
+            if "${" not in text:
+                continue
+            for value in _outside_hydra(path, text):
+                n, good = _scan(value)
+                names |= n
+                ok = ok and good
+        _SCANNED.update(key=key, names=names, ok=ok)
+    names, ok = set(_SCANNED["names"]), _SCANNED["ok"]
+    for o in overrides:
+        n, good = _scan(o)
+        names |= n
+        ok = ok and good
+    return sorted(names), ok
+
+
+_SCANNED: dict[str, Any] = {}
+
+
+def _outside_hydra(path: str, text: str):
+    if not path.endswith((".yaml", ".yml")):
+        yield text
+        return
+    import yaml
+
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        yield text  # Hydra will say what is wrong; scan it whole
+        return
+    if isinstance(data, dict):
+        data = {k: v for k, v in data.items() if k != "hydra"}
+    yield from _strings(data)
+
+
+def sets_hydra_mode(snap: dict[str, Any], overrides: list[str]) -> bool:
+    """Whether an override or a watched config file could set `hydra.mode` (conservative)."""
+    if any("hydra.mode" in o or o.startswith("hydra=") for o in overrides):
+        return True
+    for path in snap["files"]:
+        if not path.endswith((".yaml", ".yml")):
+            continue
+        try:
+            text = Path(path).read_text()
+        except (OSError, UnicodeDecodeError):
+            continue
+        if "hydra" in text and "mode" in text:
+            import yaml
+
+            try:
+                data = yaml.safe_load(text)
+            except yaml.YAMLError:
+                return True
+            hydra = data.get("hydra") if isinstance(data, dict) else None
+            if "hydra.mode" in text or (isinstance(hydra, dict) and "mode" in hydra):
+                return True
+    return False
+
+
+def _scan(text: str) -> tuple[set[str], bool]:
+    if "${" not in text:
+        return set(), True
+    ok = all(r in _DETERMINISTIC for r in _RESOLVER.findall(text))
+    names = set(_ENV.findall(text))
+    return names, ok and not any("$" in n for n in names)
+
+
+def _strings(value: Any):
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield str(k)
+            yield from _strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _strings(v)
+    elif isinstance(value, str):
+        yield value
+
+
+def store(root: Path, overrides: list[str], snap: dict[str, Any], target: Any) -> None:
+    """Write the plan under the plan dir: temp file + rename, no fsync (a plan is a cache: a
+    plan torn by a crash fails its checksum and is composed again). A failure costs a compose."""
+    if not enabled():
+        return
+    env_names, deterministic = interpolations(snap, overrides)
+    if not deterministic:
+        return
+    from trtmake import __version__
+
+    data = {"format": FORMAT, "trtmake": __version__, "root": str(root), "overrides": canonical(overrides),
+            "taken_ns": snap["taken_ns"], "files": snap["files"],
+            "env": {name: os.environ.get(name) for name in env_names},
+            "target": {"name": target.name, "cfg": target.cfg}}
+    data["check"] = _check(data)
+    path = plan_path(root, overrides)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(data, separators=(",", ":")))
+        os.replace(tmp, path)
+    except (OSError, TypeError, ValueError):
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+
+
+def _check(data: dict[str, Any]) -> str:
+    return digest_json({k: v for k, v in data.items() if k != "check"})
+
+
+def target_from_plan(plan: dict[str, Any], overrides: list[str], root: Path):
+    """The Target that from_config would make of the same composition and these overrides."""
+    from trtmake.target import _NEUTRAL, Target
+
+    kept = tuple(o for o in overrides if not o.lstrip("+~").startswith(_NEUTRAL))
+    return Target(name=plan["name"], overrides=kept, project_root=root, cfg=plan["cfg"])
