@@ -123,6 +123,7 @@ def main() -> None:
     ap.add_argument("--calib-samples", type=int, default=32, help="resnet50_int8 ships 32 (batch 8)")
     ap.add_argument("--precisions", default="fp32,int8")
     ap.add_argument("--work", type=Path, default=None)
+    ap.add_argument("--name", default="overhead", help="results/<name>.json")
     args = ap.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="trtmake-bench-overhead-"))
     env = bench_env()
@@ -174,7 +175,7 @@ def main() -> None:
     finally:
         if args.work is None:
             shutil.rmtree(work, ignore_errors=True)
-    print(f"wrote {write_result('overhead', result)}")
+    print(f"wrote {write_result(args.name, result)}")
 
 
 def calibration_reuse(common: list[str], cache: Path, report: Path, env, work: Path) -> dict:

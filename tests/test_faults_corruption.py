@@ -148,7 +148,10 @@ def test_garbled_action_records_are_misses_even_when_still_valid_json(trtmake, b
     assert trtmake(*FP16) == 0, trtmake.last_out
     st = _statuses(trtmake)
     assert st["validate"] == "built" and st["build"] == "built" and st["source"] == "built"
-    assert sum("unreadable" in w for w in trtmake.report["targets"][0]["warnings"]) == 3
+    # the garbled validate record is only looked up when the rebuilt engine has the same bytes: ORT's
+    # level-`all` engines are now and then not byte-identical (README, "does not promise")
+    same_engine = trtmake.report["targets"][0]["engine"]["digest"] == trtmake.golden_report["targets"][0]["engine"]["digest"]
+    assert sum("unreadable" in w for w in trtmake.report["targets"][0]["warnings"]) == (3 if same_engine else 2)
     assert_same_outcome(outcome(trtmake.report, trtmake.cache), before, "records")
     audit_records(trtmake.cache)
 

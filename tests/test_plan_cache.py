@@ -164,3 +164,20 @@ def test_a_garbled_plan_is_composed_again(trtmake, project, monkeypatch):
     plan_file.write_text(json.dumps(data))
     code, rows = _rows(trtmake, "target=tiny_cnn_fp32")
     assert counter.status_composes == 2 and code == 0
+
+
+def test_a_target_composed_with_an_extra_search_path_is_never_planned(trtmake, project, monkeypatch, tmp_path):
+    counter = Counter(monkeypatch)
+    extra = tmp_path / "more_recipes" / "validation"
+    extra.mkdir(parents=True)
+    recipe = extra / "mine.yaml"
+    recipe.write_text((project / "engine_recipes" / "validation" / "default.yaml").read_text())
+    _age(tmp_path / "more_recipes")
+    args = ("target=tiny_cnn_fp32", "validation=mine", f"hydra.searchpath=[file://{extra.parent}]")
+    assert trtmake(*args) == 0 and trtmake(*args) == 0
+    assert counter.hydra_runs == 2  # the folder is not watched: composed every time
+    text = recipe.read_text()
+    recipe.write_text(text.replace("iters: 30", "iters: 7"))
+    _age(tmp_path / "more_recipes")
+    assert trtmake(*args) == 0
+    assert trtmake.statuses()["validate"] == "built"  # the edit was seen

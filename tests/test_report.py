@@ -38,3 +38,11 @@ def test_junit_has_a_case_per_stage_and_per_assertion(trtmake, tmp_path):
     assert len(cases) == 5 + 2
     failures = [c for c in cases if c.find("failure") is not None]
     assert len(failures) == 1 and "throughput" in failures[0].get("name")
+
+
+def test_summary_table_shows_int8_layers_left_in_float(trtmake):
+    assert trtmake("target=tiny_cnn_int8", "calibrator=minmax", "precision.exclude_op_types=[Gemm]",
+                   "validation.assertions=[]") == 0
+    floats = trtmake.report["targets"][0]["precision"]["float_layers"]
+    assert floats >= 1  # the Gemm
+    assert f"int8 ({floats} float)" in trtmake.last_out

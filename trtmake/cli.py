@@ -146,10 +146,8 @@ def _compose_and_run(command: str, argv: list[str], root: Path) -> int:
     import hydra
 
     import trtmake.config.schema  # noqa: F401  (registers the structured configs)
-    from trtmake import app, sweep
+    from trtmake import app, plan_cache, sweep
     from trtmake.config.errors import to_user_error
-
-    from trtmake import plan_cache
 
     app.RESULTS.clear()
     sweep.STARTED.clear()

@@ -13,6 +13,9 @@ inode) of every file composition could read is unchanged:
 - the environment variables the config reads through `${oc.env:NAME}` (recorded by name when
   the plan is stored, compared by value when it is loaded).
 
+A target composed with an extra config folder (`hydra.searchpath`, on the command line or in a
+watched file) is never planned: the files of that folder are not watched.
+
 A plan is keyed by (project root, the overrides in a canonical order). It is stored only for a
 config that resolves deterministically: a resolver other than `oc.env`, `oc.select`,
 `oc.decode`, `oc.create`, `oc.dict.*` or `hydra` (e.g. `${now:...}`) in a watched file
@@ -131,9 +134,24 @@ def plan_path(root: Path, overrides: list[str]) -> Path:
 
 
 # -- load and store -------------------------------------------------------------------------------
+def extra_search_path(snap: dict[str, Any], overrides: list[str]) -> bool:
+    """Whether composition could read config folders this module does not watch: an override or a
+    watched file that sets `hydra.searchpath` (conservative). Such targets are never planned."""
+    if any("searchpath" in o.split("=", 1)[0] for o in overrides):
+        return True
+    for path in snap["files"]:
+        if path.endswith((".yaml", ".yml")):
+            try:
+                if "searchpath" in Path(path).read_text():
+                    return True
+            except (OSError, UnicodeDecodeError):
+                return True
+    return False
+
+
 def load(root: Path, overrides: list[str], snap: dict[str, Any]) -> dict[str, Any] | None:
     """The stored target ({"name", "overrides", "cfg"}) if its plan is still valid, else None."""
-    if not enabled():
+    if not enabled() or any("searchpath" in o.split("=", 1)[0] for o in overrides):
         return None
     try:
         data = json.loads(plan_path(root, overrides).read_text())
@@ -256,7 +274,7 @@ def store(root: Path, overrides: list[str], snap: dict[str, Any], target: Any) -
     if not enabled():
         return
     env_names, deterministic = interpolations(snap, overrides)
-    if not deterministic:
+    if not deterministic or extra_search_path(snap, overrides):
         return
     from trtmake import __version__
 

@@ -136,7 +136,7 @@ def print_summary(report: dict[str, Any], console=None, report_path: Path | None
                            f"{s['seconds']:.2f}", (s["key"] or "")[:12])
         console.print(stages)
     table = Table(title="trtmake summary", show_lines=len(targets) > 1)
-    for col in ("target", "backend", "stages"):
+    for col in ("target", "backend", "precision", "stages"):
         table.add_column(col)
     for col in ("cosine", "top1", "max abs", "p50 ms", "p99 ms", "samples/s", "assertions"):
         table.add_column(col, justify="right")
@@ -147,7 +147,8 @@ def print_summary(report: dict[str, Any], console=None, report_path: Path | None
         verdict = (("[green]" if passed == total else "[bold red]") + f"{passed}/{total}[/]") if total else "—"
         if t["error"]:
             verdict = "[bold red]error[/]"
-        table.add_row(t["label"], t["backend"] or "—", _stage_summary(t["stages"]),
+        table.add_row(t["label"], t["backend"] or "—", _precision_summary(t.get("precision") or {}),
+                      _stage_summary(t["stages"]),
                       _fmt(m.get("cosine_similarity"), 6), _fmt(m.get("top1_agreement")),
                       _fmt(m.get("max_abs_error"), 3), _fmt(m.get("latency_p50_ms"), 3),
                       _fmt(m.get("latency_p99_ms"), 3), _fmt(m.get("throughput"), 4), verdict)
@@ -163,6 +164,14 @@ def print_summary(report: dict[str, Any], console=None, report_path: Path | None
             console.print(f"[bold red]error[/] {t['label']}: {t['error']}")
     if report_path is not None:
         console.print(f"report: {report_path}", style="dim")
+
+
+def _precision_summary(precision: dict[str, Any]) -> str:
+    """`int8 (3 float)`: the mode, and for int8 how many weighted layers stayed in float."""
+    mode = str(precision.get("mode") or "—")
+    if precision.get("float_layers") is not None:
+        return f"{mode} ({precision['float_layers']} float)"
+    return mode
 
 
 def print_explain(entries: Iterable[dict[str, Any]], console=None) -> None:

@@ -67,13 +67,19 @@ class CalibrateStage(Stage):
             "tensors": len(stats.tensors), "synthetic": is_synthetic(src)})
 
 
+# bump when trtmake/precision's derivation of ranges or of QDQ graphs changes, so that int8
+# graphs made by older code are rebuilt
+QUANTIZER_VERSION = 1
+
+
 def precision_config(ctx: Context) -> dict[str, Any]:
     """The int8 precision key: the calibrator's method and its parameters live here (ranges are
     derived from the cached histograms), so switching method never re-runs calibration."""
     from trtmake.stages.precision import dialect_for
 
     p, c = ctx.target["precision"], ctx.target["calibrator"]
-    cfg: dict[str, Any] = {"mode": "int8", "dialect": dialect_for(ctx.backend.name), "method": c["method"],
+    cfg: dict[str, Any] = {"mode": "int8", "quantizer": QUANTIZER_VERSION, "dialect": dialect_for(ctx.backend.name),
+                           "method": c["method"],
                            "per_channel": p["per_channel"], "exclude_nodes": sorted(p["exclude_nodes"]),
                            "exclude_op_types": sorted(p["exclude_op_types"])}
     if c["method"] == "percentile":
