@@ -54,3 +54,8 @@ def test_cfg_job_prints_hydras_composed_target(tmp_path):
 def test_model_needs_exactly_one_source(trtmake):
     assert trtmake("target=tiny_cnn_fp32", "model.path=x.onnx") == 2
     assert "exactly one of model.path, model.generator" in trtmake.last_err
+
+
+def test_sample_counts_live_in_calibrator_and_validation_not_in_the_dataset(trtmake):
+    assert trtmake("target=tiny_cnn_fp32", "dataset.validation.num_samples=8") == 2
+    assert "dataset.validation.num_samples: unknown key" in trtmake.last_err

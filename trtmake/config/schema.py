@@ -128,7 +128,7 @@ class DataSourceConfig:
     distribution: Distribution = Distribution.normal
     low: float = 0.0
     high: float = 1.0
-    num_samples: int = 16
+    # no sample count here: calibrator.num_samples and validation.num_samples say how many are used
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
 
 
