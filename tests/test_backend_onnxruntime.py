@@ -15,6 +15,13 @@ def test_engine_is_optimized_graph_with_fewer_nodes(trtmake):
     engine = onnx.load(t["engine"]["path"])
     assert len(engine.graph.node) == info["layers_after"]
     assert not any(n.op_type == "BatchNormalization" for n in engine.graph.node)  # fused into Conv
+    assert info["layers_before"] == len(onnx.load(t["graph"]["path"]).graph.node)  # the graph built from
+
+
+def test_layer_count_before_is_the_precision_graphs_for_fp16_too(trtmake):
+    assert trtmake("target=tiny_cnn_fp16") == 0
+    t = trtmake.report["targets"][0]
+    assert t["layer_info"]["layers_before"] == len(onnx.load(t["graph"]["path"]).graph.node)  # casts included
 
 
 def test_fp16_graph_keeps_io_types_and_converts_weights(trtmake):

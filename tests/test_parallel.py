@@ -253,7 +253,7 @@ def test_build_stage_holds_a_gpu_slot_while_tensorrt_builds(tmp_path, monkeypatc
     monkeypatch.setattr(build_stage, "target_profile", lambda ctx: None)
     ctx = SimpleNamespace(backend=Backend(), target=_Target(backend={"tensorrt": {"device": 0, "max_builds_per_gpu": 1}}),
                           cache=SimpleNamespace(root=tmp_path, lock_timeout_s=0.2),
-                          artifact=lambda name: SimpleNamespace(path=tmp_path / "graph.onnx"))
+                          artifacts={}, artifact=lambda name: SimpleNamespace(path=tmp_path / "graph.onnx"))
     out = build_stage.BuildStage().run(ctx, None, tmp_path)
     assert seen == [tmp_path / "graph.onnx"] and out.files["engine"].read_bytes() == b"engine"
     with gpu_slot(tmp_path / "locks", 0, 1, timeout_s=0.1):  # released when the build returned

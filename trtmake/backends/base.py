@@ -24,6 +24,7 @@ class BuildSpec:
     profiles: tuple[Profile, ...]
     options: dict[str, Any]
     timing_cache: Path | None = None  # pinned timing cache (tensorrt), an input of the key
+    nodes: int | None = None  # node count of onnx_path when already known (saves a parse for layer info)
 
 
 @dataclass

@@ -95,7 +95,7 @@ class OnnxruntimeBackend:
         except Exception as exc:
             raise BuildFailed(f"onnxruntime could not build {spec.onnx_path.name}: {_first_line(exc)}") from None
         seconds = time.perf_counter() - started
-        before = len(load_graph(spec.onnx_path).graph.node)
+        before = spec.nodes if spec.nodes is not None else len(load_graph(spec.onnx_path).graph.node)
         after_graph = load_graph(engine, key="engine")
         _inline_external_data(after_graph, engine, spec.onnx_path.parent)
         ops: dict[str, int] = {}

@@ -54,8 +54,11 @@ class BuildStage(Stage):
                         inputs=inputs, toolchain=ctx.backend.fingerprint(options))
 
     def run(self, ctx: Context, key: StageKey, workdir: Path) -> StageOutput:
-        spec = BuildSpec(onnx_path=ctx.artifact("precision").path, profiles=(target_profile(ctx),),
-                         options=backend_options(ctx), timing_cache=self._timing_cache(ctx))
+        graph = ctx.artifact("precision")
+        same_as_source = "source" in ctx.artifacts and graph.digest == ctx.artifact("source").digest
+        spec = BuildSpec(onnx_path=graph.path, profiles=(target_profile(ctx),),
+                         options=backend_options(ctx), timing_cache=self._timing_cache(ctx),
+                         nodes=ctx.stage_data("source").get("nodes") if same_as_source else None)
         with build_slot(ctx):  # tensorrt: at most backend.tensorrt.max_builds_per_gpu builds per GPU
             result = ctx.backend.build(spec, workdir)
         log = workdir / "build.log"
