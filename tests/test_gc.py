@@ -204,3 +204,17 @@ def test_merge_timing_cache_without_tensorrt_is_one_line_exit_2(trtmake, tmp_pat
 def test_merge_timing_cache_with_nothing_produced_says_so(trtmake, tmp_path):
     assert _cmd(trtmake, "merge-timing-cache", str(tmp_path / "team.cache")) == 0
     assert "nothing to merge" in trtmake.last_out
+
+
+def test_gc_removes_week_old_plans_and_all_plans_with_all(trtmake):
+    assert trtmake("target=tiny_cnn_fp32") == 0
+    assert trtmake("target=tiny_cnn_fp16") == 0
+    plans = sorted((trtmake.cache / "plans").glob("*/*.json"))
+    assert len(plans) == 2  # one composed target each
+    _age(plans[0], 8 * 86400)
+    assert _cmd(trtmake, "gc", "--max-size", "10GB") == 0
+    assert not plans[0].exists() and plans[1].exists()
+    assert "plans" in trtmake.last_out
+    assert _cmd(trtmake, "gc", "--max-size", "10GB", "--all") == 0
+    assert not list((trtmake.cache / "plans").glob("*/*.json"))
+    assert trtmake("target=tiny_cnn_fp32") == 0 and set(trtmake.statuses().values()) == {"cached"}

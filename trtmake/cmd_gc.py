@@ -28,6 +28,7 @@ from trtmake.errors import UserError
 
 ORPHAN_GRACE_S = 3600.0
 TMP_GRACE_S = 86400.0
+PLAN_GRACE_S = 7 * 86400.0  # composed targets (cache/plans): cheap to compose again
 _UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9,
           "t": 10**12, "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
 
@@ -51,11 +52,13 @@ class Inventory:
     objects: dict[str, tuple[Path, int, float]] = field(default_factory=dict)  # digest -> path, size, mtime
     pointers: dict[str, tuple[Path, int, set[str], str]] = field(default_factory=dict)  # id -> path, size, keys, name
     tmp: list[tuple[Path, int, float]] = field(default_factory=list)
+    plans: list[tuple[Path, int, float]] = field(default_factory=list)  # path, size, mtime
 
     @property
     def size(self) -> int:
         return (sum(r.size for r in self.records.values()) + sum(o[1] for o in self.objects.values())
-                + sum(p[1] for p in self.pointers.values()) + sum(t[1] for t in self.tmp))
+                + sum(p[1] for p in self.pointers.values()) + sum(t[1] for t in self.tmp)
+                + sum(p[1] for p in self.plans))
 
     def live_keys(self, skip: set[str] = frozenset()) -> set[str]:
         return {k for pid, p in self.pointers.items() if pid not in skip for k in p[2]}
@@ -98,6 +101,10 @@ def scan(root: Path) -> Inventory:
         if st is not None:
             size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() else st.st_size
             inv.tmp.append((path, size, st.st_mtime))
+    for path in (inv.root / "plans").glob("*/*.json"):
+        st = _stat(path)
+        if st is not None:
+            inv.plans.append((path, st.st_size, st.st_mtime))
     return inv
 
 
@@ -115,6 +122,7 @@ class Plan:
     objects: list[str] = field(default_factory=list)
     pointers: list[str] = field(default_factory=list)
     tmp: list[Path] = field(default_factory=list)
+    plans: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
 
@@ -145,6 +153,10 @@ def plan_gc(inv: Inventory, budget: int, include_live: bool, now: float | None =
     for path, bytes_, mtime in inv.tmp:
         if now - mtime > TMP_GRACE_S:
             plan.tmp.append(path)
+            size -= bytes_
+    for path, bytes_, mtime in inv.plans:  # stored a week ago or more, or everything with --all
+        if include_live or now - mtime > PLAN_GRACE_S:
+            plan.plans.append(path)
             size -= bytes_
     for rec in inv.records.values():
         if not rec.readable:
@@ -194,7 +206,7 @@ def _target_id(name: str) -> str:
 
 # -- apply --------------------------------------------------------------------------------------
 def apply(inv: Inventory, plan: Plan, dry_run: bool) -> dict[str, Any]:
-    removed = {"records": [0, 0], "objects": [0, 0], "pointers": [0, 0], "tmp": [0, 0]}
+    removed = {"records": [0, 0], "objects": [0, 0], "pointers": [0, 0], "tmp": [0, 0], "plans": [0, 0]}
 
     def rm(kind: str, path: Path, size: int) -> None:
         if not dry_run:
@@ -218,6 +230,8 @@ def apply(inv: Inventory, plan: Plan, dry_run: bool) -> dict[str, Any]:
         rm("objects", path, size)
     for path in plan.tmp:
         rm("tmp", path, next(t[1] for t in inv.tmp if t[0] == path))
+    for path in plan.plans:
+        rm("plans", path, next(p[1] for p in inv.plans if p[0] == path))
     freed = sum(v[1] for v in removed.values())
     return {"cache": str(inv.root), "removed": {k: tuple(v) for k, v in removed.items() if v[0]},
             "freed": freed, "before": inv.size, "after": inv.size - freed, "dry_run": dry_run,

@@ -235,7 +235,7 @@ def print_cache_removal(summary: dict[str, Any], console=None) -> None:
     table = Table(title=f"trtmake {escape(summary['command'])}")
     for col in ("", "count", "bytes"):
         table.add_column(col, justify="left" if not col else "right")
-    for kind in ("records", "objects", "pointers", "tmp"):
+    for kind in ("records", "objects", "pointers", "tmp", "plans"):
         if kind in summary["removed"]:
             count, size = summary["removed"][kind]
             table.add_row(f"{verb}: {kind}", str(count), human_bytes(size))
