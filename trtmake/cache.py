@@ -28,7 +28,7 @@ from typing import Any, Iterator
 
 from trtmake.atomic import fsync_dir, write_text_atomic
 from trtmake.errors import BuildFailed, CacheCorrupt, UserError
-from trtmake.hashing import StatCache, digest_file, digest_json, is_digest
+from trtmake.hashing import StatCache, digest_file, digest_json, is_digest, stat_signature
 
 RECORD_FORMAT = 2  # 2: records and pointers carry a checksum ("check") of their content
 
@@ -47,7 +47,7 @@ class Cache:
         self.stat = StatCache.for_cache_dir(self.root, warn=self.warnings.append)
         # objects this Cache (one target run) wrote or re-hashed, by digest -> their stat then:
         # a later deep check in the same run does not read the bytes again (issue 7)
-        self._hashed_here: dict[str, tuple[int, int, int]] = {}
+        self._hashed_here: dict[str, list[int]] = {}
 
     # -- layout -----------------------------------------------------------------------------
     def ensure_writable(self) -> None:
@@ -248,9 +248,8 @@ class Cache:
             shutil.rmtree(path, ignore_errors=True)
 
 
-def _sig(path: Path) -> tuple[int, int, int]:
-    st = path.stat()
-    return st.st_size, st.st_mtime_ns, st.st_ino
+def _sig(path: Path) -> list[int]:
+    return stat_signature(path.stat())
 
 
 class _Corrupt(Exception):

@@ -91,7 +91,7 @@ class StatCache:
     def digest(self, path: Path) -> str:
         path = Path(os.path.abspath(path))
         st = path.stat()
-        sig = [st.st_size, st.st_mtime_ns, st.st_ino]
+        sig = stat_signature(st)
         entries = self._load()
         entry = entries.get(str(path))
         if entry is not None and entry[:3] == sig:
@@ -120,6 +120,12 @@ class StatCache:
             self._dirty = False
         except OSError:
             pass  # the stat cache is an optimisation; failing to save it costs a re-hash later
+
+
+def stat_signature(st: os.stat_result) -> list[int]:
+    """What stat-based trust compares (stat cache, plan cache, a run's own hashes): size,
+    mtime_ns, inode."""
+    return [st.st_size, st.st_mtime_ns, st.st_ino]
 
 
 def _entries_check(entries: Any) -> str:

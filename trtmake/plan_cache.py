@@ -35,10 +35,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from trtmake.hashing import digest_json
+from trtmake.hashing import RACY_SECONDS, digest_json, stat_signature
 
 FORMAT = 1
-RACY_SECONDS = 2.0
 DISABLE_ENV = "TRTMAKE_PLAN_CACHE"
 _PACKAGE = Path(__file__).resolve().parent
 _DETERMINISTIC = {"oc.env", "oc.select", "oc.decode", "oc.create", "oc.dict.keys", "oc.dict.values", "hydra"}
@@ -94,7 +93,8 @@ def _package_inits(*names: str) -> list[str]:
 
 
 def snapshot(root: Path) -> dict[str, Any]:
-    """{"taken_ns", "files": {path: [size, mtime_ns, inode]}}: one stat per watched file."""
+    """{"taken_ns", "files": {path: [size, mtime_ns, inode]}}: one stat per watched file (the scans
+    below memoise what they read of the files in it, once per snapshot)."""
     taken = time.time_ns()
     files = {}
     for path in watched_files(root):
@@ -102,7 +102,7 @@ def snapshot(root: Path) -> dict[str, Any]:
             st = os.stat(path)
         except OSError:
             continue
-        files[path] = [st.st_size, st.st_mtime_ns, st.st_ino]
+        files[path] = stat_signature(st)
     return {"taken_ns": taken, "files": files}
 
 
@@ -134,24 +134,40 @@ def plan_path(root: Path, overrides: list[str]) -> Path:
 
 
 # -- load and store -------------------------------------------------------------------------------
+def _texts(snap: dict[str, Any]) -> dict[str, str | None]:
+    """The text of every watched config file (yaml) and schema module, read once per snapshot
+    (None: unreadable). What the scans below look for in them."""
+    if "texts" not in snap:
+        schema = str(_PACKAGE / "config") + os.sep
+        texts: dict[str, str | None] = {}
+        for path in snap["files"]:
+            if path.endswith((".yaml", ".yml")) or path.startswith(schema):
+                try:
+                    texts[path] = Path(path).read_text()
+                except (OSError, UnicodeDecodeError):
+                    texts[path] = None
+        snap["texts"] = texts
+    return snap["texts"]
+
+
+def _yaml_texts(snap: dict[str, Any]):
+    return ((path, text) for path, text in _texts(snap).items() if path.endswith((".yaml", ".yml")))
+
+
+def _searchpath_override(overrides: list[str]) -> bool:
+    return any("searchpath" in o.split("=", 1)[0] for o in overrides)
+
+
 def extra_search_path(snap: dict[str, Any], overrides: list[str]) -> bool:
     """Whether composition could read config folders this module does not watch: an override or a
     watched file that sets `hydra.searchpath` (conservative). Such targets are never planned."""
-    if any("searchpath" in o.split("=", 1)[0] for o in overrides):
-        return True
-    for path in snap["files"]:
-        if path.endswith((".yaml", ".yml")):
-            try:
-                if "searchpath" in Path(path).read_text():
-                    return True
-            except (OSError, UnicodeDecodeError):
-                return True
-    return False
+    return _searchpath_override(overrides) or any(text is None or "searchpath" in text
+                                                  for _, text in _yaml_texts(snap))
 
 
 def load(root: Path, overrides: list[str], snap: dict[str, Any]) -> dict[str, Any] | None:
     """The stored target ({"name", "overrides", "cfg"}) if its plan is still valid, else None."""
-    if not enabled() or any("searchpath" in o.split("=", 1)[0] for o in overrides):
+    if not enabled() or _searchpath_override(overrides):
         return None
     try:
         data = json.loads(plan_path(root, overrides).read_text())
@@ -178,34 +194,24 @@ def interpolations(snap: dict[str, Any], overrides: list[str]) -> tuple[list[str
     a name read by any recipe invalidates every plan when it changes. A file's top-level `hydra`
     section is skipped (conf/config.yaml names its run dir with ${now:...}; that is not the plan).
     Scanned once per snapshot, not per target."""
-    key = (snap["taken_ns"], id(snap))
-    if _SCANNED.get("key") != key:
+    if "interpolations" not in snap:
         names: set[str] = set()
         ok = True
-        schema = str(_PACKAGE / "config") + os.sep
-        for path in snap["files"]:
-            if not (path.endswith((".yaml", ".yml")) or path.startswith(schema)):
-                continue  # watched for staleness only: trtmake's own code, hydra, plugins
-            try:
-                text = Path(path).read_text()
-            except (OSError, UnicodeDecodeError):
-                continue
-            if "${" not in text:
+        for path, text in _texts(snap).items():  # the rest is watched for staleness only
+            if text is None or "${" not in text:
                 continue
             for value in _outside_hydra(path, text):
                 n, good = _scan(value)
                 names |= n
                 ok = ok and good
-        _SCANNED.update(key=key, names=names, ok=ok)
-    names, ok = set(_SCANNED["names"]), _SCANNED["ok"]
+        snap["interpolations"] = (names, ok)
+    names, ok = snap["interpolations"]
+    names = set(names)
     for o in overrides:
         n, good = _scan(o)
         names |= n
         ok = ok and good
     return sorted(names), ok
-
-
-_SCANNED: dict[str, Any] = {}
 
 
 def _outside_hydra(path: str, text: str):
@@ -228,14 +234,8 @@ def sets_hydra_mode(snap: dict[str, Any], overrides: list[str]) -> bool:
     """Whether an override or a watched config file could set `hydra.mode` (conservative)."""
     if any("hydra.mode" in o or o.startswith("hydra=") for o in overrides):
         return True
-    for path in snap["files"]:
-        if not path.endswith((".yaml", ".yml")):
-            continue
-        try:
-            text = Path(path).read_text()
-        except (OSError, UnicodeDecodeError):
-            continue
-        if "hydra" in text and "mode" in text:
+    for _, text in _yaml_texts(snap):
+        if text is not None and "hydra" in text and "mode" in text:
             import yaml
 
             try:
