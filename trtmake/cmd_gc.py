@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from trtmake.errors import UserError
+from trtmake.project import target_names
 
 ORPHAN_GRACE_S = 3600.0
 TMP_GRACE_S = 86400.0
@@ -244,13 +245,18 @@ class _Parser(argparse.ArgumentParser):
         raise UserError(f"{self.prog}: {message}; see `trtmake {self.prog.split()[-1]} --help`")
 
     def exit(self, status: int = 0, message: str | None = None) -> None:  # --help: printed, then done
-        raise _Done(status)
+        raise _Done()
+
+    def parse(self, argv: list[str]) -> argparse.Namespace | None:
+        """The arguments, or None when --help printed the usage (nothing else to do)."""
+        try:
+            return self.parse_intermixed_args(argv)
+        except _Done:
+            return None
 
 
 class _Done(Exception):
-    def __init__(self, status: int):
-        super().__init__(status)
-        self.status = status
+    """argparse finished the command itself (--help printed the usage)."""
 
 
 def gc_main(argv: list[str], root: Path, console) -> int:
@@ -261,10 +267,9 @@ def gc_main(argv: list[str], root: Path, console) -> int:
     p.add_argument("--all", action="store_true", help="may also remove what targets' last runs need")
     p.add_argument("--dry-run", action="store_true", help="list, remove nothing")
     p.add_argument("overrides", nargs="*", help="cache.dir=PATH")
-    try:
-        args = p.parse_intermixed_args(argv)
-    except _Done as done:
-        return done.status
+    args = p.parse(argv)
+    if args is None:
+        return 0
     budget = parse_size(args.max_size)
     cache = resolve_cache_dir(root, args.overrides)
     inv = scan(cache)
@@ -280,20 +285,19 @@ def clean_main(argv: list[str], root: Path, console) -> int:
     p = _Parser(prog="trtmake clean", description="Remove a target's last run and the results only it uses.")
     p.add_argument("--dry-run", action="store_true", help="list, remove nothing")
     p.add_argument("overrides", nargs="*", help="target=NAME[,NAME] cache.dir=PATH")
-    try:
-        args = p.parse_intermixed_args(argv)
-    except _Done as done:
-        return done.status
+    args = p.parse(argv)
+    if args is None:
+        return 0
     names = [n for o in args.overrides if o.startswith("target=") for n in o.split("=", 1)[1].split(",") if n]
     if not names:
         raise UserError("clean: which target? pass target=NAME (or target=A,B)")
     cache = resolve_cache_dir(root, [o for o in args.overrides if not o.startswith("target=")])
     inv = scan(cache)
-    recipes = {p.stem for p in (root / "engine_recipes" / "target").glob("*.yaml")}
+    recipes = target_names(root)
     for name in names:
         if name not in recipes and _target_id(name) not in inv.pointers:
             raise UserError(f"target={name}: no such recipe in engine_recipes/target/ and no last run in {cache}; "
-                            f"available: {', '.join(sorted(recipes))}")
+                            f"available: {', '.join(recipes)}")
     summary = apply(inv, plan_clean(inv, names), args.dry_run)
     summary.update(command=f"clean {','.join(names)}")
     report.print_cache_removal(summary, console)

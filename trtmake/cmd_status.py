@@ -39,7 +39,9 @@ def main(argv: list[str], root: Path, console) -> int:
 
 
 def select_targets(root: Path, patterns: list[str]) -> list[str]:
-    names = sorted(p.stem for p in (root / "engine_recipes" / "target").glob("*.yaml"))
+    from trtmake.project import target_names
+
+    names = target_names(root)
     if not patterns:
         return names
     wanted = [p.strip() for pat in patterns for p in pat.removeprefix("glob(").removesuffix(")").split(",")]

@@ -23,5 +23,10 @@ def find_project_root(start: Path | None = None) -> Path:
                     "and engine_recipes/); cd into one or set TRTMAKE_PROJECT")
 
 
+def target_names(root: Path) -> list[str]:
+    """The project's targets: the recipes in engine_recipes/target/, sorted."""
+    return sorted(p.stem for p in (root / "engine_recipes" / "target").glob("*.yaml"))
+
+
 def _is_root(folder: Path) -> bool:
     return (folder / "conf" / "config.yaml").is_file() and (folder / "engine_recipes").is_dir()

@@ -102,11 +102,11 @@ def _probe_level(ctx: Context) -> str:
     """onnxruntime optimization level of auto_exclude's trial runs: the engine's own level on the
     onnxruntime backend (at "all", QDQ fuses into the int8 kernels the engine runs: faithful and
     fast); elsewhere "basic" (Q/DQ simulated in float, a proxy for TensorRT's int8)."""
+    from trtmake.stages.build import backend_options
+
     if ctx.backend.name != "onnxruntime":
         return "basic"
-    backend = ctx.target["backend"]
-    options = backend.get("onnxruntime") if hasattr(backend, "get") else None
-    return str((options or {}).get("graph_optimization_level", "all"))
+    return str(backend_options(ctx).get("graph_optimization_level", "all"))
 
 
 def _selection_source(ctx: Context) -> tuple[dict[str, Any], str]:
