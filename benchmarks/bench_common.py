@@ -12,8 +12,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -51,6 +52,19 @@ def timed(cmd: list[str], env: dict[str, str], runs: int = 7, cwd: Path = ROOT, 
         run(cmd, env, cwd, check)
         times.append(time.perf_counter() - started)
     return {"median_s": statistics.median(times), "min_s": min(times), "runs": runs}
+
+
+@contextmanager
+def work_dir(given: Path | None, prefix: str) -> Iterator[Path]:
+    """The benchmark's scratch folder: `given` (kept), else a temporary one removed at the end."""
+    if given is not None:
+        yield given
+        return
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield work
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def loadavg() -> str:

@@ -19,15 +19,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_common import bench_env, loadavg, machine, run, table, write_result  # noqa: E402
+from bench_common import bench_env, loadavg, machine, run, table, work_dir, write_result  # noqa: E402
 
 PY = sys.executable
 
@@ -67,14 +65,13 @@ def main() -> None:
     ap.add_argument("--calib-samples", type=int, default=32, help="resnet50_int8 ships 32")
     ap.add_argument("--work", type=Path, default=None)
     args = ap.parse_args()
-    work = args.work or Path(tempfile.mkdtemp(prefix="trtmake-bench-speed-"))
-    env = bench_env()
-    cache = work / "cache"
-    model = work / "resnet50.onnx"
-    run([PY, "-c", f"from trtmake.models import generate; generate('resnet50', {{'seed': 0}}, __import__('pathlib').Path('{model}'))"], env)
-    rows, results = [], []
-    host = machine()
-    try:
+    with work_dir(args.work, "trtmake-bench-speed-") as work:
+        env = bench_env()
+        cache = work / "cache"
+        model = work / "resnet50.onnx"
+        run([PY, "-c", f"from trtmake.models import generate; generate('resnet50', {{'seed': 0}}, __import__('pathlib').Path('{model}'))"], env)
+        rows, results = [], []
+        host = machine()
         for prec in args.precisions.split(","):
             for prof in args.profiles.split(","):
                 batch = 8 if prof == "b8" else 1
@@ -108,9 +105,6 @@ def main() -> None:
               f"load {loadavg()})",
               ["target", "batch", "engine p50 ms", "engine img/s", "plain ORT p50 ms", "plain ORT img/s",
                "speedup", "trtmake-reported p50 ms", "cosine", "top1 agree"], rows)
-    finally:
-        if args.work is None:
-            shutil.rmtree(work, ignore_errors=True)
     print(f"wrote {write_result('engine_speed', {'machine': host, 'calibration_samples': args.calib_samples, 'iters': args.iters, 'results': results})}")
 
 

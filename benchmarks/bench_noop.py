@@ -21,12 +21,11 @@ import hashlib
 import os
 import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_common import ROOT, before_tree, bench_env, loadavg, machine, run, table, timed, write_result  # noqa: E402
+from bench_common import ROOT, before_tree, bench_env, loadavg, machine, run, table, timed, work_dir, write_result  # noqa: E402
 
 PY = sys.executable
 HEAVY = ("onnx", "onnxruntime", "tensorrt", "numpy", "hydra", "omegaconf", "torch")
@@ -225,16 +224,12 @@ def main() -> None:
     ap.add_argument("--width", type=int, default=4096, help="16 x 4096^2 float32 = 1.07 GB")
     ap.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temp dir, removed)")
     args = ap.parse_args()
-    work = args.work or Path(tempfile.mkdtemp(prefix="trtmake-bench-noop-"))
-    result = {"machine": machine()}
-    try:
+    with work_dir(args.work, "trtmake-bench-noop-") as work:
+        result = {"machine": machine()}
         result["goal1"] = goal1(work, args.runs)
         result["goal2"] = goal2(work, args.targets)
         if not args.skip_large:
             result["goal3"] = goal3(work, args.runs, args.layers, args.width)
-    finally:
-        if args.work is None:
-            shutil.rmtree(work, ignore_errors=True)
     print(f"wrote {write_result('noop', result)}")
 
 

@@ -27,12 +27,11 @@ import json
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_common import bench_env, loadavg, machine, run, table, write_result  # noqa: E402
+from bench_common import bench_env, loadavg, machine, run, table, work_dir, write_result  # noqa: E402
 
 PY = sys.executable
 
@@ -125,18 +124,17 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=None)
     ap.add_argument("--name", default="overhead", help="results/<name>.json")
     args = ap.parse_args()
-    work = args.work or Path(tempfile.mkdtemp(prefix="trtmake-bench-overhead-"))
-    env = bench_env()
-    model = work / "resnet50.onnx"
-    run([PY, "-c", f"from trtmake.models import generate; generate('resnet50', {{'seed': 0}}, __import__('pathlib').Path('{model}'))"], env)
-    old = time.time() - 60
-    import os
+    with work_dir(args.work, "trtmake-bench-overhead-") as work:
+        env = bench_env()
+        model = work / "resnet50.onnx"
+        run([PY, "-c", f"from trtmake.models import generate; generate('resnet50', {{'seed': 0}}, __import__('pathlib').Path('{model}'))"], env)
+        old = time.time() - 60
+        import os
 
-    os.utime(model, (old, old))
-    result = {"machine": machine(), "model_bytes": model.stat().st_size, "calibration_samples": args.calib_samples,
-              "goal4": {}, "goal6": {}}
-    rows = []
-    try:
+        os.utime(model, (old, old))
+        result = {"machine": machine(), "model_bytes": model.stat().st_size, "calibration_samples": args.calib_samples,
+                  "goal4": {}, "goal6": {}}
+        rows = []
         for prec in args.precisions.split(","):
             val = {"num_samples": 16, "iters": 30, "warmup": 5}
             common = [f"target=resnet50_{prec}", f"model.path={model}", "model.generator=null"]
@@ -175,9 +173,6 @@ def main() -> None:
             table("Goal 6: int8 again with changed options (calibration reuse)",
                   ["run", "wall s", "calibrate stage", "calibrate s"],
                   [[k, v["wall_s"], v["calibrate"], v["calibrate_s"]] for k, v in g6.items()])
-    finally:
-        if args.work is None:
-            shutil.rmtree(work, ignore_errors=True)
     print(f"wrote {write_result(args.name, result)}")
 
 
