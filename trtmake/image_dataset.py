@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from trtmake.atomic import write_text_atomic
 from trtmake.errors import MissingDependency, UserError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -285,7 +286,7 @@ def write_crop_list(path: Path, boxes: Sequence[Crop], **about) -> None:
     """Write `boxes` (and what made them, `about`) as a JSON crop list, one crop a line."""
     head = json.dumps({"format": CROP_LIST_FORMAT, "version": 1, **about}, indent=1, sort_keys=True)
     lines = ",\n".join("  " + json.dumps(list(b)) for b in boxes)
-    Path(path).write_text(head[:-2] + ',\n "crops": [\n' + lines + "\n ]\n}\n")
+    write_text_atomic(Path(path), head[:-2] + ',\n "crops": [\n' + lines + "\n ]\n}\n")
 
 
 def confident_crops(model_path: Path, n: int, seed: int, spec: dict, *, min_confidence: float = 0.5,
