@@ -141,6 +141,8 @@ _ATTEMPTS = 3
 
 def _run_stages(ctx: Context, last: dict, events: Events, explain: bool, result: TargetResult,
                 current: list[str]) -> dict[str, dict[str, Any]]:
+    from trtmake.stages.build import check_target_profile
+
     keys: dict[str, dict[str, Any]] = {}
     for stage in stages_for(ctx.target):
         current[:] = [stage.name]
@@ -149,7 +151,7 @@ def _run_stages(ctx: Context, last: dict, events: Events, explain: bool, result:
         if res.key and res.status in ("built", "cached", "up to date"):
             keys[stage.name] = {"key": res.key, "components": ctx.data.pop(f"__components_{stage.name}", {})}
         if stage.name == "source" and "source" in ctx.data:
-            _check_profile(ctx)
+            check_target_profile(ctx)  # also after a cache hit: the source may be another target's
     if not explain:  # the report hands out the engine and the graph: re-hash them first (issue 6)
         served = [ctx.artifacts[a] for a in ("build.engine", "precision") if a in ctx.artifacts]
         # ...except objects over SERVED_REHASH_MAX_BYTES: a 1 GB engine would cost ~0.6 s of reading on
@@ -177,14 +179,6 @@ def _mark_failed(result: TargetResult, current: list[str]) -> None:
     for stage in stages_for(result.target):
         if stage.name not in done:
             result.stages.append(StageResult(stage.name, "skipped"))
-
-
-def _check_profile(ctx: Context) -> None:
-    from trtmake.onnx_info import input_specs
-    from trtmake.profiles import check_profile
-    from trtmake.stages.build import target_profile
-
-    check_profile(target_profile(ctx), input_specs(ctx.data["source"]), ctx.target["model"]["name"])
 
 
 def _build_stage(stage: Stage, ctx: Context, last: dict, events: Events) -> StageResult:

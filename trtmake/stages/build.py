@@ -12,12 +12,23 @@ from trtmake.profiles import fill_static_inputs, profile_from_config
 from trtmake.stages.base import Context, Stage, StageOutput
 
 
-def target_profile(ctx: Context):
+def target_profile(ctx: Context, described: dict[str, Any] | None = None):
+    """The target's profile, static inputs filled in from the model (`described`: the source
+    stage's summary of it, by default the one in ctx)."""
     from trtmake.onnx_info import input_specs
 
     prof = ctx.target["profile"]
     profile = profile_from_config(prof["name"], prof["shapes"])
-    return fill_static_inputs(profile, input_specs(ctx.stage_data("source")))
+    return fill_static_inputs(profile, input_specs(ctx.stage_data("source") if described is None else described))
+
+
+def check_target_profile(ctx: Context, described: dict[str, Any] | None = None) -> None:
+    """The target's profile against the model's declared inputs: a UserError naming what differs."""
+    from trtmake.onnx_info import input_specs
+    from trtmake.profiles import check_profile
+
+    described = ctx.stage_data("source") if described is None else described
+    check_profile(target_profile(ctx, described), input_specs(described), ctx.target["model"]["name"])
 
 
 def backend_options(ctx: Context) -> dict[str, Any]:

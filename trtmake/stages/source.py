@@ -70,6 +70,7 @@ class SourceStage(Stage):
 
     def run(self, ctx: Context, key: StageKey, workdir: Path) -> StageOutput:
         from trtmake.onnx_info import check_opset, check_supported_dtypes, describe, load_graph
+        from trtmake.stages.build import check_target_profile
 
         model = ctx.target["model"]
         files: dict[str, Path] = {}
@@ -95,7 +96,7 @@ class SourceStage(Stage):
         shown = path.name if model.get("path") else model.get("name") or path.name
         check_supported_dtypes(info, key_name, shown)
         check_opset(info, key_name, shown)
-        _check_profile(ctx, info)  # before publishing: a model the profile contradicts adds nothing to the cache
+        check_target_profile(ctx, info)  # before publishing: a model the profile contradicts adds nothing to the cache
         return StageOutput(files=files, data={**info, **extra})
 
     def accept(self, ctx: Context, record: dict[str, Any]) -> None:
@@ -120,15 +121,3 @@ def _check_model(path: Path) -> None:
     except Exception as exc:
         first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
         raise UserError(f"model: {path.name} fails the ONNX checker: {first}") from None
-
-
-def _check_profile(ctx: Context, info: dict[str, Any]) -> None:
-    """The target's profile against the model's declared inputs (the executor checks it again
-    after a cache hit; here it runs before the source is published)."""
-    from trtmake.onnx_info import input_specs
-    from trtmake.profiles import check_profile, fill_static_inputs, profile_from_config
-
-    prof = ctx.target["profile"]
-    specs = input_specs(info)
-    profile = fill_static_inputs(profile_from_config(prof["name"], prof["shapes"]), specs)
-    check_profile(profile, specs, ctx.target["model"]["name"])
