@@ -40,16 +40,19 @@ def run(cache: Path, report: Path, *args: str, env: dict[str, str] | None = None
     return proc
 
 
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def object_digest(path: Path) -> str:
+    """A cache object's name, computed here from its bytes (BLAKE3), not through trtmake."""
+    from blake3 import blake3
+
+    return blake3(path.read_bytes()).hexdigest()
 
 
 def audit_objects(cache: Path) -> int:
-    """Every file under objects/ is complete: its sha256 is its name. Returns how many."""
+    """Every file under objects/ is complete: its BLAKE3 digest is its name. Returns how many."""
     n = 0
     for path in sorted((cache / "objects").rglob("*")) if (cache / "objects").exists() else []:
         if path.is_file():
-            assert sha256(path) == path.name, f"object {path} does not match its digest"
+            assert object_digest(path) == path.name, f"object {path} does not match its digest"
             assert path.parent.name == path.name[:2], path
             n += 1
     return n
@@ -72,7 +75,7 @@ def audit_records(cache: Path) -> dict[str, dict]:
         for out in rec["outputs"].values():
             obj = cache / "objects" / out["digest"][:2] / out["digest"]
             assert obj.is_file(), f"record {rec['key'][:12]} names a missing object"
-            assert obj.stat().st_size == out["size"] and sha256(obj) == out["digest"]
+            assert obj.stat().st_size == out["size"] and object_digest(obj) == out["digest"]
     return recs
 
 
@@ -160,4 +163,4 @@ def served_files_are_objects(report: dict, cache: Path) -> None:
                 path = Path(t[name]["path"])
                 if cache in path.parents:
                     assert path.parent.parent == cache / "objects", f"{name} served from {path}"
-                    assert sha256(path) == t[name]["digest"] == path.name
+                    assert object_digest(path) == t[name]["digest"] == path.name

@@ -3,6 +3,8 @@
 import json
 import os
 
+import pytest
+
 from trtmake.cache import Cache
 from trtmake.hashing import StatCache, canonical_json, digest_file
 from trtmake.keys import StageKey, diff_components
@@ -66,3 +68,45 @@ def test_published_objects_are_read_only_and_no_temp_files_remain(tmp_path):
     assert list((tmp_path / "tmp").iterdir()) == []
     rec = cache.put_action("a" * 64, {"outputs": {"x": out}})
     assert json.loads(cache.action_path("a" * 64).read_text())["key"] == rec["key"]
+
+
+def test_file_digest_is_blake3_of_the_bytes_on_the_read_and_the_mmap_path(tmp_path):
+    from blake3 import blake3
+
+    from trtmake import hashing
+
+    for size in (0, 5, hashing.MMAP_MIN_BYTES - 1, hashing.MMAP_MIN_BYTES, 3 * hashing.MMAP_MIN_BYTES + 7):
+        f = tmp_path / f"f{size}.bin"
+        data = os.urandom(size)
+        f.write_bytes(data)
+        assert digest_file(f) == blake3(data).hexdigest(), size
+
+
+def test_large_object_is_hashed_while_fsynced_and_a_failed_fsync_publishes_nothing(tmp_path, monkeypatch):
+    import errno
+
+    from blake3 import blake3
+
+    from trtmake import cache as cache_module
+
+    cache = Cache(tmp_path)
+    cache.ensure_writable()
+    data = os.urandom(cache_module.OVERLAP_MIN_BYTES + 1)
+    src = tmp_path / "tmp" / "engine.bin"
+    src.write_bytes(data)
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(cache_module.os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd))[1])
+    out = cache.put_file(src)
+    assert out == {"digest": blake3(data).hexdigest(), "size": len(data)}
+    assert cache.object_path(out["digest"]).read_bytes() == data and synced
+
+    def broken(fd):
+        raise OSError(errno.EIO, "input/output error")
+
+    src.write_bytes(data[::-1])
+    monkeypatch.setattr(cache_module.os, "fsync", broken)
+    with pytest.raises(OSError) as failed:
+        cache.put_file(src)
+    assert failed.value.errno == errno.EIO
+    assert not cache.object_path(blake3(data[::-1]).hexdigest()).exists() and src.exists()

@@ -7,7 +7,7 @@
     tmp/                         work directories; published by rename into objects/
 
 Readers never see partial files (temp + fsync + rename; temporary files live in tmp/ only).
-An object is verified before it is served: a cache hit checks its size and its sha256 through
+An object is verified before it is served: a cache hit checks its size and its digest through
 the stat cache; an object that is about to be read (a stage's input) or handed out (the engine
 in the report) is re-hashed from its bytes, since a stat match cannot see bit rot. Records and
 pointers carry a checksum of their own content. A corrupt object, a garbled record or pointer
@@ -30,7 +30,7 @@ from trtmake.atomic import fsync_dir, write_text_atomic
 from trtmake.errors import BuildFailed, CacheCorrupt, UserError
 from trtmake.hashing import StatCache, digest_file, digest_json, is_digest, stat_signature
 
-RECORD_FORMAT = 2  # 2: records and pointers carry a checksum ("check") of their content
+RECORD_FORMAT = 3  # 2: records and pointers carry a checksum ("check") of their content; 3: BLAKE3 objects
 
 # OSErrors that mean "the cache's storage cannot take this write": a user error (exit 2).
 _FULL = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "disk quota exceeded",
@@ -82,13 +82,12 @@ class Cache:
         The new file always replaces whatever is at the object's name: renaming equal bytes over
         an intact object changes nothing for readers (open files keep their inode), and it
         heals an object whose corruption the stat check could not see."""
-        digest = digest_file(src)
         size = src.stat().st_size
-        dst = self.object_path(digest)
-        dst.parent.mkdir(parents=True, exist_ok=True)
         os.chmod(src, 0o444)
         with open(src, "rb") as f:
-            os.fsync(f.fileno())
+            digest = _digest_while_syncing(src, f.fileno(), size)
+        dst = self.object_path(digest)
+        dst.parent.mkdir(parents=True, exist_ok=True)
         os.replace(src, dst)  # src lives in cache/tmp: same filesystem, atomic
         fsync_dir(dst.parent)
         self.stat.forget(dst)
@@ -246,6 +245,26 @@ class Cache:
             yield path
         finally:
             shutil.rmtree(path, ignore_errors=True)
+
+
+OVERLAP_MIN_BYTES = 8 << 20
+
+
+def _digest_while_syncing(path: Path, fd: int, size: int) -> str:
+    """The file's digest, computed while its bytes are flushed to disk (fsync before it is
+    published). Both release the GIL, so on a large object the disk write and the hashing
+    overlap (a 100 MB engine here: put_file 0.110 s -> 0.066 s with sha256; issue 7). Small files
+    are done one after the other: a thread costs more than it saves there."""
+    if size < OVERLAP_MIN_BYTES:
+        os.fsync(fd)
+        return digest_file(path)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="trtmake-fsync") as pool:
+        synced = pool.submit(os.fsync, fd)
+        digest = digest_file(path)
+        synced.result()  # an fsync error (EIO, ENOSPC) surfaces here, before anything is published
+    return digest
 
 
 def _sig(path: Path) -> list[int]:

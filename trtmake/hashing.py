@@ -1,9 +1,15 @@
-"""Digests: canonical JSON for config slices, sha256 for files, and a per-machine stat cache.
+"""Digests: sha256 of canonical JSON for keys and checksums, BLAKE3 for files, and a per-machine
+stat cache.
 
-sha256 is the identity of everything in the cache (collision-resistant, safe for a cache
-shared between machines). Measured here at ~1.8 GB/s; the stat cache makes the common case
-(nothing changed) read no bytes at all: an entry (size, mtime_ns, inode) -> digest is trusted
-while the file's stat matches, like git's index and DVC's state database.
+A file's BLAKE3 digest (256 bits) is the identity of everything in the cache: models, data,
+engines, every object. It has to be collision-resistant (objects are named by it in a cache
+shared between machines, so xxh3 is out) and fast, because a new or edited model is read whole.
+Measured here (2 cores, 100 MB in the page cache): sha256 1.6 GB/s (OpenSSL with SHA-NI),
+BLAKE3 6.5 GB/s on one thread and 12 GB/s on two (memory-mapped, multithreaded: what
+`digest_file` uses), blake2b 0.7 GB/s, xxh3 21 GB/s. Keys and record checksums hash a few
+kilobytes of JSON, where sha256 from the standard library costs nothing. The stat cache makes
+the common case (nothing changed) read no bytes at all: an entry (size, mtime_ns, inode) ->
+digest is trusted while the file's stat matches, like git's index and DVC's state database.
 """
 
 from __future__ import annotations
@@ -35,8 +41,20 @@ def digest_json(value: Any) -> str:
     return digest_bytes(canonical_json(value).encode())
 
 
+MMAP_MIN_BYTES = 1 << 20
+
+
 def digest_file(path: Path) -> str:
-    h = hashlib.sha256()
+    """BLAKE3 of a file's bytes (64 hex characters). Large files are memory-mapped and hashed on
+    every core, with the GIL released; small ones, and files that cannot be mapped, are read."""
+    from blake3 import blake3
+
+    if os.path.getsize(path) >= MMAP_MIN_BYTES:
+        try:
+            return blake3(max_threads=blake3.AUTO).update_mmap(str(path)).hexdigest()
+        except (OSError, ValueError):  # a filesystem without mmap: read it instead
+            pass
+    h = blake3()
     buf = bytearray(CHUNK)
     view = memoryview(buf)
     with open(path, "rb", buffering=0) as f:
@@ -55,7 +73,7 @@ class StatCache:
     (`Cache.verify_object(deep=True)`); for users' files it is the same trade-off git makes.
     """
 
-    FORMAT = 2
+    FORMAT = 3  # 3: BLAKE3 file digests (2 held sha256 ones)
 
     def __init__(self, file: Path | None, tmp_dir: Path | None = None, warn: Callable[[str], None] | None = None):
         self.file = file
@@ -138,5 +156,6 @@ def _valid_entry(entry: Any) -> bool:
 
 
 def is_digest(value: Any) -> bool:
-    """A sha256 hex digest: 64 lowercase hex characters (also keeps object paths inside the cache)."""
+    """A 256-bit hex digest (BLAKE3 of a file, sha256 of a key): 64 lowercase hex characters (also
+    keeps object paths inside the cache)."""
     return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)

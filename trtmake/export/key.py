@@ -1,6 +1,6 @@
 """The export stage's key components, computed without importing torch.
 
-key = export config slice (canonical; the weights *path* left out) + the weights file's sha256
+key = export config slice (canonical; the weights *path* left out) + the weights file's digest
 + torch and onnx versions + the versions of the packages holding the model code. Shaped like
 `trtmake.keys.StageKey(config=..., inputs=..., toolchain=...)`.
 """
@@ -20,7 +20,7 @@ from trtmake.hashing import digest_file
 
 
 def export_key_inputs(spec: ExportSpec, digest: Callable[[Path], str] = digest_file) -> dict[str, Any]:
-    """{config, inputs: {weights: sha256}, toolchain: {torch, onnx, <model-code packages>}}.
+    """{config, inputs: {weights: digest}, toolchain: {torch, onnx, <model-code packages>}}.
 
     `digest` may be a StatCache's `digest` so an unchanged weights file is not re-read.
     Raises MissingDependency when torch is not installed.
