@@ -144,7 +144,11 @@ def make_large_model(path: Path, layers: int, width: int) -> int:
 def hash_speeds(size: int = 256 << 20) -> dict[str, float]:
     data = os.urandom(size)
     out = {}
-    algos = {"sha256": lambda b: hashlib.sha256(b).digest(), "blake2b": lambda b: hashlib.blake2b(b).digest()}
+    from blake3 import blake3
+
+    algos = {"sha256": lambda b: hashlib.sha256(b).digest(), "blake2b": lambda b: hashlib.blake2b(b).digest(),
+             "blake3, 1 thread": lambda b: blake3(b).digest(),
+             "blake3, all cores (trtmake)": lambda b: blake3(b, max_threads=blake3.AUTO).digest()}
     try:
         import xxhash
 
