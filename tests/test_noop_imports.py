@@ -46,3 +46,19 @@ def test_python_dash_m_trtmake_prints_usage():
     proc = subprocess.run([sys.executable, "-m", "trtmake", "help"], cwd=ROOT, capture_output=True, text=True,
                           timeout=60)
     assert proc.returncode == 0 and "usage: trtmake" in proc.stdout
+
+
+def test_process_entry_raises_the_gc_threshold_a_library_call_keeps_the_callers(monkeypatch):
+    import gc
+
+    from trtmake import cli
+
+    before = gc.get_threshold()
+    try:
+        assert cli.main(["help"]) == 0
+        assert gc.get_threshold() == before  # called as a library: the caller's GC settings stand
+        monkeypatch.setattr(sys, "argv", ["trtmake", "help"])
+        assert cli.main() == 0
+        assert gc.get_threshold() == (cli.GC_GEN0_THRESHOLD, *before[1:]) != before
+    finally:
+        gc.set_threshold(*before)

@@ -30,6 +30,8 @@ USAGE = """usage: trtmake [COMMAND] target=NAME [group=option ...] [key=value ..
 
 
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:  # the process entry (console script, python -m trtmake); a library caller keeps its GC
+        _tune_gc()
     argv = list(sys.argv[1:] if argv is None else argv)
     command = argv.pop(0) if argv and argv[0] in COMMANDS else "build"
     if argv and argv[0] in ("help", "-h", "--help") and command in HYDRA_COMMANDS:
@@ -43,6 +45,20 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         _error("interrupted")
         return 130
+
+
+GC_GEN0_THRESHOLD = 50_000
+
+
+def _tune_gc() -> None:
+    """A trtmake run allocates container objects by the hundred thousand (Hydra's config trees,
+    the imports of onnx, numpy and onnxruntime) and frees few of them before it exits. At
+    Python's default gen-0 threshold (700) a full resnet50 build ran 271 collections costing
+    0.056 s (0.022 s on a rebuild from a cached plan); at 50,000 it runs 3 (0.021 s; 0.009 s).
+    Cycles are still collected, later."""
+    import gc
+
+    gc.set_threshold(GC_GEN0_THRESHOLD, *gc.get_threshold()[1:])
 
 
 def _error(message: str) -> None:
