@@ -48,6 +48,19 @@ def test_validation_at_min_opt_and_max_shapes(trtmake):
     assert t["assertions"][0]["shape"] == "max" and t["assertions"][0]["passed"]
 
 
+def test_reference_and_validate_share_one_set_of_inputs_that_dies_with_the_run(trtmake, monkeypatch):
+    from trtmake import app
+    from trtmake.stages import validate
+
+    made = []
+    real = validate.load_samples
+    monkeypatch.setattr(validate, "load_samples", lambda *a, **k: made.append(a[4]) or real(*a, **k))
+    assert trtmake("target=tiny_cnn_fp32", "validation.shapes=[min,opt,max]") == 0, trtmake.last_err
+    assert trtmake.statuses()["reference"] == trtmake.statuses()["validate"] == "built"
+    assert len(made) == 3  # one per shape point, not one per point and stage
+    assert not [k for k in app.RESULTS[-1].context.data if k.startswith("__")]
+
+
 def test_failed_assertion_exits_1_and_is_reported(trtmake):
     assert trtmake("target=tiny_cnn_fp32", "validation.min_throughput=1e12") == 1
     t = trtmake.report["targets"][0]

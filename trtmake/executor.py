@@ -101,8 +101,10 @@ def run_target(target: Target, events: Events | None = None, explain: bool = Fal
                 if attempt == _ATTEMPTS - 1:
                     raise BuildFailed(f"{exc}, again after {_ATTEMPTS} rebuilds; check the disk under "
                                       f"{cache.root}") from None
+        for scratch in [k for k in ctx.data if k.startswith("__")]:  # one run's memos die with it
+            del ctx.data[scratch]  # (the parsed source graph, the validation batches: not held by results)
         result.context = ctx
-        result.data = {k: v for k, v in ctx.data.items() if not k.startswith("__")}
+        result.data = dict(ctx.data)
         if "precision" in ctx.artifacts:
             graph = ctx.artifacts["precision"]
             result.data["graph"] = {"path": str(graph.path), "digest": graph.digest}
