@@ -181,3 +181,87 @@ def test_a_target_composed_with_an_extra_search_path_is_never_planned(trtmake, p
     _age(tmp_path / "more_recipes")
     assert trtmake(*args) == 0
     assert trtmake.statuses()["validate"] == "built"  # the edit was seen
+
+
+def test_a_config_that_sets_hydra_job_env_set_is_composed_every_time(trtmake, project, monkeypatch):
+    counter = Counter(monkeypatch)
+    monkeypatch.setenv("PLAN_TEST_ENV_SET", "0")  # restored after the test: Hydra sets it for the job
+    config = project / "conf" / "config.yaml"
+    config.write_text(config.read_text().replace("    chdir: false\n", "    chdir: false\n    env_set:\n"
+                                                 "      PLAN_TEST_ENV_SET: '1'\n"))
+    _age(project)
+    assert trtmake("target=tiny_cnn_fp32") == 0 and trtmake("target=tiny_cnn_fp32") == 0
+    assert counter.hydra_runs == 2  # a plan would run without Hydra, which is what applies env_set
+    assert not (trtmake.cache / "plans").exists()
+    code, rows = _rows(trtmake, "target=tiny_cnn_fp32")  # nor does status store one
+    assert code == 0 and not (trtmake.cache / "plans").exists()
+
+
+class SweepCounter:
+    """How often a sweep composed a job (the sweeper's check) and launched a batch."""
+
+    def __init__(self, monkeypatch):
+        from hydra._internal.config_loader_impl import ConfigLoaderImpl
+        from hydra._internal.core_plugins.basic_launcher import BasicLauncher
+
+        self.composed, self.launched = 0, 0
+        real_load, real_launch = ConfigLoaderImpl.load_sweep_config, BasicLauncher.launch
+
+        def load(loader, *a, **k):
+            self.composed += 1
+            return real_load(loader, *a, **k)
+
+        def launch(launcher, job_overrides, *a, **k):
+            self.launched += len(job_overrides)
+            return real_launch(launcher, job_overrides, *a, **k)
+
+        monkeypatch.setattr(ConfigLoaderImpl, "load_sweep_config", load)
+        monkeypatch.setattr(BasicLauncher, "launch", launch)
+
+
+def test_a_multirun_runs_planned_up_to_date_jobs_without_composing_or_launching(trtmake, project, monkeypatch):
+    sweep = ("-m", "target=tiny_cnn_fp32,tiny_cnn_fp16")
+    first = SweepCounter(monkeypatch)
+    assert trtmake(*sweep) == 0
+    assert (first.composed, first.launched) == (4, 2)  # sweeper and launcher compose each job; plans stored
+    again = SweepCounter(monkeypatch)
+    assert trtmake(*sweep) == 0
+    assert (again.composed, again.launched) == (0, 0)
+    targets = trtmake.report["targets"]
+    assert [t["label"] for t in targets] == ["tiny_cnn_fp32", "tiny_cnn_fp16"]
+    assert all(s["status"] == "cached" for t in targets for s in t["stages"]) and all(t["ok"] for t in targets)
+    assert trtmake("-m", "target=tiny_cnn_fp32,tiny_cnn_fp16", command="explain") == 0
+    assert (again.composed, again.launched) == (0, 0) and trtmake.last_out.count("up to date") == 10
+    stale = SweepCounter(monkeypatch)
+    (project / "engine_recipes" / "validation" / "default.yaml").write_text(
+        (project / "engine_recipes" / "validation" / "default.yaml").read_text().replace("iters: 30", "iters: 9"))
+    _age(project)
+    assert trtmake(*sweep) == 0  # an edited recipe: every plan is stale, both jobs compose and launch again
+    assert (stale.composed, stale.launched) == (4, 2)
+    assert {t["label"]: {s["name"]: s["status"] for s in t["stages"]}["validate"] for t in trtmake.report["targets"]} \
+        == {"tiny_cnn_fp32": "built", "tiny_cnn_fp16": "built"}
+
+
+def test_a_planned_job_that_has_something_to_build_is_launched(trtmake, project, monkeypatch):
+    assert trtmake("target=tiny_cnn_fp32") == 0  # stores the plan
+    counter = SweepCounter(monkeypatch)
+    assert trtmake("-m", "target=tiny_cnn_fp32", "revalidate=true") == 0  # validate always runs: not a no-op
+    assert (counter.composed, counter.launched) == (2, 1)
+    assert {s["name"]: s["status"] for s in trtmake.report["targets"][0]["stages"]}["validate"] == "built"
+
+
+def test_plans_stand_in_for_jobs_only_when_they_run_on_this_machine(trtmake, project, monkeypatch):
+    from omegaconf import OmegaConf
+
+    from trtmake.sweep import Plans
+
+    assert trtmake("target=tiny_cnn_fp32") == 0
+    config = OmegaConf.create({"hydra": {"job": {"env_set": {"TRTMAKE_COMMAND": "build"}}}})
+    job = [f"cache.dir={trtmake.cache}", f"report.path={trtmake.report_path}", "target=tiny_cnn_fp32"]
+    SlurmLauncher = type("SlurmLauncher", (), {})  # a job there has another toolchain (its GPU, its CPU)
+    BasicLauncher = type("BasicLauncher", (), {})
+    assert Plans(config, SlurmLauncher(), project).up_to_date_entry(job) is None
+    here = Plans(config, BasicLauncher(), project).up_to_date_entry(job)
+    assert here is not None and here["job"]["from_plan"] and {s["status"] for s in here["stages"]} == {"cached"}
+    config.hydra.job.env_set.OMP_NUM_THREADS = "1"  # only Hydra applies env_set around a job
+    assert Plans(config, BasicLauncher(), project).up_to_date_entry(job) is None

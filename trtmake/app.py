@@ -83,10 +83,13 @@ def _offer_plan(overrides: list[str], target: Any) -> None:
     stores it once Hydra returned; trtmake/plan_cache.py)."""
     if os.environ.get("TRTMAKE_CLI_PID") != str(os.getpid()):
         return
+    from hydra.core.hydra_config import HydraConfig
+
     from trtmake import plan_cache
 
     if plan_cache.enabled():
-        plan_cache.PENDING.append({"overrides": overrides, "target": target})
+        plan_cache.PENDING.append({"overrides": overrides, "target": target,
+                                   "job_env": dict(HydraConfig.get().job.env_set or {})})
 
 
 def _find_root() -> Path:

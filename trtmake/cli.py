@@ -153,7 +153,7 @@ def _store_plan(argv: list[str], root: Path, snap: dict) -> None:
     plan_cache.PENDING.clear()
     if sweep.STARTED or len(pending) != 1 or pending[0]["overrides"] != argv:
         return
-    plan_cache.store(root, argv, snap, pending[0]["target"])
+    plan_cache.store(root, argv, snap, pending[0]["target"], pending[0]["job_env"])
 
 
 def _compose_and_run(command: str, argv: list[str], root: Path) -> int:

@@ -103,7 +103,7 @@ def _composer(root: Path, scope):
         HydraConfig.instance().set_config(cfg)
         target = from_config(cfg, argv, root)
         if snap is not None:
-            plan_cache.store(root, argv, snap, target)
+            plan_cache.store(root, argv, snap, target, cfg.hydra.job.env_set)
         return target
 
     return composed

@@ -101,8 +101,9 @@ def run_target(target: Target, events: Events | None = None, explain: bool = Fal
                 if attempt == _ATTEMPTS - 1:
                     raise BuildFailed(f"{exc}, again after {_ATTEMPTS} rebuilds; check the disk under "
                                       f"{cache.root}") from None
-        for scratch in [k for k in ctx.data if k.startswith("__")]:  # one run's memos die with it
-            del ctx.data[scratch]  # (the parsed source graph, the validation batches: not held by results)
+        # one run's memos (the parsed source graph, the validation batches) die with it
+        for scratch in [k for k in ctx.data if k.startswith("__")]:
+            del ctx.data[scratch]
         result.context = ctx
         result.data = dict(ctx.data)
         if "precision" in ctx.artifacts:

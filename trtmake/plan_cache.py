@@ -268,10 +268,18 @@ def _strings(value: Any):
         yield value
 
 
-def store(root: Path, overrides: list[str], snap: dict[str, Any], target: Any) -> None:
+def user_env(env_set: Any) -> dict[str, str]:
+    """The `hydra.job.env_set` entries a user's config or overrides set (trtmake's own TRTMAKE_*
+    entries, which the CLI adds to every run, left out)."""
+    return {str(k): str(v) for k, v in (env_set or {}).items() if not str(k).startswith("TRTMAKE_")}
+
+
+def store(root: Path, overrides: list[str], snap: dict[str, Any], target: Any, job_env: Any = None) -> None:
     """Write the plan under the plan dir: temp file + rename, no fsync (a plan is a cache: a
-    plan torn by a crash fails its checksum and is composed again). A failure costs a compose."""
-    if not enabled():
+    plan torn by a crash fails its checksum and is composed again). A failure costs a compose.
+    A composition that sets `hydra.job.env_set` (`job_env`, the composed mapping) is not stored:
+    only Hydra applies those variables around a job, and a plan runs without Hydra."""
+    if not enabled() or user_env(job_env):
         return
     env_names, deterministic = interpolations(snap, overrides)
     if not deterministic or extra_search_path(snap, overrides):

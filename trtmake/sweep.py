@@ -88,6 +88,10 @@ class Manifest:
         entry["job"] = {"num": None, "overrides": list(overrides), "dir": None, "pid": None}  # never launched
         self.jobs.append({"overrides": list(overrides), "num": None, "entry": entry})
 
+    def done_here(self, overrides: Sequence[str], entry: dict[str, Any]) -> None:
+        """A job that needed no launch (Plans.up_to_date_entry): its entry as it ran here."""
+        self.jobs.append({"overrides": list(overrides), "num": None, "entry": entry})
+
     def launched(self, overrides: Sequence[str], num: int) -> None:
         self.jobs.append({"overrides": list(overrides), "num": num, "entry": None})
 
@@ -98,6 +102,71 @@ class Manifest:
 
     def save(self) -> None:
         write_text_atomic(self.path, json.dumps({"format": 1, "jobs": self.jobs}, indent=1, default=str))
+
+
+class Plans:
+    """A sweep and the plan cache (trtmake/plan_cache.py), in the launching process.
+
+    Hydra composes every job of a sweep twice (the sweeper's check, then the launcher), ~43 ms
+    each. A job whose composed plan is cached and whose every stage is up to date need not be
+    launched at all: `up_to_date_entry` runs it here through its plan (the cached run or the
+    explain a launched job would do) and returns its report entry. Only for launchers that run
+    jobs on this machine (basic, joblib, submitit's local one): elsewhere the up-to-date check
+    would read this machine's toolchain (its CPU, its GPU or none), not the job's. Never when the
+    sweep sets `hydra.job.env_set` (only Hydra applies those around a job). `store` keeps the
+    plan of a job the sweeper composed, against the snapshot taken before composing anything."""
+
+    LOCAL_LAUNCHERS = ("BasicLauncher", "JoblibLauncher", "LocalLauncher")
+
+    def __init__(self, config: Any, launcher: Any, root: Path):
+        from trtmake import plan_cache
+
+        env_set = config.hydra.job.env_set or {}
+        self.root = root
+        self.command = str(env_set.get("TRTMAKE_COMMAND", "build"))
+        usable = plan_cache.enabled() and not plan_cache.user_env(env_set)
+        self.snap = plan_cache.snapshot(root) if usable else None
+        self.local = type(launcher).__name__ in self.LOCAL_LAUNCHERS
+
+    def up_to_date_entry(self, overrides: Sequence[str]) -> dict[str, Any] | None:
+        if self.snap is None or not self.local:
+            return None
+        from trtmake import app, plan_cache
+        from trtmake.executor import run_target
+        from trtmake.report import target_entry
+
+        plan = plan_cache.load(self.root, list(overrides), self.snap)
+        if plan is None:
+            return None
+        target = plan_cache.target_from_plan(plan, list(overrides), self.root)
+        if target.cfg.get("show"):
+            return None
+        explain = self.command == "explain"
+        if not explain:
+            probe = run_target(target, explain=True)
+            if probe.error or any(s.status != "up to date" for s in probe.stages):
+                return None  # something to build: the launcher runs it where jobs run
+        result = app.execute(target, explain, progress=False)
+        entry = target_entry(result)
+        entry["job"] = {"num": None, "overrides": list(overrides), "dir": None, "pid": os.getpid(),
+                        "in_process": True, "from_plan": True}
+        return entry
+
+    def store(self, overrides: Sequence[str], cfg: Any) -> None:
+        if self.snap is None:
+            return
+        from hydra.core.hydra_config import HydraConfig
+
+        from trtmake import plan_cache
+        from trtmake.errors import TrtmakeError
+        from trtmake.target import from_config
+
+        HydraConfig.instance().set_config(cfg)  # ${hydra:...} resolves to this job, not the last one launched
+        try:
+            target = from_config(cfg, list(overrides), self.root)
+        except TrtmakeError:
+            return  # the launched job reports it
+        plan_cache.store(self.root, list(overrides), self.snap, target, cfg.hydra.job.env_set)
 
 
 # -- read back in the launching process ---------------------------------------------------------

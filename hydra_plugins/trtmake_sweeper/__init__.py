@@ -5,6 +5,8 @@ Hydra's BasicSweeper composes every job of a batch before launching any and abor
 multirun on the first composition error (`target=a,nope` runs nothing). Here such a job is
 recorded as a failed entry (exit 2, the one-line message naming the key) and the others run.
 Everything the collector needs lands in `<sweep dir>/trtmake_sweep.json` (trtmake/sweep.py).
+A job whose composed plan is cached and whose stages are all up to date is not launched: it runs
+here through its plan (trtmake.sweep.Plans); the sweeper stores the plan of every job it composes.
 Selected in conf/config.yaml (`override hydra/sweeper: trtmake`); `hydra/sweeper=basic`
 restores Hydra's behaviour.
 """
@@ -33,7 +35,7 @@ class TrtmakeSweeper(basic_sweeper.BasicSweeper):
     def sweep(self, arguments: List[str]) -> Any:
         from omegaconf import OmegaConf
 
-        from trtmake.sweep import Manifest
+        from trtmake.sweep import Manifest, Plans
 
         params = [f"{k}={v}" for k, v in self.params.items()] + list(arguments)
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
@@ -44,16 +46,22 @@ class TrtmakeSweeper(basic_sweeper.BasicSweeper):
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
         manifest = Manifest(sweep_dir)
         root = Path(os.environ.get("TRTMAKE_PROJECT_ROOT", "."))
+        plans = Plans(self.config, self.launcher, root)  # snapshot of the config files before any compose
         returns, next_num = [], 0
         while not self.is_done():
             batch = [list(job) for job in self.get_job_batch()]
             legal = []
             for job in batch:
+                entry = plans.up_to_date_entry(job)
+                if entry is not None:  # planned and up to date: nothing to compose or launch
+                    manifest.done_here(job, entry)
+                    continue
                 try:
-                    self.hydra_context.config_loader.load_sweep_config(self.config, job)
+                    cfg = self.hydra_context.config_loader.load_sweep_config(self.config, job)
                 except Exception as exc:  # a bad option or value: this job fails, the others run
                     manifest.invalid(job, exc, root)
                 else:
+                    plans.store(job, cfg)
                     manifest.launched(job, next_num + len(legal))
                     legal.append(job)
             manifest.save()
