@@ -71,14 +71,19 @@ def loadavg() -> str:
     return " ".join(f"{v:.2f}" for v in os.getloadavg())
 
 
+BEFORE = "HEAD"  # the revision of "before" rows; a benchmark's --before sets it
+
+
 def before_tree() -> Path:
-    """The committed code (HEAD) exported to a temp folder: the 'before' of before/after rows.
-    `git archive` reads the repository and changes nothing in it."""
-    out = Path(tempfile.gettempdir()) / "trtmake-bench-before"
+    """The code at revision BEFORE (default HEAD, the committed code) exported to a temp folder:
+    the 'before' of before/after rows. `git archive` reads the repository and changes nothing."""
+    rev = subprocess.run(["git", "rev-parse", "--short", BEFORE], cwd=ROOT, capture_output=True, text=True,
+                         check=True).stdout.strip()
+    out = Path(tempfile.gettempdir()) / f"trtmake-bench-before-{rev}"
     if not (out / "trtmake" / "__init__.py").exists():
         shutil.rmtree(out, ignore_errors=True)
         out.mkdir(parents=True)
-        archive = subprocess.run(["git", "archive", "HEAD"], cwd=ROOT, capture_output=True, check=True).stdout
+        archive = subprocess.run(["git", "archive", rev], cwd=ROOT, capture_output=True, check=True).stdout
         subprocess.run(["tar", "-x", "-C", str(out)], input=archive, check=True)
     return out
 

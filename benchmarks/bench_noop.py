@@ -6,12 +6,14 @@
 1. One up-to-date target, process start to exit, against `python -c pass`, `import hydra`
    and a bare `@hydra.main` app; which heavy packages the no-op imports (`-X importtime`).
 2. `trtmake status` over 200 up-to-date targets (copies of tiny_cnn_fp32 in a temp project),
-   with and without cached plans.
+   with and without cached plans, and a multirun (`-m 'target=glob(bench_*)'`) over them.
 3. A ~1 GB model with external data, built once: the no-op build and `status` on it, the bytes
-   the process read (rchar from /proc/self/io: page-cache hits included), and hash speeds.
+   the process read (rchar from /proc/self/io: page-cache hits included), a build right after
+   the weights file was touched (its bytes re-hashed, nothing rebuilt; before and after), and
+   hash speeds.
 
-"before" rows run the committed code (HEAD, exported with `git archive`); "after" rows the
-working tree. Writes benchmarks/results/noop.json.
+"before" rows run the committed code (HEAD, or --before REV, exported with `git archive`); "after"
+rows the working tree. Writes benchmarks/results/noop.json.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_common  # noqa: E402
 from bench_common import ROOT, before_tree, bench_env, loadavg, machine, run, table, timed, work_dir, write_result  # noqa: E402
 
 PY = sys.executable
@@ -36,6 +39,15 @@ import hydra
 def main(cfg):
     pass
 main()
+'''
+
+TOUCHED = '''
+import os, runpy, sys, time
+weights = sys.argv.pop(1)
+stamp = time.time() - 30  # a new mtime on every run, outside the racy window: the stat cache re-hashes
+os.utime(weights, (stamp, stamp))
+sys.argv = ["trtmake", *sys.argv[1:]]
+runpy.run_module("trtmake", run_name="__main__")
 '''
 
 RCHAR = '''
@@ -57,9 +69,11 @@ def heavy_imports(cmd: list[str], env, cwd=ROOT) -> list[str]:
 
 def goal1(work: Path, runs: int) -> dict:
     after, before = bench_env(), bench_env(pythonpath=before_tree())
-    cache = work / "g1cache"
-    args = ["-m", "trtmake", "target=tiny_cnn_fp32", f"cache.dir={cache}", f"report.path={work / 'r.json'}"]
+    # one cache per tree: a cache-format change between them would make every run of one a rebuild
+    args = ["-m", "trtmake", "target=tiny_cnn_fp32", f"cache.dir={work / 'g1cache'}", f"report.path={work / 'r.json'}"]
+    args_before = [*args[:3], f"cache.dir={work / 'g1cache_before'}", args[4]]
     run([PY, *args], after)  # build once
+    run([PY, *args_before], before, cwd=before_tree())
     app = work / "bare_app"
     (app / "conf").mkdir(parents=True, exist_ok=True)
     (app / "conf" / "config.yaml").write_text("a: 1\nhydra:\n  output_subdir: null\n  run:\n    dir: .\n")
@@ -68,18 +82,18 @@ def goal1(work: Path, runs: int) -> dict:
         "python -c pass": timed([PY, "-c", "pass"], after, runs),
         "python -c 'import hydra'": timed([PY, "-c", "import hydra"], after, runs),
         "bare @hydra.main app": timed([PY, "app.py"], after, runs, cwd=app),
-        "trtmake no-op, before (HEAD)": timed([PY, *args], before, runs, cwd=before_tree()),
+        f"trtmake no-op, before ({bench_common.BEFORE})": timed([PY, *args_before], before, runs, cwd=before_tree()),
         "trtmake no-op, after, plan cache off": timed([PY, *args], bench_env({"TRTMAKE_PLAN_CACHE": "0"}), runs),
         "trtmake no-op, after": timed([PY, *args], after, runs),
     }
     hydra = rows["python -c 'import hydra'"]["median_s"]
     for r in rows.values():
         r["x_import_hydra"] = r["median_s"] / hydra
-    imports = {"before": heavy_imports(args, before, cwd=before_tree()), "after": heavy_imports(args, after)}
+    imports = {"before": heavy_imports(args_before, before, cwd=before_tree()), "after": heavy_imports(args, after)}
     table(f"Goal 1: one up-to-date target, process start to exit ({runs} runs, load {loadavg()})",
           ["process", "median s", "min s", "x import hydra"],
           [[k, v["median_s"], v["min_s"], v["x_import_hydra"]] for k, v in rows.items()])
-    print(f"heavy packages imported by the no-op: before {imports['before']}, after {imports['after'] or 'none'}")
+    print(f"heavy packages imported by the no-op: before {imports['before'] or 'none'}, after {imports['after'] or 'none'}")
     return {"rows": rows, "heavy_imports": imports, "goal": "after <= 4x import hydra",
             "met": rows["trtmake no-op, after"]["x_import_hydra"] <= 4}
 
@@ -99,7 +113,7 @@ def make_project(dest: Path, src: Path, n: int) -> Path:
 def goal2(work: Path, n: int) -> dict:
     out = {}
     rows = []
-    for label, src, path in (("after", ROOT, None), ("before (HEAD)", before_tree(), before_tree())):
+    for label, src, path in (("after", ROOT, None), (f"before ({bench_common.BEFORE})", before_tree(), before_tree())):
         project = make_project(work / f"project_{label.split()[0]}", src, n)
         env = bench_env({"TRTMAKE_PROJECT": str(project)}, pythonpath=path)
         cache = work / f"g2cache_{label.split()[0]}"
@@ -110,10 +124,16 @@ def goal2(work: Path, n: int) -> dict:
         proc = run(status, env, cwd=project)
         assert f"{n} up to date" in proc.stdout, proc.stdout[-500:]
         again = timed(status, env, runs=3, warmup=0, cwd=project) if label == "after" else None
-        out[label] = {"first_status_s": first["median_s"], "status_s": (again or first)["median_s"]}
+        # a multirun over the same targets (the same overrides as status: its plans serve the jobs)
+        multirun = [PY, "-m", "trtmake", "-m", "target=glob(bench_*)", f"cache.dir={cache}"]
+        sweep = timed(multirun, env, runs=3 if label == "after" else 1, warmup=0, cwd=project)
+        out[label] = {"first_status_s": first["median_s"], "status_s": (again or first)["median_s"],
+                      "multirun_s": sweep["median_s"]}
         rows.append([f"{label}: status, first run (composes {n})", first["median_s"]])
         if again:
             rows.append([f"{label}: status, plans cached (median of 3)", again["median_s"]])
+        rows.append([f"{label}: multirun -m 'target=glob(bench_*)', every job up to date"
+                     + (" (median of 3)" if label == "after" else ""), sweep["median_s"]])
     table(f"Goal 2: trtmake status over {n} up-to-date targets (load {loadavg()})", ["run", "wall s"], rows)
     return {"targets": n, "runs": out, "goal": "<= 5 s", "met": out["after"]["status_s"] <= 5}
 
@@ -200,6 +220,14 @@ def goal3(work: Path, runs: int, layers: int, width: int) -> dict:
         "1 GB model no-op build": timed([PY, "-m", "trtmake", *args], env, runs, cwd=project),
         "1 GB model status": timed([PY, "-m", "trtmake", "status", *args[:-1]], env, runs, cwd=project),
     }
+    weights_file = next(model.parent.glob("*.weights"))
+    for label, tree in (("after", None), (f"before ({bench_common.BEFORE})", before_tree())):
+        env_t = bench_env({"TRTMAKE_PROJECT": str(project)}, pythonpath=tree)
+        cache_t = work / f"g3cache_touch_{label.split()[0]}"
+        args_t = ["target=big_fp32", f"cache.dir={cache_t}", f"report.path={work / 'r3t.json'}"]
+        run([PY, "-m", "trtmake", *args_t], env_t, cwd=project)  # built once, in this tree's cache format
+        rows[f"1 GB model, weights touched (re-hashed, nothing rebuilt), {label}"] = timed(
+            [PY, "-c", TOUCHED, str(weights_file), *args_t], env_t, runs, cwd=project)
     rchar = {}
     for label, cmd in (("1 GB model no-op build", args), ("1 GB model status", ["status", *args[:-1]]),
                        ("tiny_cnn no-op build", tiny)):
@@ -209,7 +237,7 @@ def goal3(work: Path, runs: int, layers: int, width: int) -> dict:
     extra = rows["1 GB model no-op build"]["median_s"] - rows["tiny_cnn no-op build"]["median_s"]
     table(f"Goal 3: {weights / 1e9:.2f} GB of external data, built once in {build_s:.0f} s ({runs} runs, "
           f"load {loadavg()})", ["process", "median s", "min s", "bytes read (rchar)"],
-          [[k, v["median_s"], v["min_s"], f"{rchar[k] / 1e6:.1f} MB"] for k, v in rows.items()])
+          [[k, v["median_s"], v["min_s"], f"{rchar[k] / 1e6:.1f} MB" if k in rchar else ""] for k, v in rows.items()])
     table("hash speed, in memory (GB/s, best of 3 over 256 MiB)", ["algorithm", "GB/s"],
           [[k, v] for k, v in speeds.items()])
     print(f"no-op on the 1 GB model costs {extra * 1000:.0f} ms more than on tiny_cnn")
@@ -227,7 +255,9 @@ def main() -> None:
     ap.add_argument("--layers", type=int, default=16, help="MatMul layers of the large model")
     ap.add_argument("--width", type=int, default=4096, help="16 x 4096^2 float32 = 1.07 GB")
     ap.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temp dir, removed)")
+    ap.add_argument("--before", default="HEAD", help="the revision of the 'before' rows")
     args = ap.parse_args()
+    bench_common.BEFORE = args.before
     with work_dir(args.work, "trtmake-bench-noop-") as work:
         result = {"machine": machine()}
         result["goal1"] = goal1(work, args.runs)

@@ -212,8 +212,8 @@ def main() -> None:
                              low[kind], low["plain"], low[kind] / low["plain"]])
             if prec == "int8":
                 result["goal6"] = calibration_reuse(common, cache, report, env, work)
-        table(f"Goal 4: full build, trtmake vs a plain script ({args.runs} fp32 / {args.int8_runs} int8 runs of "
-              f"each kind, load {loadavg()})",
+        counts = ", ".join(f"{args.runs if p == 'fp32' else args.int8_runs} {p}" for p in args.precisions.split(","))
+        table(f"Goal 4: full build, trtmake vs a plain script (runs of each kind: {counts}; load {loadavg()})",
               ["model", "trtmake build", "trtmake median s", "plain median s", "ratio", "trtmake min s",
                "plain min s", "ratio of min"], rows)
         if result["goal6"]:
