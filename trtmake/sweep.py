@@ -86,10 +86,11 @@ class Manifest:
         error = exc if isinstance(exc, TrtmakeError) else to_user_error(exc)
         entry = target_entry(failed_result(list(overrides), root, error))
         entry["job"] = {"num": None, "overrides": list(overrides), "dir": None, "pid": None}  # never launched
-        self.jobs.append({"overrides": list(overrides), "num": None, "entry": entry})
+        self.done_here(overrides, entry)
 
     def done_here(self, overrides: Sequence[str], entry: dict[str, Any]) -> None:
-        """A job that needed no launch (Plans.up_to_date_entry): its entry as it ran here."""
+        """A job that was not launched (its config did not compose, or Plans.up_to_date_entry ran
+        it here): its entry as it stands."""
         self.jobs.append({"overrides": list(overrides), "num": None, "entry": entry})
 
     def launched(self, overrides: Sequence[str], num: int) -> None:
@@ -142,11 +143,14 @@ class Plans:
         if target.cfg.get("show"):
             return None
         explain = self.command == "explain"
-        if not explain:
-            probe = run_target(target, explain=True)
-            if probe.error or any(s.status != "up to date" for s in probe.stages):
-                return None  # something to build: the launcher runs it where jobs run
-        result = app.execute(target, explain, progress=False)
+        try:
+            if not explain:
+                probe = run_target(target, explain=True)
+                if probe.error or any(s.status != "up to date" for s in probe.stages):
+                    return None  # something to build: the launcher runs it where jobs run
+            result = app.execute(target, explain, progress=False)
+        except Exception:  # launched instead: the job reports whatever this was, as any job does
+            return None
         entry = target_entry(result)
         entry["job"] = {"num": None, "overrides": list(overrides), "dir": None, "pid": os.getpid(),
                         "in_process": True, "from_plan": True}
@@ -158,14 +162,13 @@ class Plans:
         from hydra.core.hydra_config import HydraConfig
 
         from trtmake import plan_cache
-        from trtmake.errors import TrtmakeError
         from trtmake.target import from_config
 
         HydraConfig.instance().set_config(cfg)  # ${hydra:...} resolves to this job, not the last one launched
         try:
             target = from_config(cfg, list(overrides), self.root)
-        except TrtmakeError:
-            return  # the launched job reports it
+        except Exception:  # a plan is an optimisation: the launched job reports what is wrong
+            return
         plan_cache.store(self.root, list(overrides), self.snap, target, cfg.hydra.job.env_set)
 
 
