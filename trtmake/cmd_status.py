@@ -116,7 +116,7 @@ def _row(target: Any, name: str) -> dict[str, Any]:
     if result.error:
         return {"target": name, "state": "error", "stage": None, "why": result.error,
                 "exit_code": result.exit_code}
-    stale = next((s for s in result.stages if s.status != "up to date"), None)
+    stale = result.first_stale
     if stale is None:
         return {"target": name, "state": "up to date", "stage": None, "why": "", "exit_code": 0}
     why = stale.reasons[0] if stale.reasons else stale.status

@@ -45,6 +45,11 @@ class TargetResult:
         return self.data.get("validate", {}).get("assertions", [])
 
     @property
+    def first_stale(self) -> StageResult | None:
+        """After an explain run: the first stage that is not up to date (None: every one is)."""
+        return next((s for s in self.stages if s.status != "up to date"), None)
+
+    @property
     def ok(self) -> bool:
         return self.error is None and all(a["passed"] for a in self.assertions)
 

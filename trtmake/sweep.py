@@ -146,7 +146,7 @@ class Plans:
         try:
             if not explain:
                 probe = run_target(target, explain=True)
-                if probe.error or any(s.status != "up to date" for s in probe.stages):
+                if probe.error or probe.first_stale is not None:
                     return None  # something to build: the launcher runs it where jobs run
             result = app.execute(target, explain, progress=False)
         except Exception:  # launched instead: the job reports whatever this was, as any job does
