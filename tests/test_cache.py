@@ -71,6 +71,8 @@ def test_published_objects_are_read_only_and_no_temp_files_remain(tmp_path):
 
 
 def test_file_digest_is_blake3_of_the_bytes_on_the_read_and_the_mmap_path(tmp_path):
+    import time
+
     from blake3 import blake3
 
     from trtmake import hashing
@@ -79,6 +81,11 @@ def test_file_digest_is_blake3_of_the_bytes_on_the_read_and_the_mmap_path(tmp_pa
         f = tmp_path / f"f{size}.bin"
         data = os.urandom(size)
         f.write_bytes(data)
+        assert not hashing.mappable(f)  # just written: it may still be being written, so it is read
+        assert digest_file(f) == blake3(data).hexdigest(), size
+        old = time.time() - 10
+        os.utime(f, (old, old))
+        assert hashing.mappable(f) == (size >= hashing.MMAP_MIN_BYTES)
         assert digest_file(f) == blake3(data).hexdigest(), size
 
 

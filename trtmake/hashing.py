@@ -45,11 +45,14 @@ MMAP_MIN_BYTES = 1 << 20
 
 
 def digest_file(path: Path) -> str:
-    """BLAKE3 of a file's bytes (64 hex characters). Large files are memory-mapped and hashed on
-    every core, with the GIL released; small ones, and files that cannot be mapped, are read."""
+    """BLAKE3 of a file's bytes (64 hex characters), with the GIL released. A large file at rest
+    is memory-mapped and hashed on every core (7.8 GB/s here for 100 MB, against 3.3 GB/s read in
+    chunks); a small one, one that cannot be mapped, and one modified within RACY_SECONDS (it may
+    still be being written: a mapped file truncated under its reader kills the reader with SIGBUS,
+    a read file only gives a digest that the next run recomputes) are read."""
     from blake3 import blake3
 
-    if os.path.getsize(path) >= MMAP_MIN_BYTES:
+    if mappable(path):
         try:
             return blake3(max_threads=blake3.AUTO).update_mmap(str(path)).hexdigest()
         except (OSError, ValueError):  # a filesystem without mmap: read it instead
@@ -61,6 +64,11 @@ def digest_file(path: Path) -> str:
         while n := f.readinto(buf):
             h.update(view[:n])
     return h.hexdigest()
+
+
+def mappable(path: Path) -> bool:
+    st = os.stat(path)
+    return st.st_size >= MMAP_MIN_BYTES and time.time() - st.st_mtime_ns / 1e9 > RACY_SECONDS
 
 
 class StatCache:
