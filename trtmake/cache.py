@@ -254,8 +254,8 @@ def _digest_while_syncing(path: Path, fd: int, size: int) -> str:
     """The file's digest, computed while its bytes are flushed to disk (fsync before it is
     published). Both release the GIL, so on a large object the disk write and the hashing
     overlap (put_file of a 100 MB engine here: 0.110 s -> 0.066 s with sha256, 0.070 s -> 0.047 s
-    with BLAKE3 read from the page cache; issue 7). Small files are done one after the other: a thread costs more than it
-    saves there."""
+    with BLAKE3 read from the page cache; issue 7). Small files are done one after the other: a
+    thread costs more than it saves there."""
     if size < OVERLAP_MIN_BYTES:
         os.fsync(fd)
         return digest_file(path)

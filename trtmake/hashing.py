@@ -7,10 +7,10 @@ shared between machines, so xxh3 is out) and fast, because a new or edited model
 Measured here (2 cores, 100 MB in the page cache): sha256 1.6 GB/s (OpenSSL), BLAKE3 7.8 GB/s
 memory-mapped on both cores (a file at rest) and 3.3 GB/s read in chunks (a file that may still
 be being written; see `digest_file`); in memory blake2b ~1 GB/s, xxh3 21 GB/s. Keys and record
-checksums hash a few
-kilobytes of JSON, where sha256 from the standard library costs nothing. The stat cache makes
-the common case (nothing changed) read no bytes at all: an entry (size, mtime_ns, inode) ->
-digest is trusted while the file's stat matches, like git's index and DVC's state database.
+checksums hash a few kilobytes of JSON, where sha256 from the standard library costs nothing.
+The stat cache makes the common case (nothing changed) read no bytes at all: an entry (size,
+mtime_ns, inode) -> digest is trusted while the file's stat matches, like git's index and DVC's
+state database.
 """
 
 from __future__ import annotations
@@ -67,9 +67,14 @@ def digest_file(path: Path) -> str:
     return h.hexdigest()
 
 
+def at_rest(st: os.stat_result) -> bool:
+    """Not modified within RACY_SECONDS: its digest may be remembered, its bytes may be mapped."""
+    return time.time() - st.st_mtime_ns / 1e9 > RACY_SECONDS
+
+
 def mappable(path: Path) -> bool:
     st = os.stat(path)
-    return st.st_size >= MMAP_MIN_BYTES and time.time() - st.st_mtime_ns / 1e9 > RACY_SECONDS
+    return st.st_size >= MMAP_MIN_BYTES and at_rest(st)
 
 
 class StatCache:
@@ -125,7 +130,7 @@ class StatCache:
             return entry[3]
         digest = digest_file(path)
         self.hashed_bytes += st.st_size
-        if time.time() - st.st_mtime_ns / 1e9 > RACY_SECONDS:
+        if at_rest(st):
             entries[str(path)] = [*sig, digest]
             self._dirty = True
         elif entries.pop(str(path), None) is not None:
