@@ -30,7 +30,7 @@ from trtmake.backends import tensorrt as backend
 
 REPO = Path(__file__).resolve().parents[1]
 TRT_API = Path(__file__).resolve().parents[2] / "shared" / "trt_api"
-BACKEND_MODULES = sorted((REPO / "trtmake" / "backends").glob("tensorrt*.py"))
+BACKEND_MODULES = sorted((REPO / "trtmake" / "backends" / "tensorrt").glob("*.py"))
 # our objects: the runner/backend itself, its options, BuildSpec, Profile, ShapeRange
 OWN_RECEIVERS = {"self", "self.opts", "backend", "opts", "spec", "profile", "rng"}
 PYTHON_TYPES = (str, bytes, list, dict, tuple, set, int, float, Path, re.Match, OSError,

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from trt_double import graphs
-from trtmake.backends.tensorrt_layers import count_onnx_nodes, layer_info, precision_of
+from trtmake.backends.tensorrt.layers import count_onnx_nodes, layer_info, precision_of
 
 
 @pytest.mark.parametrize("fmt, precision", [

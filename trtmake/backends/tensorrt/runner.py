@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from trtmake.backends.tensorrt_options import parse_options
-from trtmake.backends.tensorrt_toolchain import cuda_call, import_cuda_runtime, import_tensorrt, make_logger
+from trtmake.backends.tensorrt.options import parse_options
+from trtmake.backends.tensorrt.toolchain import cuda_call, import_cuda_runtime, import_tensorrt, make_logger
 from trtmake.errors import BuildFailed, UserError
 
 

@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from trtmake.backends.base import BuildResult, BuildSpec
-from trtmake.backends.tensorrt_layers import count_onnx_nodes, layer_info
-from trtmake.backends.tensorrt_options import TrtOptions, parse_options
-from trtmake.backends.tensorrt_timing import attach_timing_cache
-from trtmake.backends.tensorrt_toolchain import (
+from trtmake.backends.tensorrt.layers import count_onnx_nodes, layer_info
+from trtmake.backends.tensorrt.options import TrtOptions, parse_options
+from trtmake.backends.tensorrt.timing import attach_timing_cache
+from trtmake.backends.tensorrt.toolchain import (
     cuda_call, import_cuda_runtime, import_tensorrt, make_logger, release_note, release_of,
 )
 from trtmake.errors import BuildFailed, UserError

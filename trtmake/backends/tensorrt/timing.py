@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from trtmake.atomic import write_bytes_atomic
-from trtmake.backends.tensorrt_toolchain import import_tensorrt, make_logger
+from trtmake.backends.tensorrt.toolchain import import_tensorrt, make_logger
 from trtmake.errors import UserError
 
 

@@ -2,13 +2,13 @@
 
 Importing this module never imports `tensorrt` or `cuda`; each call does, lazily, and raises
 MissingDependency with the install line when they are absent. The parts live in:
-  tensorrt_options   the `backend.tensorrt` config slice, checked
-  tensorrt_toolchain imports, release checks, fingerprint, probe (backend: auto)
-  tensorrt_build     parser, strongly typed network, profiles, builder config, plan
-  tensorrt_timing    pinned timing cache in, produced cache out, explicit merge
-  tensorrt_layers    engine inspector JSON -> layer info
-  tensorrt_runner    cuda-python runner (infer / time)
-  tensorrt_trtexec   the equivalent trtexec command (show=trtexec)
+  options    the `backend.tensorrt` config slice, checked
+  toolchain  imports, release checks, fingerprint, probe (backend: auto)
+  build      parser, strongly typed network, profiles, builder config, plan
+  timing     pinned timing cache in, produced cache out, explicit merge
+  layers     engine inspector JSON -> layer info
+  runner     runner (infer / time)
+  trtexec    the equivalent trtexec command (show=trtexec)
 """
 
 from __future__ import annotations
@@ -18,15 +18,15 @@ from pathlib import Path
 from typing import Any
 
 from trtmake.backends.base import BuildResult, BuildSpec
-from trtmake.backends.tensorrt_build import build as _build
-from trtmake.backends.tensorrt_options import parse_options
-from trtmake.backends.tensorrt_runner import TensorRTRunner
-from trtmake.backends.tensorrt_timing import merge_timing_caches
-from trtmake.backends.tensorrt_toolchain import (
+from trtmake.backends.tensorrt.build import build as _build
+from trtmake.backends.tensorrt.options import parse_options
+from trtmake.backends.tensorrt.runner import TensorRTRunner
+from trtmake.backends.tensorrt.timing import merge_timing_caches
+from trtmake.backends.tensorrt.toolchain import (
     SUPPORTED_RELEASES, VERSION_GATED, import_cuda_runtime, import_tensorrt, probe,
 )
-from trtmake.backends.tensorrt_toolchain import fingerprint as _fingerprint
-from trtmake.backends.tensorrt_trtexec import trtexec_command, trtexec_shell
+from trtmake.backends.tensorrt.toolchain import fingerprint as _fingerprint
+from trtmake.backends.tensorrt.trtexec import trtexec_command, trtexec_shell
 from trtmake.profiles import Profile
 
 __all__ = [

@@ -1,4 +1,4 @@
-"""The trtexec command line that builds the same engine as `tensorrt_build.build` (show=trtexec).
+"""The trtexec command line that builds the same engine as `build.build` (show=trtexec).
 
 Pure: reads the BuildSpec only. trtexec *updates* the file given to --timingCacheFile after a
 build, so the command points it at a copy next to the engine; `trtexec_shell` prints the copy
@@ -11,7 +11,7 @@ import shlex
 from pathlib import Path
 
 from trtmake.backends.base import BuildSpec
-from trtmake.backends.tensorrt_options import TILING_LEVELS, parse_options
+from trtmake.backends.tensorrt.options import TILING_LEVELS, parse_options
 
 _HARDWARE_FLAG = {"ampere_plus": "ampere+", "same_compute_capability": "sameComputeCapability"}
 

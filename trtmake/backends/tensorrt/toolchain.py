@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from trtmake.backends.tensorrt_options import parse_options
+from trtmake.backends.tensorrt.options import parse_options
 from trtmake.errors import BuildFailed, MissingDependency, UserError
 
 # Releases whose Python API this backend is written and contract-tested against
