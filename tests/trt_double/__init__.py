@@ -1,71 +1,93 @@
-"""Test doubles for TensorRT and cuda-python (no GPU, no native TensorRT libraries needed).
+"""A TensorRT simulator for tests (no GPU, no native TensorRT libraries needed).
 
-    doubles = install(monkeypatch, version="11.4.0.106")
-    doubles.trt, doubles.cuda, doubles.gpu, doubles.rec
+    sim = install(monkeypatch, version="11.4.0.106")        # or install(None, ...) outside pytest
+    import tensorrt as trt                                   # the simulated module of that release
+    sim.trt, sim.cuda, sim.log, sim.unsupported_ops, sim.fail_build
 
-`install` puts the fake modules into sys.modules as `tensorrt` and `cuda.bindings.runtime`.
+`install` puts a simulated `tensorrt` module into sys.modules and, for cuda="fake", a fake
+libcudart (host memory, `cudart.FakeCudart`) behind Polygraphy's CUDA wrapper, so Polygraphy's
+own TensorRT loaders and TrtRunner run unchanged. With cuda="real" the simulator uses
+Polygraphy's wrapper on the real libcudart (a GPU machine): engines then read and write real
+device memory. The API each release offers is checked against NVIDIA's binding sources
+(tests/data/trt_api/), and engines compute the ONNX graph with onnxruntime.
 """
 
 from __future__ import annotations
 
 import sys
-import types
 from dataclasses import dataclass
 from typing import Any
 
-from .fake_tensorrt import make_tensorrt
-from .gpu import CUDA_RUNTIME_NAMES, Device, FakeGpu, cudaError_t, make_cuda_runtime
-from .recorder import Call, Recorder
+from .cudart import Device, FakeCudart, wrap
+from .module import RELEASES, make_tensorrt
+from .state import State
 
-__all__ = ["CUDA_RUNTIME_NAMES", "Call", "Device", "Doubles", "FakeGpu", "Recorder", "cudaError_t",
-           "install", "make_cuda_runtime", "make_tensorrt", "remove_cuda"]
+__all__ = ["RELEASES", "Device", "FakeCudart", "Sim", "install", "make_tensorrt"]
 
 
 @dataclass
-class Doubles:
-    trt: types.ModuleType
-    cuda: types.ModuleType
-    gpu: FakeGpu
+class Sim:
+    """What install() returns: the module, the fake CUDA handle and the knobs."""
+
+    trt: Any
+    cuda: FakeCudart | None  # None with cuda="real"
+    state: State
 
     @property
-    def rec(self) -> Recorder:
-        return self.gpu.recorder
+    def log(self) -> list[tuple[str, str]]:
+        """(severity name, message) of everything the simulator logged, in order."""
+        return self.state.log
 
     @property
-    def env(self) -> Any:
-        return self.trt._env
+    def unsupported_ops(self) -> set[str]:
+        """ONNX op types the parser rejects (UNSUPPORTED_NODE); add to it to simulate a missing importer."""
+        return self.state.unsupported_ops
+
+    @property
+    def fail_build(self) -> str | None:
+        """A message: when set, build_serialized_network logs it as an error and returns None."""
+        return self.state.fail_build
+
+    @fail_build.setter
+    def fail_build(self, message: str | None) -> None:
+        self.state.fail_build = message
+
+    def messages(self, severity: str) -> list[str]:
+        return [m for s, m in self.state.log if s == severity]
 
 
-def install(monkeypatch: Any, version: str = "10.13.3.9", gpu: FakeGpu | None = None,
-            without: tuple[str, ...] = (), cuda_layout: str = "bindings", with_trt: bool = True) -> Doubles:
-    """Install the doubles. cuda_layout "bindings" = cuda.bindings.runtime, "cudart" = cuda.cudart."""
-    gpu = gpu or FakeGpu()
-    trt = make_tensorrt(version, gpu, without)
-    runtime = make_cuda_runtime(gpu)
-    cuda_pkg = types.ModuleType("cuda")
-    cuda_pkg.__path__ = []
-    monkeypatch.setitem(sys.modules, "cuda", cuda_pkg)
-    if cuda_layout == "bindings":
-        bindings = types.ModuleType("cuda.bindings")
-        bindings.__path__ = []
-        bindings.runtime = runtime
-        cuda_pkg.bindings = bindings
-        monkeypatch.setitem(sys.modules, "cuda.bindings", bindings)
-        monkeypatch.setitem(sys.modules, "cuda.bindings.runtime", runtime)
-        monkeypatch.setitem(sys.modules, "cuda.cudart", None)
-    else:  # cuda-python < 12.6: no cuda.bindings (a real one may be installed here: hide it)
-        cuda_pkg.cudart = runtime
-        monkeypatch.setitem(sys.modules, "cuda.bindings", None)
-        monkeypatch.setitem(sys.modules, "cuda.bindings.runtime", None)
-        monkeypatch.setitem(sys.modules, "cuda.cudart", runtime)
-    if with_trt:
+def install(monkeypatch: Any = None, version: str = "10.13.3.9", devices: list[Device] | None = None,
+            cuda: str = "fake") -> Sim:
+    """Install the simulator as `tensorrt` (monkeypatch.setitem when given, else directly).
+
+    devices: the fake GPUs (default one "NVIDIA H100 80GB HBM3", compute capability 9.0);
+    cuda: "fake" (host memory behind Polygraphy's wrapper) or "real" (leave Polygraphy's wrapper alone).
+    """
+    if cuda not in ("fake", "real"):
+        raise ValueError(f"cuda must be 'fake' or 'real', not {cuda!r}")
+    state = State(version)
+    trt = make_tensorrt(version, state)
+    handle = None
+    if monkeypatch is not None:
         monkeypatch.setitem(sys.modules, "tensorrt", trt)
     else:
-        monkeypatch.setitem(sys.modules, "tensorrt", None)  # import raises ImportError
-    return Doubles(trt, runtime, gpu)
+        sys.modules["tensorrt"] = trt
+    _reset_polygraphy_trt()
+    if cuda == "fake":
+        from polygraphy.cuda import cuda as pcuda
+
+        handle = FakeCudart(list(devices) if devices is not None else [Device()])
+        if monkeypatch is not None:
+            monkeypatch.setattr(pcuda, "G_CUDA", wrap(handle))
+        else:
+            pcuda.G_CUDA = wrap(handle)
+    return Sim(trt, handle, state)
 
 
-def remove_cuda(monkeypatch: Any) -> None:
-    """Make every cuda-python layout fail to import."""
-    for name in ("cuda", "cuda.bindings", "cuda.bindings.runtime", "cuda.cudart"):
-        monkeypatch.setitem(sys.modules, name, None)
+def _reset_polygraphy_trt() -> None:
+    """Polygraphy imports tensorrt lazily and keeps it: drop what an earlier install left."""
+    from polygraphy.mod import importer
+
+    cache = getattr(importer, "_IMPORTED_MODULES", None)
+    if isinstance(cache, dict):
+        cache.pop("tensorrt", None)
