@@ -74,7 +74,7 @@ def gpu_facts(device: int) -> dict[str, str]:
     minor = _int_out(lib, "cudaDeviceGetAttribute", ctypes.c_int(ATTR_COMPUTE_MINOR), ctypes.c_int(device))
     prop = ctypes.create_string_buffer(PROP_BYTES)
     get_props = getattr(lib, "cudaGetDeviceProperties_v2", None) or lib.cudaGetDeviceProperties
-    _check(get_props(prop, ctypes.c_int(device)), "cudaGetDeviceProperties")
+    _check(get_props(ctypes.byref(prop), ctypes.c_int(device)), "cudaGetDeviceProperties")
     name = prop.raw[:256].split(b"\0", 1)[0].decode(errors="replace").strip()
     driver = ctypes.c_int(0)
     driver_ok = lib.cudaDriverGetVersion(ctypes.byref(driver)) == 0 and driver.value

@@ -62,7 +62,8 @@ class TensorRTRunner(BaseRunner):
     def infer_impl(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         self._select_profile(feeds)
         outputs = self._run(feeds, copy_outputs_to_host=True)
-        return {name: np.asarray(value) for name, value in outputs.items()}
+        # TrtRunner returns its own host buffers and overwrites them on the next call: copy
+        return {name: np.array(value, copy=True) for name, value in outputs.items()}
 
     def time_impl(self, feeds: dict[str, np.ndarray], iters: int, warmup: int,
                   on_step: ProgressStep) -> list[float]:
