@@ -68,6 +68,15 @@ def check_profiles(network: Any, profiles: tuple[Profile, ...]) -> None:
         if unknown or missing:
             what = f"unknown inputs {unknown}" if unknown else f"no shapes for dynamic inputs {missing}"
             raise UserError(f"profile '{profile.name}': {what}; the model's inputs are {sorted(inputs)}")
+        for name, rng in profile.shapes.items():
+            dims = tuple(inputs[name].shape)
+            ranks = {len(rng.min), len(rng.opt), len(rng.max)}
+            ordered = all(lo <= mid <= hi for lo, mid, hi in zip(rng.min, rng.opt, rng.max))
+            fits = all(d < 0 or lo == hi == d for d, lo, hi in zip(dims, rng.min, rng.max))
+            if ranks != {len(dims)} or not ordered or not fits:
+                raise UserError(f"profile '{profile.name}': {name} min/opt/max {list(rng.min)}/{list(rng.opt)}/"
+                                f"{list(rng.max)} do not fit the network's {list(dims)} (-1 is free; "
+                                "min <= opt <= max on every axis)")
 
 
 def polygraphy_profiles(pg: Any, network: Any, profiles: tuple[Profile, ...]) -> list[Any]:
@@ -125,7 +134,7 @@ def build(spec: BuildSpec, workdir: Path) -> BuildResult:
             cache_status, cache_note = attach_timing_cache(config, spec.timing_cache)
             engine_bytes = pg.EngineBytesFromNetwork((builder, network, parser), config=config)()
             engine = pg.EngineFromBytes(engine_bytes)()
-        except PolygraphyException as exc:
+        except (PolygraphyException, RuntimeError, ValueError) as exc:  # the bindings raise these too
             reason = errors_in(lines) or first_line(exc)
             raise BuildFailed(f"TensorRT could not build the engine: {reason}") from None
         if cache_note:
