@@ -10,22 +10,9 @@ from typing import Any
 import numpy as np
 
 from . import api
-from .build import (
-    Dims,
-    ImplBuilder,
-    ImplIBuilderConfig,
-    ImplIHostMemory,
-    ImplILayer,
-    ImplILogger,
-    ImplINetworkDefinition,
-    ImplIOptimizationProfile,
-    ImplITensor,
-    ImplITimingCache,
-    ImplLogger,
-    ImplOnnxParser,
-    ImplParserError,
-    Obj,
-)
+from .build import Dims, ImplBuilder, ImplILayer, ImplILogger, ImplINetworkDefinition, ImplITensor, ImplLogger, Obj
+from .config import ImplIBuilderConfig, ImplIHostMemory, ImplIOptimizationProfile, ImplITimingCache
+from .parser import ImplOnnxParser, ImplParserError
 from .context import ImplIExecutionContext
 from .runtime import ImplEngineInspector, ImplICudaEngine, ImplRuntime
 from .state import State
