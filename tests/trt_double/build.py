@@ -42,13 +42,44 @@ class Obj:
         pass
 
 
-class Dims(tuple):
-    """trt.Dims: a shape; compares equal to the tuple of its values; -1 = dynamic."""
+class ImplDims(Obj):
+    """trt.Dims: a mutable shape; equal to a list or tuple of its values (not to another Dims, as
+    pybind11 falls back to identity there); iterable through __getitem__; -1 = dynamic."""
 
     MAX_DIMS = 8
 
-    def __repr__(self) -> str:
-        return str(tuple(self)) if len(self) != 1 else f"({self[0]},)"
+    def __init__(self, shape: Any = ()) -> None:
+        object.__setattr__(self, "_d", [int(d) for d in shape])
+
+    def __len__(self) -> int:
+        return len(self._d)
+
+    def __getitem__(self, arg0: Any) -> Any:
+        if isinstance(arg0, slice):
+            return type(self)(self._d[arg0])
+        if not -len(self._d) <= arg0 < len(self._d):
+            raise IndexError("Out of bounds")
+        return self._d[arg0]
+
+    def __setitem__(self, arg0: Any, arg1: Any) -> None:
+        if isinstance(arg0, slice):
+            self._d[arg0] = list(arg1)
+        elif not -len(self._d) <= arg0 < len(self._d):
+            raise IndexError("Out of bounds")
+        else:
+            self._d[arg0] = int(arg1)
+
+    def __eq__(self, arg0: Any) -> Any:
+        if isinstance(arg0, (list, tuple)):
+            return list(self._d) == list(arg0)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __str__(self) -> str:
+        return str(tuple(self._d))
+
+    __repr__ = __str__
 
 
 # -- logging --------------------------------------------------------------------------------------------
@@ -88,7 +119,7 @@ class ImplITensor(Obj):
     _is_output: bool
 
     name = property(lambda self: self._name, lambda self, v: object.__setattr__(self, "_name", v))
-    shape = property(lambda self: Dims(self._shape), lambda self, v: object.__setattr__(self, "_shape", tuple(v)))
+    shape = property(lambda self: self._m.Dims(self._shape), lambda self, v: object.__setattr__(self, "_shape", tuple(v)))
     dtype = property(lambda self: self._m.DataType[self._dtype],
                      lambda self, v: object.__setattr__(self, "_dtype", v.name))
     is_network_input = property(lambda self: self._is_input)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import plan as planfmt
-from .build import Dims, Obj
+from .build import Obj
 
 
 # -- builder config ----------------------------------------------------------------------------------------------
@@ -38,7 +38,7 @@ class ImplIOptimizationProfile(Obj):
         self._shapes[input] = shapes
 
     def get_shape(self, input: str) -> list[Any]:
-        return [Dims(s) for s in self._shapes.get(input, [])]
+        return [self._m.Dims(s) for s in self._shapes.get(input, [])]
 
     def set_shape_input(self, input: str, min: Any, opt: Any, max: Any) -> None:
         raise RuntimeError("Shape provided for min is inconsistent with other shapes.")  # no shape tensors here
@@ -81,6 +81,17 @@ class ImplIHostMemory(bytes):
     @classmethod
     def _make(cls, data: bytes) -> Any:
         return bytes.__new__(cls, data)
+
+    # what bytes offers and the real IHostMemory lacks (it is only a buffer)
+    def __bool__(self) -> bool:  # a pybind11 object without __len__ is always true
+        return True
+
+    __bool__.__name__ = "_pybind_default_truthiness"
+    __len__ = __getitem__ = __iter__ = __contains__ = __add__ = __mul__ = __rmul__ = __mod__ = __rmod__ = None
+    __lt__ = __le__ = __gt__ = __ge__ = None
+    __eq__ = object.__eq__
+    __ne__ = object.__ne__
+    __hash__ = object.__hash__
 
     dtype = property(lambda self: self._m.DataType.UINT8)
     nbytes = property(lambda self: len(self))
