@@ -72,7 +72,7 @@ def install(monkeypatch: Any = None, version: str = "10.13.3.9", devices: list[D
         monkeypatch.setitem(sys.modules, "tensorrt", trt)
     else:
         sys.modules["tensorrt"] = trt
-    _reset_polygraphy_trt()
+    _reset_polygraphy_trt(monkeypatch)
     if cuda == "fake":
         from polygraphy.cuda import cuda as pcuda
 
@@ -84,10 +84,22 @@ def install(monkeypatch: Any = None, version: str = "10.13.3.9", devices: list[D
     return Sim(trt, handle, state)
 
 
-def _reset_polygraphy_trt() -> None:
-    """Polygraphy imports tensorrt lazily and keeps it: drop what an earlier install left."""
-    from polygraphy.mod import importer
-
-    cache = getattr(importer, "_IMPORTED_MODULES", None)
-    if isinstance(cache, dict):
-        cache.pop("tensorrt", None)
+def _reset_polygraphy_trt(monkeypatch: Any) -> None:
+    """Polygraphy caches the `tensorrt` it imported (each lazy import keeps its module) and the
+    logger it built from it: drop both, so the next use picks up the module just installed.
+    (Only tests meet this: a process has one real TensorRT.)"""
+    for name, module in list(sys.modules.items()):
+        if not name.startswith("polygraphy") or module is None:
+            continue
+        for value in list(vars(module).values()):
+            if type(value).__name__ != "LazyModule":
+                continue
+            cached = object.__getattribute__(value, "module")
+            if cached is not None and getattr(cached, "__name__", "") == "tensorrt":
+                object.__setattr__(value, "module", None)
+    util = sys.modules.get("polygraphy.backend.trt.util")
+    if util is not None:
+        if monkeypatch is not None:
+            monkeypatch.setattr(util, "TRT_LOGGER", None)
+        else:
+            util.TRT_LOGGER = None

@@ -240,9 +240,12 @@ def finalize(impl: type, name: str, sig: dict[str, Any], checker: Checker, extra
             ns[attr] = property(impl_prop.fget, fset, doc=p.get("doc_ivar"))
         elif attr in methods and callable(value) and not attr.startswith("__"):
             ns[attr] = checked(f"{name}.{attr}", value, methods[attr], checker)
-        elif attr == "__init__" and "__init__" in methods:
-            ns["__init__"] = checked(name, value, methods["__init__"], checker)
         elif attr.startswith("__"):
+            if attr in methods and callable(value):
+                python_layer = methods[attr].get("python_layer")
+                ns[attr] = value if python_layer else checked(f"{name}.{attr}", value, methods[attr], checker)
+            elif attr in ("__enter__", "__exit__"):
+                ns[attr] = Absent()  # no context manager on this class in the bindings
             continue
         elif attr in extra or attr.startswith("_"):
             continue

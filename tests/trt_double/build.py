@@ -1,17 +1,18 @@
-"""Build side of the simulated TensorRT: loggers, Builder, network, ONNX parser, builder config,
-optimization profiles, timing cache, host memory. Implementation classes; `module.py` turns each
-into the class a release exposes (members trimmed and argument-checked from the binding JSON).
+"""Build side of the simulated TensorRT: loggers, the network (from the parsed ONNX graph) and the
+Builder; parser.py holds the ONNX parser, config.py the builder config, profiles and timing cache.
+Implementation classes: `module.py` turns each into the class a release exposes (members trimmed
+and argument-checked from the binding JSON).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import sys
+import warnings
 from typing import Any
 
 from . import plan as planfmt
-from .graph import Graph, load_onnx
+from .graph import Graph
 from .inspector import LAYER_TYPE
 
 
@@ -30,6 +31,8 @@ class Obj:
         return obj
 
     def __enter__(self) -> Any:
+        warnings.warn("Context managers for TensorRT types are deprecated. Memory will be freed automatically "
+                      "when the reference count reaches 0.", DeprecationWarning, stacklevel=2)
         return self
 
     def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> None:
@@ -39,13 +42,44 @@ class Obj:
         pass
 
 
-class Dims(tuple):
-    """trt.Dims: a shape; compares equal to the tuple of its values; -1 = dynamic."""
+class ImplDims(Obj):
+    """trt.Dims: a mutable shape; equal to a list or tuple of its values (not to another Dims, as
+    pybind11 falls back to identity there); iterable through __getitem__; -1 = dynamic."""
 
     MAX_DIMS = 8
 
-    def __repr__(self) -> str:
-        return str(tuple(self)) if len(self) != 1 else f"({self[0]},)"
+    def __init__(self, shape: Any = ()) -> None:
+        object.__setattr__(self, "_d", [int(d) for d in shape])
+
+    def __len__(self) -> int:
+        return len(self._d)
+
+    def __getitem__(self, arg0: Any) -> Any:
+        if isinstance(arg0, slice):
+            return type(self)(self._d[arg0])
+        if not -len(self._d) <= arg0 < len(self._d):
+            raise IndexError("Out of bounds")
+        return self._d[arg0]
+
+    def __setitem__(self, arg0: Any, arg1: Any) -> None:
+        if isinstance(arg0, slice):
+            self._d[arg0] = list(arg1)
+        elif not -len(self._d) <= arg0 < len(self._d):
+            raise IndexError("Out of bounds")
+        else:
+            self._d[arg0] = int(arg1)
+
+    def __eq__(self, arg0: Any) -> Any:
+        if isinstance(arg0, (list, tuple)):
+            return list(self._d) == list(arg0)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __str__(self) -> str:
+        return str(tuple(self._d))
+
+    __repr__ = __str__
 
 
 # -- logging --------------------------------------------------------------------------------------------
@@ -85,7 +119,7 @@ class ImplITensor(Obj):
     _is_output: bool
 
     name = property(lambda self: self._name, lambda self, v: object.__setattr__(self, "_name", v))
-    shape = property(lambda self: Dims(self._shape), lambda self, v: object.__setattr__(self, "_shape", tuple(v)))
+    shape = property(lambda self: self._m.Dims(self._shape), lambda self, v: object.__setattr__(self, "_shape", tuple(v)))
     dtype = property(lambda self: self._m.DataType[self._dtype],
                      lambda self, v: object.__setattr__(self, "_dtype", v.name))
     is_network_input = property(lambda self: self._is_input)
@@ -175,309 +209,6 @@ class ImplINetworkDefinition(Obj):
         return self.get_flag(self._m.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
 
 
-# -- ONNX parser -------------------------------------------------------------------------------------------
-class ImplParserError(Obj):
-    _code: str
-    _desc: str
-    _node: int
-    _node_name: str
-    _op: str
-
-    def code(self) -> Any:
-        return self._m.ErrorCode[self._code]
-
-    def desc(self) -> str:
-        return self._desc
-
-    def file(self) -> str:
-        return "ModelImporter.cpp"
-
-    def func(self) -> str:
-        return "parseNode"
-
-    def line(self) -> int:
-        return 0
-
-    def node(self) -> int:
-        return self._node
-
-    def node_name(self) -> str:
-        return self._node_name
-
-    def node_operator(self) -> str:
-        return self._op
-
-    def local_function_stack(self) -> list[str]:
-        return []
-
-    def local_function_stack_size(self) -> int:
-        return 0
-
-    def __str__(self) -> str:
-        return (f"In node {self._node} with name: {self._node_name} and operator: {self._op} (parseNode): "
-                f"{self._code}: {self._desc}")
-
-    __repr__ = __str__
-
-
-class ImplOnnxParser(Obj):
-    def __init__(self, network: Any, logger: Any) -> None:
-        object.__setattr__(self, "_network", network)
-        object.__setattr__(self, "_logger", logger)
-        object.__setattr__(self, "_errors", [])
-        object.__setattr__(self, "_flags", 0)
-
-    num_errors = property(lambda self: len(self._errors))
-    num_subgraphs = property(lambda self: 0)
-    flags = property(lambda self: self._flags, lambda self, v: object.__setattr__(self, "_flags", int(v)))
-
-    def get_error(self, index: int) -> Any:
-        return self._errors[index] if 0 <= index < len(self._errors) else None
-
-    def clear_errors(self) -> None:
-        self._errors.clear()
-
-    def set_flag(self, flag: Any) -> None:
-        object.__setattr__(self, "_flags", self._flags | (1 << int(flag)))
-
-    def clear_flag(self, flag: Any) -> None:
-        object.__setattr__(self, "_flags", self._flags & ~(1 << int(flag)))
-
-    def get_flag(self, flag: Any) -> bool:
-        return bool(self._flags & (1 << int(flag)))
-
-    def supports_operator(self, op_name: str) -> bool:
-        return op_name not in self._s.unsupported_ops
-
-    def get_used_vc_plugin_libraries(self) -> list[str]:
-        return []
-
-    def set_builder_config(self, builder_config: Any) -> bool:
-        return True
-
-    def parse_from_file(self, model: str) -> bool:
-        try:
-            data = load_onnx(model)
-        except Exception as exc:  # what the real parser reports for a missing or corrupt file
-            self._error(-1, "", "", "MODEL_DESERIALIZE_FAILED", f"Failed to parse ONNX model from file: {model}: {exc}")
-            return False
-        return self._parse(data)
-
-    def parse(self, model: Any, path: str | None = None) -> bool:
-        return self._parse(bytes(memoryview(model)))
-
-    def _error(self, node: int, name: str, op: str, code: str, desc: str) -> None:
-        err = self._m.ParserError._new(_code=code, _desc=desc, _node=node, _node_name=name, _op=op)
-        self._errors.append(err)
-        self._s.emit(self._logger, "ERROR", str(err))
-
-    def _parse(self, data: bytes) -> bool:
-        try:
-            graph = Graph(data)
-        except Exception as exc:
-            self._error(-1, "", "", "MODEL_DESERIALIZE_FAILED", f"Failed to parse the ONNX model: {exc}")
-            return False
-        for i, n in enumerate(graph.nodes):
-            if n.op_type in self._s.unsupported_ops or n.domain not in ("", "ai.onnx"):
-                self._error(i, n.name, n.op_type, "UNSUPPORTED_NODE",
-                            f"No importer registered for op: {n.op_type}. Attempting to import as plugin.")
-        if self._errors:
-            return False
-        object.__setattr__(self._network, "_graph", graph)
-        return True
-
-
-# -- builder config ----------------------------------------------------------------------------------------------
-class ImplIOptimizationProfile(Obj):
-    def _init(self) -> None:
-        object.__setattr__(self, "_shapes", {})
-        object.__setattr__(self, "_extra", 1.0)
-
-    extra_memory_target = property(lambda self: self._extra, lambda self, v: object.__setattr__(self, "_extra", v))
-
-    def set_shape(self, input: str, min: Any, opt: Any, max: Any) -> None:
-        shapes = [tuple(int(d) for d in s) for s in (min, opt, max)]
-        for i, which in enumerate(("min", "opt", "max")):
-            ok = len(shapes[i]) == len(shapes[0]) and all(d >= 0 for d in shapes[i]) and all(
-                a <= b for a, b in zip(shapes[0], shapes[i])) and (i < 2 or all(
-                    a <= b for a, b in zip(shapes[1], shapes[2])))
-            if not ok:
-                self._s.emit(self._s._logger, "ERROR", f"3: [optimizationProfile.cpp::setDimensions] Error Code 3: "
-                             f"API Usage Error (Parameter check failed, condition: std::all_of(dims.d, dims.d + "
-                             f"dims.nbDims, [](int64_t x) noexcept {{ return x >= 0; }}) and min <= opt <= max for {input})")
-                raise RuntimeError(f"Shape provided for {which} is inconsistent with other shapes.")
-        self._shapes[input] = shapes
-
-    def get_shape(self, input: str) -> list[Any]:
-        return [Dims(s) for s in self._shapes.get(input, [])]
-
-    def set_shape_input(self, input: str, min: Any, opt: Any, max: Any) -> None:
-        raise RuntimeError("Shape provided for min is inconsistent with other shapes.")  # no shape tensors here
-
-    def get_shape_input(self, input: str) -> list[Any]:
-        return []
-
-    def __bool__(self) -> bool:
-        return True
-
-    __nonzero__ = __bool__
-
-
-class ImplITimingCache(Obj):
-    _entries: dict[str, Any]
-    _release: str
-    _cc: tuple[int, int]
-
-    def serialize(self) -> Any:
-        return self._m.IHostMemory._make(planfmt.dump_cache(self._release, self._cc, self._entries))
-
-    def combine(self, input_cache: Any, ignore_mismatch: bool) -> bool:
-        if tuple(input_cache._cc) != tuple(self._cc) and not ignore_mismatch:
-            self._s.emit(self._s._logger, "ERROR", "1: [timingCache.cpp::combine] Error Code 1: Internal Error "
-                         "(Timing cache device properties mismatch; use ignore_mismatch to combine anyway)")
-            return False
-        self._entries.update(input_cache._entries)
-        return True
-
-    def reset(self) -> bool:
-        self._entries.clear()
-        return True
-
-
-class ImplIHostMemory(bytes):
-    """Serialized data; bytes(mem), memoryview(mem) and file.write(mem) work as on the real type."""
-
-    _m: Any
-
-    @classmethod
-    def _make(cls, data: bytes) -> Any:
-        return bytes.__new__(cls, data)
-
-    dtype = property(lambda self: self._m.DataType.UINT8)
-    nbytes = property(lambda self: len(self))
-
-    def __enter__(self) -> Any:
-        return self
-
-    def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> None:
-        return None
-
-    def __del__(self) -> None:
-        pass
-
-
-class ImplIBuilderConfig(Obj):
-    def _init(self, builder: Any) -> None:
-        vals = dict(_builder=builder, _flags=0, _pools={}, _profiles=[], _cache=None, _opt_level=3,
-                    _hw=self._m.HardwareCompatibilityLevel.NONE, _verbosity=self._m.ProfilingVerbosity.LAYER_NAMES_ONLY,
-                    _tiling=self._m.TilingOptimizationLevel.NONE, _aux=-1, _misc={})
-        for k, v in vals.items():
-            object.__setattr__(self, k, v)
-
-    def _prop(name: str, default: Any = None) -> property:  # noqa: N805 - a helper used in the class body
-        return property(lambda self: self._misc.get(name, default),
-                        lambda self, v: self._misc.__setitem__(name, v))
-
-    flags = property(lambda self: self._flags, lambda self, v: object.__setattr__(self, "_flags", int(v)))
-    builder_optimization_level = property(lambda self: self._opt_level,
-                                          lambda self, v: object.__setattr__(self, "_opt_level", int(v)))
-    hardware_compatibility_level = property(lambda self: self._hw, lambda self, v: object.__setattr__(self, "_hw", v))
-    profiling_verbosity = property(lambda self: self._verbosity,
-                                   lambda self, v: object.__setattr__(self, "_verbosity", v))
-    tiling_optimization_level = property(lambda self: self._tiling,
-                                         lambda self, v: object.__setattr__(self, "_tiling", v))
-    max_aux_streams = property(lambda self: self._aux, lambda self, v: object.__setattr__(self, "_aux", int(v)))
-    num_optimization_profiles = property(lambda self: len(self._profiles))
-    avg_timing_iterations = _prop("avg_timing_iterations", 1)
-    DLA_core = _prop("DLA_core", -1)
-    engine_capability = _prop("engine_capability")
-    default_device_type = _prop("default_device_type")
-    profile_stream = _prop("profile_stream", 0)
-    progress_monitor = _prop("progress_monitor")
-    runtime_platform = _prop("runtime_platform")
-    max_num_tactics = _prop("max_num_tactics", -1)
-    l2_limit_for_tiling = _prop("l2_limit_for_tiling", -1)
-    plugins_to_serialize = _prop("plugins_to_serialize", [])
-    remote_auto_tuning_config = _prop("remote_auto_tuning_config", "")
-    int8_calibrator = _prop("int8_calibrator")
-    algorithm_selector = _prop("algorithm_selector")
-    quantization_flags = _prop("quantization_flags", 0)
-    build_route = _prop("build_route")
-    del _prop
-
-    def set_flag(self, flag: Any) -> None:
-        object.__setattr__(self, "_flags", self._flags | (1 << int(flag)))
-
-    def clear_flag(self, flag: Any) -> None:
-        object.__setattr__(self, "_flags", self._flags & ~(1 << int(flag)))
-
-    def get_flag(self, flag: Any) -> bool:
-        return bool(self._flags & (1 << int(flag)))
-
-    def set_memory_pool_limit(self, pool: Any, pool_size: int) -> None:
-        self._pools[pool.name] = int(pool_size)
-
-    def get_memory_pool_limit(self, pool: Any) -> int:
-        return self._pools.get(pool.name, 80 * 1024**3 if pool.name == "WORKSPACE" else 0)
-
-    def set_preview_feature(self, feature: Any, enable: bool) -> None:
-        self._misc[f"preview:{feature.name}"] = bool(enable)
-
-    def get_preview_feature(self, feature: Any) -> bool:
-        return self._misc.get(f"preview:{feature.name}", False)
-
-    def set_tactic_sources(self, tactic_sources: int) -> bool:
-        self._misc["tactics"] = int(tactic_sources)
-        return True
-
-    def get_tactic_sources(self) -> int:
-        return self._misc.get("tactics", 0)
-
-    def add_optimization_profile(self, profile: Any) -> int:
-        if not profile._shapes:
-            self._s.emit(self._s._logger, "ERROR", "4: [builderConfig.cpp::addOptimizationProfile] Error Code 4: "
-                         "API Usage Error (Optimization profile is invalid: no shapes were set)")
-            return -1
-        self._profiles.append({k: list(v) for k, v in profile._shapes.items()})
-        return len(self._profiles) - 1
-
-    def create_timing_cache(self, serialized_timing_cache: Any) -> Any:
-        data = bytes(memoryview(serialized_timing_cache))
-        cc = self._s.compute_capability()
-        entries: dict[str, Any] = {}
-        if data:
-            try:
-                release, cache_cc, entries = planfmt.load_cache(data)
-                if release != self._s.version:
-                    raise planfmt.FormatError(
-                        f"Serialization assertion stdVersionRead == kSERIALIZATION_VERSION failed.Version tag does "
-                        f"not match. Note: Current Version: {self._s.version}, Serialized Cache Version: {release}")
-                cc = cache_cc
-            except planfmt.FormatError as exc:
-                self._s.emit(self._s._logger, "ERROR", "1: [stdArchiveReader.cpp::StdArchiveReaderInitCommon] "
-                             f"Error Code 1: Serialization ({exc})")
-                self._s.emit(self._s._logger, "ERROR", "4: The timing cache will not be used!")
-                entries, cc = {}, self._s.compute_capability()
-        return self._m.ITimingCache._new(_entries=dict(entries), _release=self._s.version, _cc=tuple(cc))
-
-    def set_timing_cache(self, cache: Any, ignore_mismatch: bool) -> bool:
-        if tuple(cache._cc) != self._s.compute_capability() and not ignore_mismatch:
-            self._s.emit(self._s._logger, "ERROR", "4: [builderConfig.cpp::setTimingCache] Error Code 4: API Usage "
-                         "Error (Timing cache was created on a device with different properties)")
-            return False
-        object.__setattr__(self, "_cache", cache)
-        return True
-
-    def get_timing_cache(self) -> Any:
-        return self._cache
-
-    def reset(self) -> None:
-        self._init(self._builder)
-
-    def can_run_on_DLA(self, layer: Any) -> bool:
-        return False
-
-
 # -- builder ----------------------------------------------------------------------------------------------
 class ImplBuilder(Obj):
     def __init__(self, logger: Any) -> None:
@@ -538,8 +269,14 @@ class ImplBuilder(Obj):
         for p in profiles:  # static inputs: min = opt = max = their shape
             for t in graph.inputs:
                 p.setdefault(t.name, [list(t.shape)] * 3)
-        fp16 = (not network._strongly_typed) and "FP16" in self._m.BuilderFlag.__members__ and \
-            config.get_flag(self._m.BuilderFlag.FP16)
+        flags = self._m.BuilderFlag.__members__
+        precision = [f for f in ("FP16", "BF16", "INT8", "FP8", "INT4", "FP4") if f in flags and
+                     config.get_flag(flags[f])]
+        if network._strongly_typed and precision:  # 10.x: precision flags contradict strong typing
+            s.emit(self._logger, "ERROR", f"4: [network.cpp::validate] Error Code 4: API Usage Error (Builder flag "
+                   f"{precision[0]} is not allowed for a strongly typed network: types come from the network.)")
+            return None
+        fp16 = "FP16" in precision
         cc = s.compute_capability()
         if config._cache is not None:  # the build "times" each layer once: remember it in the cache
             key = hashlib.sha256(graph.model_bytes).hexdigest()[:16]
@@ -547,6 +284,3 @@ class ImplBuilder(Obj):
         header = planfmt.header(s.version, cc, graph, profiles, fp16, config)
         return self._m.IHostMemory._make(planfmt.dump_plan(header, graph.model_bytes))
 
-
-def builder_json_safe(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=str))

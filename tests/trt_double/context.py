@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .build import Dims, Obj
+from .build import Obj
 from .graph import NUMPY
 
 
@@ -86,12 +86,12 @@ class ImplIExecutionContext(Obj):
     def get_tensor_shape(self, name: str) -> Any:
         io = self._engine._io(name)
         if io is None:
-            return Dims((-1,))
+            return self._m.Dims((-1,))
         if io["mode"] == "INPUT":
-            return Dims(self._shapes.get(name, io["shape"]))
+            return self._m.Dims(self._shapes.get(name, io["shape"]))
         if not self.all_binding_shapes_specified:
-            return Dims(io["shape"])
-        return Dims(self._output_shapes()[name])
+            return self._m.Dims(io["shape"])
+        return self._m.Dims(self._output_shapes()[name])
 
     def _output_shapes(self) -> dict[str, tuple[int, ...]]:
         key = tuple(sorted(self._shapes.items()))
@@ -117,7 +117,7 @@ class ImplIExecutionContext(Obj):
         for d in reversed(shape):
             strides.insert(0, acc)
             acc *= max(d, 1)
-        return Dims(strides)
+        return self._m.Dims(strides)
 
     def set_output_allocator(self, name: str, output_allocator: Any) -> bool:
         io = self._engine._io(name)
@@ -223,7 +223,7 @@ class ImplIExecutionContext(Obj):
             if value.nbytes:
                 wrapper.memcpy(ptr, value.ctypes.data, value.nbytes, cuda.MemcpyKind.HostToDevice, stream_handle)
             if allocator is not None:
-                allocator.notify_shape(name, Dims(value.shape))
+                allocator.notify_shape(name, self._m.Dims(value.shape))
         if stream_handle:
             wrapper.stream_synchronize(stream_handle)
         return True

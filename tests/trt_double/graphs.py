@@ -81,3 +81,51 @@ def add_two(path: Path) -> Path:
                                helper.make_tensor_value_info("b", TensorProto.FLOAT, ["N", "S"])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", "S"])])
     return _save(graph, path)
+
+
+def tiny_cnn(path: Path, batch: int | str = "N") -> Path:
+    """x[N,3,16,16] -> Conv+bias -> Relu -> Conv+bias -> Add(residual) -> Relu -> GlobalAveragePool
+    -> Flatten -> Gemm -> y[N,10]; seeded random weights (numbers worth comparing)."""
+    rng = np.random.default_rng(0)
+    f = np.float32
+    inits = [numpy_helper.from_array(rng.normal(0, 0.2, (8, 3, 3, 3)).astype(f), "w1"),
+             numpy_helper.from_array(rng.normal(0, 0.1, (8,)).astype(f), "b1"),
+             numpy_helper.from_array(rng.normal(0, 0.2, (8, 8, 3, 3)).astype(f), "w2"),
+             numpy_helper.from_array(rng.normal(0, 0.1, (8,)).astype(f), "b2"),
+             numpy_helper.from_array(rng.normal(0, 0.3, (10, 8)).astype(f), "wf"),
+             numpy_helper.from_array(rng.normal(0, 0.1, (10,)).astype(f), "bf")]
+    nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], name="conv1", pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c1"], ["r1"], name="relu1"),
+             helper.make_node("Conv", ["r1", "w2", "b2"], ["c2"], name="conv2", pads=[1, 1, 1, 1]),
+             helper.make_node("Add", ["c2", "r1"], ["s"], name="add_residual"),
+             helper.make_node("Relu", ["s"], ["r2"], name="relu2"),
+             helper.make_node("GlobalAveragePool", ["r2"], ["p"], name="pool"),
+             helper.make_node("Flatten", ["p"], ["fl"], name="flatten"),
+             helper.make_node("Gemm", ["fl", "wf", "bf"], ["y"], name="fc", transB=1)]
+    graph = helper.make_graph(nodes, "tiny_cnn",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, 3, 16, 16])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [batch, 10])], inits)
+    return _save(graph, path)
+
+
+def nonzero(path: Path) -> Path:
+    """x[N,4] -> Greater(0) -> NonZero -> y[2,K]: an output whose shape depends on the data."""
+    zero = numpy_helper.from_array(np.array(0.0, np.float32), "zero")
+    nodes = [helper.make_node("Greater", ["x", "zero"], ["m"], name="positive"),
+             helper.make_node("NonZero", ["m"], ["y"], name="nonzero")]
+    graph = helper.make_graph(nodes, "nonzero", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.INT64, [2, "K"])], [zero])
+    return _save(graph, path)
+
+
+def fp16_cast_conv(path: Path) -> Path:
+    """x fp32 -> Cast(fp16) -> Conv(fp16 weights) -> Relu -> Cast(fp32) -> y: fp16 compute inside."""
+    w = numpy_helper.from_array((np.ones((4, 3, 3, 3)) * 0.1).astype(np.float16), "w")
+    nodes = [helper.make_node("Cast", ["x"], ["xh"], name="to_half", to=TensorProto.FLOAT16),
+             helper.make_node("Conv", ["xh", "w"], ["c"], name="conv0", pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c"], ["r"], name="relu0"),
+             helper.make_node("Cast", ["r"], ["y"], name="to_float", to=TensorProto.FLOAT)]
+    graph = helper.make_graph(nodes, "fp16_cast_conv",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 8, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4, 8, 8])], [w])
+    return _save(graph, path)

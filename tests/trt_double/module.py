@@ -10,22 +10,9 @@ from typing import Any
 import numpy as np
 
 from . import api
-from .build import (
-    Dims,
-    ImplBuilder,
-    ImplIBuilderConfig,
-    ImplIHostMemory,
-    ImplILayer,
-    ImplILogger,
-    ImplINetworkDefinition,
-    ImplIOptimizationProfile,
-    ImplITensor,
-    ImplITimingCache,
-    ImplLogger,
-    ImplOnnxParser,
-    ImplParserError,
-    Obj,
-)
+from .build import ImplBuilder, ImplDims, ImplILayer, ImplILogger, ImplINetworkDefinition, ImplITensor, ImplLogger, Obj
+from .config import ImplIBuilderConfig, ImplIHostMemory, ImplIOptimizationProfile, ImplITimingCache
+from .parser import ImplOnnxParser, ImplParserError
 from .context import ImplIExecutionContext
 from .runtime import ImplEngineInspector, ImplICudaEngine, ImplRuntime
 from .state import State
@@ -47,7 +34,7 @@ class ImplIDebugListener(Obj):
         pass
 
 
-IMPLS = (ImplILogger, ImplLogger, ImplITensor, ImplILayer, ImplINetworkDefinition, ImplParserError, ImplOnnxParser,
+IMPLS = (ImplDims, ImplILogger, ImplLogger, ImplITensor, ImplILayer, ImplINetworkDefinition, ImplParserError, ImplOnnxParser,
          ImplIOptimizationProfile, ImplITimingCache, ImplIHostMemory, ImplIBuilderConfig, ImplBuilder, ImplRuntime,
          ImplICudaEngine, ImplIExecutionContext, ImplEngineInspector, ImplIOutputAllocator,
          ImplIDebugListener)
@@ -82,7 +69,6 @@ def make_tensorrt(version: str = "10.13.3.9", state: State | None = None) -> typ
         bases = (classes["ILogger"],) if name == "Logger" else ()
         cls = api.finalize(impl, name, sig, checker, extra, bases)
         setattr(mod, name, cls)
-    mod.Dims = Dims
     for name, entry in sig.get("attributes", {}).items():  # trt.float32 = DataType.FLOAT ...
         py = str(entry.get("py", ""))
         if py.startswith("DataType."):

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from . import plan as planfmt
-from .build import Dims, Obj
+from .build import Obj
 from .graph import NUMPY, Graph
 from .inspector import Layer, engine_information, layer_information
 
@@ -114,7 +114,7 @@ class ImplICudaEngine(Obj):
 
     def get_tensor_shape(self, name: str) -> Any:
         t = self._io(name)
-        return Dims(t["shape"]) if t else Dims(())
+        return self._m.Dims(t["shape"]) if t else self._m.Dims(())
 
     def get_tensor_location(self, name: str) -> Any:
         return self._m.TensorLocation.DEVICE
@@ -151,7 +151,7 @@ class ImplICudaEngine(Obj):
             self._s.emit(self._runtime._logger, "ERROR", f"3: [engine.cpp::getProfileShape] Error Code 3: API Usage "
                          f"Error (Parameter check failed, condition: profileIndex and input tensor {name} valid)")
             return []
-        return [Dims(s) for s in self._head["profiles"][profile_index][name]]
+        return [self._m.Dims(s) for s in self._head["profiles"][profile_index][name]]
 
     def get_device_memory_size_for_profile(self, profile_index: int) -> int:
         return self._head["device_memory"][profile_index]
