@@ -1,15 +1,15 @@
 """API contract: every TensorRT name the backend (and the test double) uses must exist in the
 real bindings of each release the backend claims (SUPPORTED_RELEASES).
 
-The inventories (../shared/trt_api/tensorrt-<version>.names) list every identifier token of the
-compiled bindings; a name is present if it equals a token or is the suffix of one.
+The inventories (tests/data/trt_api/tensorrt-<version>.names.gz) list every identifier token of
+the compiled bindings; a name is present if it equals a token or is the suffix of one.
 
 Which attribute names count as TensorRT names: every `ast.Attribute.attr` in the backend's
 tensorrt*.py modules, except
   - dunders (`__init__`; `__version__` lives in the tensorrt package's Python __init__ on 10.x),
   - attributes read off our own objects (receivers spelt as in OWN_RECEIVERS) or off imported
     non-TensorRT modules (np, os, json, ...: receivers bound by an import statement),
-  - cuda-python runtime names (prefix "cuda"; checked against CUDA_RUNTIME_NAMES below),
+  - CUDA runtime names (prefix "cuda"; the functions called must exist in the fake libcudart),
   - attributes of the Python and numpy types the code handles (dir() of PYTHON_TYPES).
 A misspelt or removed TensorRT name is none of these, so it is checked.
 """
@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import ast
 import bisect
+import functools
+import gzip
 import hashlib
 import re
 from pathlib import Path
@@ -25,11 +27,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from trt_double import CUDA_RUNTIME_NAMES, FakeGpu, make_cuda_runtime, make_tensorrt
+from trt_double import FakeCudart, make_tensorrt
+from trt_double.api import signatures
 from trtmake.backends import tensorrt as backend
 
 REPO = Path(__file__).resolve().parents[1]
-TRT_API = Path(__file__).resolve().parents[2] / "shared" / "trt_api"
+TRT_API = REPO / "tests" / "data" / "trt_api"
 BACKEND_MODULES = sorted((REPO / "trtmake" / "backends" / "tensorrt").glob("*.py"))
 # our objects: the runner/backend itself, its options, BuildSpec, Profile, ShapeRange
 OWN_RECEIVERS = {"self", "self.opts", "backend", "opts", "spec", "profile", "rng"}
@@ -37,12 +40,11 @@ PYTHON_TYPES = (str, bytes, list, dict, tuple, set, int, float, Path, re.Match, 
                 type(hashlib.sha256()), np.ndarray, np.dtype)
 DOUBLE_RELEASES = {"10.13": "10.13.3.9", "11.4": "11.4.0.106"}
 
-pytestmark = pytest.mark.skipif(not TRT_API.is_dir(), reason=f"TensorRT name inventories not found at {TRT_API}")
-
 
 class Inventory:
     def __init__(self, path: Path) -> None:
-        self.tokens = set(path.read_text().split())
+        with gzip.open(path, "rt") as f:
+            self.tokens = set(f.read().split())
         self._sorted_reversed = sorted(t[::-1] for t in self.tokens)
 
     def __contains__(self, name: str) -> bool:
@@ -54,8 +56,9 @@ class Inventory:
         return i < len(self._sorted_reversed) and self._sorted_reversed[i].startswith(rev)
 
 
+@functools.lru_cache(maxsize=None)
 def inventory(release: str) -> Inventory:
-    files = sorted(TRT_API.glob(f"tensorrt-{release}.*.names"))
+    files = sorted(TRT_API.glob(f"tensorrt-{release}.*.names.gz"))
     assert files, f"no inventory for TensorRT {release} in {TRT_API}"
     return Inventory(files[-1])
 
@@ -171,52 +174,44 @@ def test_gating_limits_a_name_to_its_releases():
     assert missing_names(used, gated={}) == {"10.13": [], "11.4": ["int8_calibrator"]}
 
 
-# -- the double --------------------------------------------------------------------------------------
-def double_public_names(mod) -> set[str]:
-    """Public names of the fake module: module attributes, class members, enum members, fields."""
+# -- the simulator ----------------------------------------------------------------------------------------------
+def simulator_public_names(mod) -> set[str]:
+    """Public names of the simulated module: module attributes, class members, enum members."""
+    from trt_double.api import Absent
+
     names = set()
     for attr, value in vars(mod).items():
         if attr.startswith("_"):
             continue
         names.add(attr)
         if isinstance(value, type):
+            names |= set(getattr(value, "__members__", {}))
             for cls in value.__mro__:
                 if cls.__module__ == "builtins" or cls.__module__.startswith("enum"):
                     continue
-                names |= {n for n in vars(cls) if not n.startswith("_")}
-                names |= set(getattr(cls, "_PROPS", ())) | set(getattr(cls, "_FIELDS", ()))
-            names |= set(getattr(value, "__members__", {}))
-    names |= set(mod.ILogger.Severity.__members__)
+                names |= {n for n, v in vars(cls).items() if not n.startswith("_") and not isinstance(v, Absent)
+                          and hasattr(value, n)}
     return names
 
 
 @pytest.mark.parametrize("release", sorted(DOUBLE_RELEASES))
-def test_double_exposes_only_names_of_its_release(release):
-    fake = make_tensorrt(DOUBLE_RELEASES[release], FakeGpu())
-    inv = inventory(release)
-    names = double_public_names(fake)
-    assert len(names) > 80
-    assert sorted(n for n in names if n not in inv) == []
+def test_simulator_exposes_only_names_of_its_release(release):
+    names = simulator_public_names(make_tensorrt(DOUBLE_RELEASES[release]))
+    python_layer = set(signatures(DOUBLE_RELEASES[release])["python_layer"]["functions"])  # tensorrt/__init__.py
+    assert len(names) > 300
+    assert sorted(n for n in names if n not in inventory(release) and n not in python_layer) == []
 
 
-def test_double_differs_between_releases_like_the_bindings():
-    ten, eleven = make_tensorrt("10.13.3.9", FakeGpu()), make_tensorrt("11.4.0.106", FakeGpu())
-    assert "int8_calibrator" in double_public_names(ten) and "int8_calibrator" not in double_public_names(eleven)
+def test_simulator_differs_between_releases_like_the_bindings():
+    ten, eleven = make_tensorrt("10.13.3.9"), make_tensorrt("11.4.0.106")
+    assert "int8_calibrator" in simulator_public_names(ten) and "int8_calibrator" not in simulator_public_names(eleven)
     assert "EXPLICIT_BATCH" in ten.NetworkDefinitionCreationFlag.__members__
     assert "EXPLICIT_BATCH" not in eleven.NetworkDefinitionCreationFlag.__members__
 
 
-def test_double_cuda_runtime_matches_the_names_the_backend_uses():
-    used = {node.attr for source in backend_sources().values() for node in ast.walk(ast.parse(source))
-            if isinstance(node, ast.Attribute) and node.attr.startswith("cuda")}
-    runtime = make_cuda_runtime(FakeGpu())
-    exposed = {n for n in vars(runtime) if n.startswith("cuda")}
-    assert exposed == set(CUDA_RUNTIME_NAMES)
-    kinds = {"cudaMemcpyHostToDevice", "cudaMemcpyDeviceToHost"}
-    assert used - kinds <= exposed, f"backend uses CUDA names the double lacks: {sorted(used - kinds - exposed)}"
-    assert kinds <= set(runtime.cudaMemcpyKind.__members__)
-
-
-def test_double_cuda_runtime_names_exist_in_cuda_python():
-    runtime = pytest.importorskip("cuda.bindings.runtime", reason="cuda-python not installed here")
-    assert [n for n in CUDA_RUNTIME_NAMES if not hasattr(runtime, n)] == []
+def test_fake_libcudart_has_every_cuda_function_the_backend_calls():
+    called = {node.func.attr for source in backend_sources().values() for node in ast.walk(ast.parse(source))
+              if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+              and node.func.attr.startswith("cuda")}
+    missing = sorted(n for n in called if not callable(getattr(FakeCudart, n, None)))
+    assert missing == [], f"the backend calls CUDA functions the fake libcudart lacks: {missing}"

@@ -12,6 +12,7 @@ function here has C semantics: out-parameters are written through the pointer it
 from __future__ import annotations
 
 import ctypes
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,7 +57,7 @@ def _store(out: Any, ctype: Any, value: int) -> None:
     if target is None:
         ctype.from_address(_value(out)).value = value
         return
-    if isinstance(target, ctypes.c_void_p) or isinstance(target, ctypes._SimpleCData):
+    if isinstance(target, ctypes._SimpleCData):
         target.value = value
     else:  # a struct or array passed by reference: write at its address
         ctype.from_address(ctypes.addressof(target)).value = value
@@ -85,6 +86,7 @@ class FakeCudart:
     current: int = 0
     allocations: dict[int, Any] = field(default_factory=dict)
     streams: set[int] = field(default_factory=set)
+    events: dict[int, float | None] = field(default_factory=dict)
     calls: dict[str, int] = field(default_factory=dict)
     _next_stream: int = 0x5000
 
@@ -142,6 +144,43 @@ class FakeCudart:
         self._count("cudaDriverGetVersion")
         _store(version, ctypes.c_int, self.driver_version)
         return SUCCESS
+
+    def cudaGetDeviceProperties(self, prop: Any, device: Any) -> int:
+        """The pre-12 symbol: same layout for the name field."""
+        return self.cudaGetDeviceProperties_v2(prop, device)
+
+    # -- events (timing) ----------------------------------------------------------------------
+    def cudaEventCreate(self, event: Any) -> int:
+        self._count("cudaEventCreate")
+        self._next_stream += 0x10
+        self.events[self._next_stream] = None
+        _store(event, ctypes.c_void_p, self._next_stream)
+        return SUCCESS
+
+    def cudaEventRecord(self, event: Any, stream: Any = None) -> int:
+        self._count("cudaEventRecord")
+        ptr = _value(event)
+        if ptr not in self.events or not self._stream_ok(stream):
+            return INVALID_RESOURCE_HANDLE
+        self.events[ptr] = time.perf_counter()
+        return SUCCESS
+
+    def cudaEventSynchronize(self, event: Any) -> int:
+        self._count("cudaEventSynchronize")
+        return SUCCESS if _value(event) in self.events else INVALID_RESOURCE_HANDLE
+
+    def cudaEventElapsedTime(self, ms: Any, start: Any, end: Any) -> int:
+        """Milliseconds between two recorded events (host time: the fake runs synchronously)."""
+        self._count("cudaEventElapsedTime")
+        t0, t1 = self.events.get(_value(start)), self.events.get(_value(end))
+        if t0 is None or t1 is None:
+            return INVALID_RESOURCE_HANDLE
+        _store(ms, ctypes.c_float, (t1 - t0) * 1000.0)
+        return SUCCESS
+
+    def cudaEventDestroy(self, event: Any) -> int:
+        self._count("cudaEventDestroy")
+        return SUCCESS if self.events.pop(_value(event), 0) != 0 else INVALID_RESOURCE_HANDLE
 
     # -- streams -----------------------------------------------------------------------------
     def cudaStreamCreate(self, stream: Any) -> int:

@@ -22,14 +22,16 @@ def main(argv: list[str] | None = None) -> int:
     if "--" in argv:
         i = argv.index("--")
         argv, rest = argv[:i], argv[i + 1:]
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--tensorrt", required=True, help="release to simulate: 10.13.3.9 or 11.4.0.106")
-    parser.add_argument("--cuda", choices=("fake", "real"), default="fake")
-    args = parser.parse_args(argv)
-    for path in (str(ROOT), str(ROOT / "tests")):
+    for path in (str(ROOT / "tests"), str(ROOT)):
         if path not in sys.path:
             sys.path.insert(0, path)
-    from trt_double import install
+    from trt_double import RELEASES, install
+
+    parser = argparse.ArgumentParser(prog="run.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tensorrt", required=True, choices=RELEASES, help="the TensorRT release to simulate")
+    parser.add_argument("--cuda", choices=("fake", "real"), default="fake",
+                        help="fake: host memory behind Polygraphy's CUDA wrapper; real: the GPU's libcudart")
+    args = parser.parse_args(argv)
     from trtmake.cli import main as trtmake_main
 
     install(None, version=args.tensorrt, cuda=args.cuda)
