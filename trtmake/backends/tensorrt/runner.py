@@ -75,8 +75,9 @@ class TensorRTRunner(BaseRunner):
         try:
             for name, value in feeds.items():
                 host = np.ascontiguousarray(value)
-                resident[name] = pg_cuda.DeviceArray(shape=host.shape, dtype=DataType.from_dtype(host.dtype))
-                resident[name].copy_from(host)
+                array = pg_cuda.DeviceArray(shape=host.shape, dtype=DataType.from_dtype(host.dtype))
+                resident[name] = array
+                array.copy_from(host)
             for _ in range(warmup):
                 self._run(resident, copy_outputs_to_host=False)
             times = []
