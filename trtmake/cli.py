@@ -33,6 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     if argv is None:  # the process entry (console script, python -m trtmake); a library caller keeps its GC
         _tune_gc()
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] in (["--version"], ["-V"]):
+        print(version_text())
+        return 0
     command = argv.pop(0) if argv and argv[0] in COMMANDS else "build"
     if argv and argv[0] in ("help", "-h", "--help") and command in HYDRA_COMMANDS:
         print(USAGE)
@@ -45,6 +48,26 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         _error("interrupted")
         return 130
+
+
+TOOLCHAIN = ("hydra-core", "onnx", "onnxruntime", "tensorrt", "torch")
+
+
+def version_text() -> str:
+    """`trtmake --version`: trtmake's own version, then the installed toolchain (read from the
+    package metadata, nothing imported)."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    from trtmake import __version__
+
+    parts = [f"python {platform.python_version()}"]
+    for dist in TOOLCHAIN:
+        try:
+            parts.append(f"{dist} {version(dist)}")
+        except PackageNotFoundError:
+            parts.append(f"{dist} not installed")
+    return f"trtmake {__version__}\n" + ", ".join(parts)
 
 
 GC_GEN0_THRESHOLD = 50_000
