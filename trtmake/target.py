@@ -79,8 +79,11 @@ def _check_model(model: dict[str, Any]) -> None:
 
 
 def _check_static(cfg: dict[str, Any]) -> None:
-    """What can be checked without reading any file: assertions, profile syntax."""
+    """What can be checked without reading any file: value ranges, assertions, profile syntax."""
     from trtmake.assertions import declared
+    from trtmake.config.checks import check_values
+
+    check_values(cfg)
     from trtmake.profiles import profile_from_config
 
     declared(cfg["validation"])
