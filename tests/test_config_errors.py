@@ -1,5 +1,6 @@
 """Issue 2 §2: bad config -> one line naming the key and the valid choices, exit 2, nothing cached."""
 
+import os
 import subprocess
 import sys
 
@@ -93,3 +94,27 @@ def test_too_few_samples_names_the_count_key_that_exists(trtmake, tmp_path):
 def test_sample_counts_live_in_calibrator_and_validation_not_in_the_dataset(trtmake):
     assert trtmake("target=tiny_cnn_fp32", "dataset.validation.num_samples=8") == 2
     assert "dataset.validation.num_samples: unknown key" in trtmake.last_err
+
+
+def test_yaml_syntax_error_in_a_recipe_is_one_line_naming_file_and_line(tmp_path):
+    import shutil
+
+    project = tmp_path / "project"
+    for folder in ("conf", "engine_recipes"):
+        shutil.copytree(ROOT / folder, project / folder)
+    (project / "engine_recipes" / "validation" / "default.yaml").write_text("warmup: 5\niters: [30\nnum_samples: 16\n")
+    env = {**os.environ, "TRTMAKE_PROJECT": str(project), "PYTHONPATH": str(ROOT)}
+    for argv in (["target=tiny_cnn_fp32"], ["status", "--json", "target=tiny_cnn_fp32"]):
+        proc = subprocess.run([sys.executable, "-m", "trtmake", *argv, f"cache.dir={tmp_path / 'cache'}"],
+                              cwd=project, env=env, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 2, (argv, proc.stdout, proc.stderr)
+        if argv[0] == "status":
+            import json
+
+            (row,) = json.loads(proc.stdout)["targets"]
+            assert row["why"].startswith("engine_recipes/validation/default.yaml, line 2: YAML syntax error")
+        else:
+            err = proc.stderr.strip()
+            assert len(err.splitlines()) == 1, err
+            assert "engine_recipes/validation/default.yaml, line 2: YAML syntax error" in err
+            assert "internal error" not in err

@@ -243,7 +243,9 @@ def _classify(exc: Exception, to_user_error) -> TrtmakeError:
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
-    if isinstance(exc, (HydraException, OmegaConfBaseException, ValueError)):
+    from yaml import YAMLError
+
+    if isinstance(exc, (HydraException, OmegaConfBaseException, ValueError, YAMLError)):
         return to_user_error(exc)
     import re
 
