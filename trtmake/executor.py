@@ -24,8 +24,9 @@ class StageResult:
     name: str
     status: str  # built | cached | failed | skipped | up to date | stale
     key: str | None = None
-    seconds: float = 0.0
+    seconds: float = 0.0  # spent in this run (a cached stage: looking it up and accepting it)
     reasons: list[str] = field(default_factory=list)
+    built_seconds: float | None = None  # a cached stage: how long its build took when it ran
 
 
 @dataclass
@@ -190,6 +191,7 @@ def _mark_failed(result: TargetResult, current: list[str]) -> None:
 
 
 def _build_stage(stage: Stage, ctx: Context, last: dict, events: Events) -> StageResult:
+    started = time.perf_counter()
     key = stage.key(ctx)
     digest = key.digest
     ctx.data[f"__components_{stage.name}"] = key.components()
@@ -197,7 +199,8 @@ def _build_stage(stage: Stage, ctx: Context, last: dict, events: Events) -> Stag
     record = None if force else ctx.cache.get_action(digest)
     if record is not None:
         stage.accept(ctx, record)
-        res = StageResult(stage.name, "cached", digest, record.get("seconds", 0.0))
+        res = StageResult(stage.name, "cached", digest, time.perf_counter() - started,
+                          built_seconds=record.get("seconds", 0.0))
         events.stage_finished(ctx.target, res)
         return res
     events.stage_started(ctx.target, stage.name)
@@ -211,7 +214,9 @@ def _build_stage(stage: Stage, ctx: Context, last: dict, events: Events) -> Stag
             record = _run_and_publish(stage, ctx, key)
             fault_point(f"{stage.name}:recorded")
     stage.accept(ctx, record)
-    res = StageResult(stage.name, status, digest, record.get("seconds", 0.0))
+    spent = time.perf_counter() - started
+    res = StageResult(stage.name, status, digest, spent if status == "cached" else record.get("seconds", spent),
+                      built_seconds=record.get("seconds", 0.0) if status == "cached" else None)
     events.stage_finished(ctx.target, res)
     return res
 

@@ -16,8 +16,7 @@ from trtmake import __version__
 from trtmake.atomic import write_text_atomic
 from trtmake.executor import TargetResult
 
-STATUS_STYLE = {"built": "green", "cached": "cyan", "failed": "bold red", "skipped": "dim",
-                "up to date": "cyan", "stale": "yellow"}
+from trtmake.summary import STATUS_STYLE
 
 
 def target_entry(r: TargetResult) -> dict[str, Any]:
@@ -39,6 +38,7 @@ def target_entry(r: TargetResult) -> dict[str, Any]:
         "exit_code": r.exit_code,
         "error": r.error,
         "stages": [{"name": s.name, "status": s.status, "key": s.key, "seconds": round(s.seconds, 4),
+                    **({"built_seconds": round(s.built_seconds, 4)} if s.built_seconds is not None else {}),
                     **({"reasons": s.reasons} if s.reasons else {})} for s in r.stages],
         "metrics": primary,
         "assertions": r.assertions,
@@ -105,25 +105,12 @@ def write_junit(report: dict[str, Any], path: Path) -> None:
     write_text_atomic(path, ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n")
 
 
-def _fmt(value: Any, digits: int = 4) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, float):
-        return f"{value:.{digits}g}"
-    return str(value)
-
-
-def _stage_summary(stages: list[dict[str, Any]]) -> str:
-    counts: dict[str, int] = {}
-    for s in stages:
-        counts[s["status"]] = counts.get(s["status"], 0) + 1
-    return ", ".join(f"[{STATUS_STYLE.get(k, '')}]{n} {k}[/]" for k, n in counts.items())
-
-
 def print_summary(report: dict[str, Any], console=None, report_path: Path | None = None) -> None:
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
+
+    from trtmake import summary
 
     console = console or Console()
     targets = [{**t, "label": escape(t["label"])} for t in report["targets"]]
@@ -132,38 +119,23 @@ def print_summary(report: dict[str, Any], console=None, report_path: Path | None
         for col in ("stage", "status", "seconds", "key"):
             stages.add_column(col, justify="right" if col == "seconds" else "left")
         for s in targets[0]["stages"]:
-            stages.add_row(s["name"], f"[{STATUS_STYLE.get(s['status'], '')}]{s['status']}[/]",
-                           f"{s['seconds']:.2f}", (s["key"] or "")[:12])
+            status = f"[{STATUS_STYLE.get(s['status'], '')}]{s['status']}[/]"
+            if s.get("built_seconds") is not None:  # seconds is this run's; the build's own time is a note
+                status += f" [dim](built in {s['built_seconds']:.2f} s)[/]"
+            stages.add_row(s["name"], status, f"{s['seconds']:.2f}", (s["key"] or "")[:12])
         console.print(stages)
-    table = Table(title="trtmake summary", show_lines=len(targets) > 1)
-    for col in ("target", "backend", "precision", "stages"):
-        table.add_column(col)
-    for col in ("cosine", "top1", "max abs", "p50 ms", "p99 ms", "samples/s", "assertions"):
-        table.add_column(col, justify="right")
-    for t in targets:
-        m = t["metrics"]
-        passed = sum(a["passed"] for a in t["assertions"])
-        total = len(t["assertions"])
-        verdict = (("[green]" if passed == total else "[bold red]") + f"{passed}/{total}[/]") if total else "—"
-        if t["error"]:
-            verdict = "[bold red]error[/]"
-        table.add_row(t["label"], t["backend"] or "—", _precision_summary(t.get("precision") or {}),
-                      _stage_summary(t["stages"]),
-                      _fmt(m.get("cosine_similarity"), 6), _fmt(m.get("top1_agreement")),
-                      _fmt(m.get("max_abs_error"), 3), _fmt(m.get("latency_p50_ms"), 3),
-                      _fmt(m.get("latency_p99_ms"), 3), _fmt(m.get("throughput"), 4), verdict)
-    console.print(table)
+    summary.print_summary(targets, console, _precision_summary)
     for t in targets:
         for a in t["assertions"]:
             if not a["passed"]:
                 console.print(f"[bold red]FAILED[/] {t['label']}: {a['metric']} {a['op']} {a['value']} "
-                              f"(actual {_fmt(a['actual'], 6)}, at {a.get('shape', 'opt')})")
+                              f"(actual {summary.fixed(a['actual'], 6)}, at {a.get('shape', 'opt')})")
         for w in t["warnings"]:
-            console.print(f"[yellow]warning[/] {t['label']}: {w}")
+            console.print(f"[yellow]warning[/] {t['label']}: {escape(w)}")
         if t["error"]:
-            console.print(f"[bold red]error[/] {t['label']}: {t['error']}")
+            console.print(f"[bold red]error[/] {t['label']}: {escape(t['error'])}")
     if report_path is not None:
-        console.print(f"report: {report_path}", style="dim")
+        console.print(f"report: {report_path}", style="dim", soft_wrap=True)
 
 
 def _precision_summary(precision: dict[str, Any]) -> str:
