@@ -175,14 +175,16 @@ def print_status(rows: list[dict[str, Any]], console=None, seconds: float | None
         console.print_json(json.dumps({"targets": rows, "seconds": round(seconds or 0.0, 3)}))
         return
     style = {"up to date": "cyan", "stale": "yellow", "error": "bold red"}
+    verdict = {True: "[green]passing[/]", False: "[bold red]failing[/]", None: "[dim]—[/]"}
     table = Table(title="trtmake status")
-    for col in ("target", "state", "stage", "first change"):
-        table.add_column(col)
+    for col in ("target", "state", "assertions", "stage", "first change / failed assertion"):
+        table.add_column(col, overflow="fold")
     for r in rows:
-        table.add_row(escape(r["target"]), f"[{style.get(r['state'], '')}]{r['state']}[/]", r["stage"] or "",
-                      escape(r["why"]))
+        table.add_row(escape(r["target"]), f"[{style.get(r['state'], '')}]{r['state']}[/]",
+                      verdict[r.get("passing")], r["stage"] or "", escape(r["why"]))
     console.print(table)
     counts = {s: sum(r["state"] == s for r in rows) for s in ("up to date", "stale", "error")}
+    counts["failing"] = sum(r.get("passing") is False for r in rows)
     took = f" in {seconds:.2f} s" if seconds is not None else ""
     console.print(", ".join(f"{n} {s}" for s, n in counts.items() if n) + f" ({len(rows)} targets{took})",
                   style="dim")
