@@ -209,13 +209,16 @@ def print_cache_removal(summary: dict[str, Any], console=None) -> None:
     table = Table(title=f"trtmake {escape(summary['command'])}")
     for col in ("", "count", "bytes"):
         table.add_column(col, justify="left" if not col else "right")
-    for kind in ("records", "objects", "pointers", "tmp", "plans"):
+    kinds = {"records": "records", "objects": "objects", "pointers": "pointers", "tmp": "tmp",
+             "plans": "plans", "runs": "run folders (runs/, sweeps/)"}
+    for kind, label in kinds.items():
         if kind in summary["removed"]:
             count, size = summary["removed"][kind]
-            table.add_row(f"{verb}: {kind}", str(count), human_bytes(size))
-    table.add_row("[bold]freed[/]", "", f"[bold]{human_bytes(summary['freed'])}[/]")
+            table.add_row(f"{verb}: {label}", str(count), human_bytes(size))
+    dry = summary.get("dry_run")
+    table.add_row("[bold]would free[/]" if dry else "[bold]freed[/]", "", f"[bold]{human_bytes(summary['freed'])}[/]")
     table.add_row("cache size before", "", human_bytes(summary["before"]))
-    table.add_row("cache size after", "", human_bytes(summary["after"]))
+    table.add_row("cache size after" + (" (if run)" if dry else ""), "", human_bytes(summary["after"]))
     if "budget" in summary:
         table.add_row("budget", "", human_bytes(summary["budget"]))
     if summary.get("protected"):
