@@ -20,12 +20,23 @@ USAGE = """usage: trtmake [COMMAND] target=NAME [group=option ...] [key=value ..
   trtmake -m target=a,b precision=fp16,int8 a Hydra multirun sweep, one summary table and report
   trtmake -m 'target=glob(*)' hydra/launcher=joblib   every target, in parallel, one cache
   trtmake target=X --cfg job                Hydra's view of the composed target
-  trtmake status [--json] [key=value ...]   every target: up to date or stale, and why (builds nothing)
+  trtmake status [--json] [key=value ...]   every target: up to date or stale, passing or failing (builds nothing)
   trtmake gc --max-size 10GB [--all] [--dry-run]   shrink the cache, least recently used first
   trtmake clean target=NAME                 drop a target's last run and what only it uses
   trtmake merge-timing-cache PINNED [PRODUCED ...] merge TensorRT timing caches into the pinned file
+  trtmake --version                         trtmake's version and the installed toolchain
 
-  cache.dir=PATH (or TRTMAKE_CACHE) selects the cache for every command.
+options (key=value, with any build):
+  show=plan                 print the resolved target (every group's values) as JSON; builds nothing
+  show=trtexec              print the trtexec command that builds the same engine; builds nothing
+  revalidate=true           re-run validation even when cached (latency is machine state)
+  report.path=PATH          the JSON report (default build/report.json)
+  report.junit=PATH         also write JUnit XML (a test case per stage and per assertion)
+  cache.dir=PATH            the cache, for every command (or TRTMAKE_CACHE; default cache/)
+  Relative paths resolve from the project root (the folder holding conf/), not the current folder.
+
+exit codes: 0 built and every assertion passed; 1 a build or an assertion failed;
+            2 a user error (bad key or value, missing or malformed input), one line naming it
 """
 
 
@@ -121,6 +132,7 @@ def _progress() -> bool:
 def _run_hydra(command: str, argv: list[str], root: Path) -> int:
     from trtmake import plan_cache
 
+    check_overrides(split_flags(argv)[1], root)
     snap = None
     if not any(a.startswith("-") for a in argv):  # plain overrides: a cached plan may stand in for Hydra
         snap = plan_cache.snapshot(root)
@@ -225,6 +237,28 @@ _INFO = ("all", "config", "defaults", "defaults-tree", "plugins", "searchpath")
 
 def hydra_argv(argv: list[str], extra: list[str]) -> list[str]:
     """Flags first, then overrides, then `extra`: `trtmake target=a,b -m` works as `-m target=a,b`."""
+    flags, overrides = split_flags(argv)
+    return [*flags, *overrides, *extra]
+
+
+def check_overrides(overrides: list[str], root: Path) -> None:
+    """A word that is neither a flag nor KEY=VALUE (nor Hydra's `~KEY`): say what was meant,
+    before Hydra's `Error parsing override`."""
+    from trtmake.errors import UserError
+
+    for arg in overrides:
+        if "=" in arg or arg.startswith("~"):
+            continue
+        from trtmake.project import target_names
+
+        if arg in target_names(root):
+            raise UserError(f"{arg}: not an override; did you mean target={arg}?")
+        raise UserError(f"{arg}: not a command or a KEY=VALUE override; commands: {', '.join(COMMANDS)}; "
+                        "pick a target with target=NAME (see trtmake --help)")
+
+
+def split_flags(argv: list[str]) -> tuple[list[str], list[str]]:
+    """Hydra's flags (with their values) and the overrides, in their orders."""
     flags, overrides = [], []
     it = iter(range(len(argv)))
     for i in it:
@@ -236,7 +270,7 @@ def hydra_argv(argv: list[str], extra: list[str]) -> list[str]:
         takes_value = arg in _VALUED or (arg in ("--info", "-i") and i + 1 < len(argv) and argv[i + 1] in _INFO)
         if takes_value and i + 1 < len(argv):
             flags.append(argv[next(it)])
-    return [*flags, *overrides, *extra]
+    return flags, overrides
 
 
 def _classify(exc: Exception, to_user_error) -> TrtmakeError:
@@ -304,7 +338,7 @@ def _report(entries: list[dict[str, Any]], path: str | None, junit: str | None, 
     from trtmake import report
 
     data, out = _write(entries, path, junit, root)
-    report.print_summary(data, _console(), report_path=out)
+    report.print_summary(data, _console(), report_path=out, junit_path=_under(root, junit) if junit else None)
     return exit_code(entries)
 
 

@@ -124,6 +124,8 @@ def run_target(target: Target, events: Events | None = None, explain: bool = Fal
         cache.stat.save()
     except TrtmakeError as exc:
         result.error, result.exit_code = str(exc), exc.exit_code
+        if isinstance(exc, UserError):
+            result.error = target.path_hint(result.error)
         _mark_failed(result, current)
         if not isinstance(exc, UserError):
             cache.stat.save()

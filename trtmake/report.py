@@ -105,7 +105,8 @@ def write_junit(report: dict[str, Any], path: Path) -> None:
     write_text_atomic(path, ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n")
 
 
-def print_summary(report: dict[str, Any], console=None, report_path: Path | None = None) -> None:
+def print_summary(report: dict[str, Any], console=None, report_path: Path | None = None,
+                  junit_path: Path | None = None) -> None:
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
@@ -136,6 +137,8 @@ def print_summary(report: dict[str, Any], console=None, report_path: Path | None
             console.print(f"[bold red]error[/] {t['label']}: {escape(t['error'])}")
     if report_path is not None:
         console.print(f"report: {report_path}", style="dim", soft_wrap=True)
+    if junit_path is not None:
+        console.print(f"junit: {junit_path}", style="dim", soft_wrap=True)
 
 
 def _precision_summary(precision: dict[str, Any]) -> str:
