@@ -31,7 +31,8 @@ def target_entry(r: TargetResult) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "name": r.target.name,
         "label": r.target.label,
-        "overrides": list(r.target.overrides),
+        # what selects this target again: target=NAME, then the overrides that change what is built
+        "overrides": [f"target={r.target.name}", *r.target.overrides],
         "backend": r.backend,
         "backend_reason": r.backend_reason,
         "ok": r.ok,
@@ -46,7 +47,7 @@ def target_entry(r: TargetResult) -> dict[str, Any]:
         "precision": {"mode": r.target["precision"]["mode"], **data.get("precision", {})},
         "layer_info": build.get("layer_info", {}),
         "synthetic_inputs": validate.get("synthetic_inputs"),
-        "validated_on": validate.get("device"),
+        "validated_on": _validated_on(r.backend, validate),
         "warnings": r.warnings,
     }
     for name in ("engine", "graph"):
@@ -57,6 +58,18 @@ def target_entry(r: TargetResult) -> dict[str, Any]:
     if "traceback" in data:
         entry["traceback"] = data["traceback"]["text"]
     return entry
+
+
+def _validated_on(backend: str, validate: dict[str, Any]) -> str | None:
+    """The device validation ran on, by name: the GPU for TensorRT, else the CPU's model name
+    (the validate record's `device` is a key component: an ISA flag list on a CPU)."""
+    if not validate:
+        return None
+    if backend == "tensorrt":
+        return validate.get("device")
+    from trtmake.host import cpu_name
+
+    return cpu_name()
 
 
 def report_dict(results: Iterable[TargetResult]) -> dict[str, Any]:
