@@ -13,7 +13,7 @@ from typing import Any
 
 from trtmake.atomic import fault_point
 from trtmake.cache import Cache, storage_error
-from trtmake.errors import BuildFailed, CacheCorrupt, TrtmakeError, UserError
+from trtmake.errors import BuildFailed, CacheCorrupt, MissingDependency, TrtmakeError, UserError
 from trtmake.keys import StageKey, diff_components
 from trtmake.stages.base import Context, Stage, StageOutput, Upstream
 from trtmake.target import Target
@@ -90,7 +90,14 @@ def run_target(target: Target, events: Events | None = None, explain: bool = Fal
 
         if not explain:
             cache.ensure_writable()
-        backend, reason = select_backend(target["backend"]["name"])
+        missing: MissingDependency | None = None
+        try:
+            backend, reason = select_backend(target["backend"]["name"])
+        except MissingDependency as exc:
+            if not explain:
+                raise
+            # explain goes on: the stages that do not use the backend can still be explained
+            missing, backend, reason = exc, UnavailableBackend(target["backend"]["name"], str(exc)), str(exc)
         result.backend, result.backend_reason = backend.name, reason
         last = cache.read_pointer(target.target_id) or {}
         # Faults (issue 6): an object found corrupt when re-hashed right before use is removed and
@@ -107,6 +114,8 @@ def run_target(target: Target, events: Events | None = None, explain: bool = Fal
                 if attempt == _ATTEMPTS - 1:
                     raise BuildFailed(f"{exc}, again after {_ATTEMPTS} rebuilds; check the disk under "
                                       f"{cache.root}") from None
+        if missing is not None:
+            result.error, result.exit_code = str(missing), missing.exit_code
         # one run's memos (the parsed source graph, the validation batches) die with it
         for scratch in [k for k in ctx.data if k.startswith("__")]:
             del ctx.data[scratch]
@@ -246,11 +255,34 @@ def _run_and_publish(stage: Stage, ctx: Context, key: StageKey) -> dict[str, Any
         "outputs": outputs, "data": out.data, "seconds": seconds, "host": ctx.host()})
 
 
+class BackendUnavailable(Exception):
+    """Raised by UnavailableBackend: a stage's key needs the backend, which is not installed."""
+
+
+class UnavailableBackend:
+    """Stands in for a backend that `explain` cannot load (TensorRT on a machine without it):
+    its name is known (stage keys that only name the backend still work), anything else raises."""
+
+    def __init__(self, name: str, why: str):
+        self.name, self.why = name, why
+
+    def __getattr__(self, attr: str):
+        raise BackendUnavailable(self.name)
+
+
 def _explain_stage(stage: Stage, ctx: Context, last: dict, events: Events) -> StageResult:
     previous = (last.get("stages") or {}).get(stage.name)
+    unknown = ctx.data.setdefault("__needs_backend", set())
     try:
         key = stage.key(ctx)
+    except BackendUnavailable as exc:
+        unknown.add(stage.name)
+        return StageResult(stage.name, "unknown", None, reasons=[f"needs {exc}, which is not available here"])
     except Upstream as up:
+        if up.stage in unknown:
+            unknown.add(stage.name)
+            return StageResult(stage.name, "unknown", None,
+                               reasons=[f"its input '{up.stage}' needs {ctx.backend.name}, which is not available here"])
         reasons = [f"its input '{up.stage}' will be rebuilt first"]
         return StageResult(stage.name, "stale", None, reasons=reasons)
     ctx.data[f"__components_{stage.name}"] = key.components()

@@ -168,9 +168,13 @@ def print_explain(entries: Iterable[dict[str, Any]], console=None) -> None:
     from rich.markup import escape
 
     console = console or Console()
+    said: dict[str, str] = {}  # an error shared by many targets (TensorRT missing) is said once
     for e in entries:
         console.print(f"[bold]{escape(e['label'])}[/] ({e['backend'] or 'backend ?'})")
-        if e["error"]:
+        if e["error"] and e["error"] in said:
+            console.print(f"  [bold red]error[/] the same as for {escape(said[e['error']])}")
+        elif e["error"]:
+            said[e["error"]] = e["label"]
             console.print(f"  [bold red]error[/] {escape(e['error'])}")
         for s in e["stages"]:
             style = STATUS_STYLE.get(s["status"], "")

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 STATUS_STYLE = {"built": "green", "cached": "cyan", "failed": "bold red", "skipped": "dim",
-                "up to date": "cyan", "stale": "yellow"}
-STATUS_ORDER = ("built", "cached", "failed", "skipped", "up to date", "stale")
+                "up to date": "cyan", "stale": "yellow", "unknown": "magenta"}
+STATUS_ORDER = ("built", "cached", "failed", "skipped", "up to date", "stale", "unknown")
 LABEL_MIN = 18  # the target column wraps down to this width before other columns are dropped
 
 
