@@ -22,7 +22,7 @@ from trtmake.target import Target
 @dataclass
 class StageResult:
     name: str
-    status: str  # built | cached | failed | skipped | up to date | stale
+    status: str  # built | cached | failed | skipped | up to date | stale | unknown (explain: backend missing)
     key: str | None = None
     seconds: float = 0.0  # spent in this run (a cached stage: looking it up and accepting it)
     reasons: list[str] = field(default_factory=list)
@@ -267,6 +267,8 @@ class UnavailableBackend:
         self.name, self.why = name, why
 
     def __getattr__(self, attr: str):
+        if attr.startswith("__"):  # copy, pickle and friends probe dunders: keep their protocol
+            raise AttributeError(attr)
         raise BackendUnavailable(self.name)
 
 
