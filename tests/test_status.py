@@ -86,3 +86,15 @@ def test_status_of_a_target_whose_last_validation_failed_says_up_to_date_and_fai
     assert trtmake("target=tiny_cnn_fp32") == 0
     _, rows = _rows(trtmake, "target=tiny_cnn_fp32")
     assert rows["tiny_cnn_fp32"]["state"] == "up to date" and rows["tiny_cnn_fp32"]["passing"] is True
+
+
+def test_status_says_a_shared_error_once(trtmake):
+    import importlib.util
+
+    import pytest
+
+    if importlib.util.find_spec("tensorrt") is not None:
+        pytest.skip("TensorRT is installed here")
+    code, out = _status(trtmake, "target=tiny_cnn_*", "backend=tensorrt")
+    flat = " ".join(out.split())
+    assert flat.count("tensorrt is not installed") == 1 and flat.count("the same as for tiny_cnn_") == 2, out

@@ -199,9 +199,15 @@ def print_status(rows: list[dict[str, Any]], console=None, seconds: float | None
     table = Table(title="trtmake status")
     for col in ("target", "state", "assertions", "stage", "first change / failed assertion"):
         table.add_column(col, overflow="fold")
+    said: dict[str, str] = {}  # an error shared by many rows (TensorRT missing) is said once
     for r in rows:
+        why = r["why"]
+        if r["state"] == "error" and why in said:
+            why = f"the same as for {said[why]}"
+        elif r["state"] == "error":
+            said[why] = r["target"]
         table.add_row(escape(r["target"]), f"[{style.get(r['state'], '')}]{r['state']}[/]",
-                      verdict[r.get("passing")], r["stage"] or "", escape(r["why"]))
+                      verdict[r.get("passing")], r["stage"] or "", escape(why))
     console.print(table)
     counts = {s: sum(r["state"] == s for r in rows) for s in ("up to date", "stale", "error")}
     counts["failing"] = sum(r.get("passing") is False for r in rows)
