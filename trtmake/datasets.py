@@ -59,11 +59,17 @@ def is_synthetic(src: dict[str, Any]) -> bool:
     return src["kind"] == "synthetic"
 
 
+# Where each data split's sample count is set (the dataset itself declares no count).
+COUNT_KEYS = {"dataset.validation": "validation.num_samples", "dataset.calibration": "calibrator.num_samples",
+              "dataset.selection": "validation.num_samples"}
+
+
 def load_samples(src: dict[str, Any], key: str, root: Path, inputs: list[InputSpec],
                  shapes: dict[str, Shape], count: int) -> list[dict[str, np.ndarray]]:
     """`count` samples, each {input name: array of shape[1:]} (one row of a batch)."""
+    count_key = COUNT_KEYS.get(key, "num_samples")
     if count <= 0:
-        raise UserError(f"{key}.num_samples: must be > 0, got {count}")
+        raise UserError(f"{count_key}: must be > 0, got {count}")
     kind = src["kind"]
     if kind == "synthetic":
         return _synthetic(src, inputs, shapes, count)
@@ -76,7 +82,7 @@ def load_samples(src: dict[str, Any], key: str, root: Path, inputs: list[InputSp
     if len(files) < count:
         raise UserError(
             f"{key}: {len(files)} samples in {src['path']} but {count} are asked for; "
-            "add samples or lower num_samples"
+            f"add samples or lower {count_key}"
         )
     if kind == "npy":
         samples = [_read_npy(f, inputs, key) for f in files[:count]]
@@ -137,7 +143,7 @@ def _skimage(src: dict[str, Any], inputs: list[InputSpec], count: int, key: str,
         boxes = read_crop_list(crop_list_path(root, src["path"], f"{key}.path"), f"{key}.path")
         if len(boxes) < count:
             raise UserError(f"{key}: {len(boxes)} crops in {src['path']} but {count} are asked for; "
-                            "extend the crop list or lower num_samples")
+                            f"extend the crop list or lower {count_key}")
         boxes = boxes[:count]
     else:
         boxes = crop_boxes(count, src["seed"])

@@ -48,7 +48,20 @@ def profile_from_config(name: str, shapes_cfg: dict, key: str = "profile.shapes"
         except (KeyError, TypeError, ValueError) as exc:
             raise UserError(f"{where}: needs min, opt and max as lists of integers ({exc})") from None
         shapes[input_name] = ShapeRange(parts["min"], parts["opt"], parts["max"])
+        _check_range(f"profile={name}", input_name, shapes[input_name])
     return Profile(name=name, shapes=shapes)
+
+
+def _check_range(key: str, input_name: str, rng: ShapeRange) -> None:
+    """min, opt and max of one input agree with each other (no model needed: checked at planning)."""
+    where = f"profile.shapes.{input_name}"
+    if not len(rng.min) == len(rng.opt) == len(rng.max):
+        raise UserError(f"{key}: {where}.min/opt/max have ranks {len(rng.min)}, {len(rng.opt)}, {len(rng.max)}; "
+                        "give each the same number of dims")
+    for axis, (lo, mid, hi) in enumerate(zip(rng.min, rng.opt, rng.max)):
+        if not lo <= mid <= hi:
+            raise UserError(f"{key}: {where} needs min <= opt <= max on axis {axis}, got {lo}, {mid}, {hi}; "
+                            f"change {where}.min, .opt or .max so that they are in order")
 
 
 def fill_static_inputs(profile: Profile, inputs: list[InputSpec]) -> Profile:
@@ -64,11 +77,12 @@ def fill_static_inputs(profile: Profile, inputs: list[InputSpec]) -> Profile:
 def check_profile(profile: Profile, inputs: list[InputSpec], model: str) -> None:
     """Raise UserError when the profile does not fit the model's declared inputs."""
     by_name = {i.name: i for i in inputs}
-    key = f"profile '{profile.name}'"
+    key = f"profile={profile.name}"
     for name in profile.shapes:
         if name not in by_name:
             raise UserError(
-                f"{key}: input '{name}' is not an input of {model}; its inputs are {sorted(by_name)}"
+                f"{key}: input '{name}' is not an input of {model}; its inputs are {sorted(by_name)}: "
+                f"rename profile.shapes.{name} to one of them"
             )
     for spec in inputs:
         rng = profile.shapes.get(spec.name)
@@ -82,19 +96,16 @@ def check_profile(profile: Profile, inputs: list[InputSpec], model: str) -> None
             if len(shape) != len(spec.dims):
                 raise UserError(
                     f"{key}: profile.shapes.{spec.name}.{point} has rank {len(shape)} but {model} "
-                    f"declares rank {len(spec.dims)} {list(spec.dims)}"
+                    f"declares rank {len(spec.dims)} {list(spec.dims)}; give {len(spec.dims)} dims"
                 )
             for axis, (got, want) in enumerate(zip(shape, spec.dims)):
                 if got <= 0:
-                    raise UserError(f"{key}: profile.shapes.{spec.name}.{point}[{axis}] must be > 0, got {got}")
+                    raise UserError(f"{key}: profile.shapes.{spec.name}.{point}[{axis}] must be > 0, got {got}; "
+                                    "give a positive size")
                 if isinstance(want, int) and want > 0 and got != want:
                     raise UserError(
                         f"{key}: profile.shapes.{spec.name}.{point}[{axis}] = {got} but {model} "
-                        f"fixes that dim to {want}"
+                        f"fixes that dim to {want}; use {want} there (min, opt and max), or a model "
+                        "exported with that dim dynamic"
                     )
-        for axis, (lo, mid, hi) in enumerate(zip(rng.min, rng.opt, rng.max)):
-            if not lo <= mid <= hi:
-                raise UserError(
-                    f"{key}: profile.shapes.{spec.name} needs min <= opt <= max on axis {axis}, "
-                    f"got {lo}, {mid}, {hi}"
-                )
+        _check_range(key, spec.name, rng)

@@ -41,9 +41,38 @@ class Target:
         p = Path(value).expanduser()
         return p if p.is_absolute() else self.project_root / p
 
+    def path_hint(self, message: str) -> str:
+        """`message` (a user error) with a note when it names a relative config path resolved from
+        the project root while trtmake runs in another folder: the user meant the current one."""
+        import os
+
+        cwd = Path.cwd()
+        if cwd == self.project_root:
+            return message
+        for value in _strings(self.cfg):
+            if not value or os.path.isabs(value) or "/" not in value and "." not in value:
+                continue
+            if str(self.project_root / value) in message:
+                here = cwd / value
+                fix = f"pass {here}" if here.exists() else "pass an absolute path"
+                return (f"{message} (relative paths resolve from the project root {self.project_root}, "
+                        f"not the current folder; {fix})")
+        return message
+
     @property
     def cache_dir(self) -> Path:
         return self.path(self.cfg["cache"]["dir"])
+
+
+def _strings(value: Any):
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _strings(v)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            yield from _strings(v)
 
 
 # Overrides that change where results go or how they are shown, not what is built.
@@ -79,8 +108,11 @@ def _check_model(model: dict[str, Any]) -> None:
 
 
 def _check_static(cfg: dict[str, Any]) -> None:
-    """What can be checked without reading any file: assertions, profile syntax."""
+    """What can be checked without reading any file: value ranges, assertions, profile syntax."""
     from trtmake.assertions import declared
+    from trtmake.config.checks import check_values
+
+    check_values(cfg)
     from trtmake.profiles import profile_from_config
 
     declared(cfg["validation"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import typing
 
@@ -33,10 +34,33 @@ def _chain(exc: BaseException) -> list[BaseException]:
     return out
 
 
+def yaml_syntax_error(exc: BaseException) -> UserError | None:
+    """A YAML syntax error anywhere in the chain (a recipe or conf/ file that does not parse):
+    one line naming the file and line, instead of PyYAML's four."""
+    import yaml
+
+    cause = next((c for c in _chain(exc) if isinstance(c, yaml.MarkedYAMLError)), None)
+    if cause is None:
+        return None
+    mark = cause.context_mark or cause.problem_mark
+    name = str(getattr(mark, "name", "") or "a config file")
+    root = os.environ.get("TRTMAKE_PROJECT_ROOT")
+    if root and os.path.isabs(name) and name.startswith(os.path.join(root, "")):
+        name = os.path.relpath(name, root)
+    where = f"{name}, line {mark.line + 1}" if mark is not None else name
+    what = "; ".join(part for part in (cause.context, cause.problem) if part)
+    if cause.problem_mark is not None and cause.problem_mark is not mark:
+        what += f" (line {cause.problem_mark.line + 1}, column {cause.problem_mark.column + 1})"
+    return UserError(f"{where}: YAML syntax error: {what}; fix the file's YAML")
+
+
 def to_user_error(exc: BaseException) -> UserError:
     from hydra.errors import MissingConfigException, OverrideParseException
     from omegaconf.errors import OmegaConfBaseException
 
+    syntax = yaml_syntax_error(exc)
+    if syntax is not None:
+        return syntax
     text = str(exc)
     m = re.search(r"You must specify '([^']+)'", text)
     if m:
