@@ -61,15 +61,8 @@ def target_entry(r: TargetResult) -> dict[str, Any]:
 
 
 def _validated_on(backend: str, validate: dict[str, Any]) -> str | None:
-    """The device validation ran on, by name: the GPU for TensorRT, else the CPU's model name
-    (the validate record's `device` is a key component: an ISA flag list on a CPU)."""
-    if not validate:
-        return None
-    if backend == "tensorrt":
-        return validate.get("device")
-    from trtmake.host import cpu_name
-
-    return cpu_name()
+    """The device validation ran on, by name, as the backend named it (a GPU, or the CPU's model)."""
+    return validate.get("device") if validate else None
 
 
 def report_dict(results: Iterable[TargetResult]) -> dict[str, Any]:
