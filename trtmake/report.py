@@ -42,7 +42,7 @@ def target_entry(r: TargetResult) -> dict[str, Any]:
                     **({"reasons": s.reasons} if s.reasons else {})} for s in r.stages],
         "metrics": primary,
         "assertions": r.assertions,
-        "model": {"name": r.target["model"]["name"], "synthetic_weights": r.target["model"]["synthetic_weights"]},
+        "model": model_entry(r.target["model"]),
         "precision": {"mode": r.target["precision"]["mode"], **data.get("precision", {})},
         "layer_info": build.get("layer_info", {}),
         "synthetic_inputs": validate.get("synthetic_inputs"),
@@ -56,6 +56,17 @@ def target_entry(r: TargetResult) -> dict[str, Any]:
         entry["calibration"] = data["calibrate"]
     if "traceback" in data:
         entry["traceback"] = data["traceback"]["text"]
+    return entry
+
+
+def model_entry(model: dict[str, Any]) -> dict[str, Any]:
+    """The model as the report names it: a user's file by its stem and path; `synthetic_weights`
+    only where trtmake made the graph (a generator or an export)."""
+    entry: dict[str, Any] = {"name": model.get("name")}
+    if model.get("path"):
+        entry["path"] = model["path"]
+    if model.get("generator") or model.get("export"):
+        entry["synthetic_weights"] = bool(model.get("synthetic_weights"))
     return entry
 
 
@@ -157,7 +168,8 @@ def print_summary(report: dict[str, Any], console=None, report_path: Path | None
         for a in t["assertions"]:
             if not a["passed"]:
                 console.print(f"[bold red]FAILED[/] {t['label']}: {a['metric']} {a['op']} {a['value']} "
-                              f"(actual {_fmt(a['actual'], 6)}, at {a.get('shape', 'opt')})")
+                              f"(actual {_fmt(a['actual'], 6)}, at {a.get('shape', 'opt')})"
+                              + (f": {a['reason']}" if a.get("reason") else ""))
         for w in t["warnings"]:
             console.print(f"[yellow]warning[/] {t['label']}: {w}")
         if t["error"]:

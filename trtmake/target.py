@@ -63,11 +63,28 @@ def from_config(cfg: Any, overrides: list[str], project_root: Path) -> Target:
         msg = str(exc).splitlines()[0]
         raise UserError(f"{key}: {msg}") from None
     plain.pop("hydra", None)
-    name = plain["target"]["name"]
     _check_model(plain["model"])
+    name = _target_name(plain, project_root)
     _check_static(plain)
     kept = tuple(o for o in overrides if not o.lstrip("+~").startswith(_NEUTRAL))
     return Target(name=name, overrides=kept, project_root=project_root, cfg=plain)
+
+
+def _target_name(plain: dict[str, Any], project_root: Path) -> str:
+    """The target recipe's name; with no target, a user's own file names it (and its model)."""
+    model = plain["model"]
+    if not model.get("name"):
+        model["name"] = Path(model["path"]).stem if model.get("path") else (model.get("generator") or "model")
+    name = plain["target"]["name"]
+    if name:
+        return name
+    if not model.get("path"):
+        from trtmake.project import target_names
+
+        raise UserError(f"target: none given; pass target=NAME (available: {', '.join(target_names(project_root))}) "
+                        "or build your own file with model=onnx model.path=FILE")
+    plain["target"]["name"] = model["name"]
+    return model["name"]
 
 
 def _check_model(model: dict[str, Any]) -> None:
