@@ -65,6 +65,9 @@ def from_config(cfg: Any, overrides: list[str], project_root: Path) -> Target:
     plain.pop("hydra", None)
     _check_model(plain["model"])
     name = _target_name(plain, project_root)
+    from trtmake.profiles import resolved_shapes
+
+    plain["profile"]["shapes"] = resolved_shapes(plain["profile"])  # what every reader of the profile sees
     _check_static(plain)
     kept = tuple(o for o in overrides if not o.lstrip("+~").startswith(_NEUTRAL))
     return Target(name=name, overrides=kept, project_root=project_root, cfg=plain)
@@ -89,6 +92,8 @@ def _target_name(plain: dict[str, Any], project_root: Path) -> str:
 
 def _check_model(model: dict[str, Any]) -> None:
     given = [k for k in ("path", "generator", "export") if model.get(k)]
+    if not given and "path" in model:
+        raise UserError("model.path: not set; point it at your .onnx file: model=onnx model.path=FILE")
     if len(given) != 1:
         raise UserError(
             f"model: set exactly one of model.path, model.generator, model.export (got {given or 'none'})"
