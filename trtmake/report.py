@@ -47,8 +47,10 @@ def target_entry(r: TargetResult) -> dict[str, Any]:
         "layer_info": build.get("layer_info", {}),
         "synthetic_inputs": validate.get("synthetic_inputs"),
         "validated_on": validate.get("device"),
-        "warnings": r.warnings,
+        "warnings": r.warnings + source_notes(data.get("source", {}), r.target["precision"]["mode"]),
     }
+    if data.get("source", {}).get("normalized"):
+        entry["source"] = {"normalized": data["source"]["normalized"]}
     for name in ("engine", "graph"):
         if name in data:
             entry[name] = data[name]
@@ -57,6 +59,14 @@ def target_entry(r: TargetResult) -> dict[str, Any]:
     if "traceback" in data:
         entry["traceback"] = data["traceback"]["text"]
     return entry
+
+
+def source_notes(source: dict[str, Any], mode: str) -> list[str]:
+    """Warnings from the source stage's normalization that change what this build does."""
+    from trtmake.normalize import PER_TENSOR
+
+    skipped = (source.get("normalized") or {}).get("skipped", [])
+    return [note for note in skipped if mode == "int8" and PER_TENSOR in note]
 
 
 def model_entry(model: dict[str, Any]) -> dict[str, Any]:
