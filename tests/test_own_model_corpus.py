@@ -184,3 +184,19 @@ def test_model_over_2gb_of_external_data_is_read_in_place(tmp_path, cli, capsys)
     if code != 0:  # the onnxruntime backend inlines external data into its engine (> 2 GB protobuf)
         pytest.xfail(f"build of a > 2 GB model: {t['error']}")
     assert t["ok"]
+
+
+def test_profile_shapes_entry_for_a_new_input_says_to_write_plus_plus(files, tmp_path, cli, capsys):
+    path = files["classic_caffe2"]
+    entry = "{min: [1, 3, 32, 32], opt: [1, 3, 32, 32], max: [1, 3, 32, 32]}"
+    code, err = cli(capsys, "model=onnx", f"model.path={path}", f"profile.shapes.data_0={entry}")
+    assert code == 2 and "++profile.shapes.data_0=" in _one_line(err)
+    code, err = cli(capsys, "model=onnx", f"model.path={path}", f"++profile.shapes.data_0={entry}")
+    assert code == 0, err
+
+
+def test_a_generator_recipe_pointed_at_a_user_file_is_named_after_the_file(files, cli, capsys):
+    path = files["classic_caffe2"]
+    code, err = cli(capsys, "target=resnet50_fp32", f"model.path={path}", "model.generator=null", "profile=model")
+    assert code == 0, err
+    assert cli.report["model"] == {"name": "squeezenet_caffe2", "path": str(path)}

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 from trtmake.errors import UserError
 from trtmake.hashing import StatCache, digest_json
-from trtmake.profiles import InputSpec, Shape
+from trtmake.profiles import InputSpec, Shape, summarize
 
 NPY_SUFFIXES = (".npy", ".npz")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -200,7 +200,7 @@ def _read_npy(path: Path, inputs: list[InputSpec], key: str) -> dict[str, np.nda
         if len(inputs) != 1:
             raise UserError(
                 f"{key}: {path.name} is a single array but the model has inputs "
-                f"{[i.name for i in inputs]}; save one .npz per sample keyed by input name"
+                f"[{summarize([i.name for i in inputs])}]; save one .npz per sample keyed by input name"
             )
         return {inputs[0].name: loaded}
     with loaded:
@@ -220,7 +220,8 @@ def _check_sample(sample: dict[str, np.ndarray], inputs: list[InputSpec], shapes
 
     names = {i.name for i in inputs}
     if set(sample) != names:
-        raise UserError(f"{where}: arrays {sorted(sample)} do not match the model's inputs {sorted(names)}")
+        raise UserError(f"{where}: arrays [{summarize(sorted(sample))}] do not match the model's inputs "
+                        f"[{summarize(sorted(names))}]; save one array per model input, keyed by its name")
     for spec in inputs:
         arr = sample[spec.name]
         want = tuple(shapes[spec.name][1:])

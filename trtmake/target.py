@@ -76,6 +76,11 @@ def from_config(cfg: Any, overrides: list[str], project_root: Path) -> Target:
 def _target_name(plain: dict[str, Any], project_root: Path) -> str:
     """The target recipe's name; with no target, a user's own file names it (and its model)."""
     model = plain["model"]
+    if model.get("path") and not model.get("generator"):
+        from trtmake.models import GENERATOR_VERSION
+
+        if model.get("name") in GENERATOR_VERSION:  # a generator recipe pointed at a user's file
+            model["name"] = None
     if not model.get("name"):
         model["name"] = Path(model["path"]).stem if model.get("path") else (model.get("generator") or "model")
     name = plain["target"]["name"]
