@@ -200,3 +200,18 @@ def test_a_generator_recipe_pointed_at_a_user_file_is_named_after_the_file(files
     code, err = cli(capsys, "target=resnet50_fp32", f"model.path={path}", "model.generator=null", "profile=model")
     assert code == 0, err
     assert cli.report["model"] == {"name": "squeezenet_caffe2", "path": str(path)}
+
+
+def test_constant_validation_inputs_are_warned_about(files, tmp_path, cli, capsys):
+    import numpy as np
+
+    folder = tmp_path / "val"
+    folder.mkdir()
+    for i in range(16):
+        np.save(folder / f"{i:02d}.npy", np.full(32, 0.5, np.float32))
+    code, err = cli(capsys, "model=onnx", f"model.path={files['colon_names']}", "dataset.validation.kind=npy",
+                    f"dataset.validation.path={folder}")
+    assert code == 0, err
+    warnings = cli.report["warnings"]
+    assert any("'serving_default_x:0' hold one value" in w for w in warnings), warnings
+    assert cli.report["synthetic_inputs"] is False
