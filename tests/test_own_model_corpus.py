@@ -215,3 +215,14 @@ def test_constant_validation_inputs_are_warned_about(files, tmp_path, cli, capsy
     warnings = cli.report["warnings"]
     assert any("'serving_default_x:0' hold one value" in w for w in warnings), warnings
     assert cli.report["synthetic_inputs"] is False
+
+
+def test_dataset_int_range_sets_the_token_ids_of_every_split(files, tmp_path, cli, capsys):
+    cache = tmp_path / "cache"
+    code, err = cli(capsys, "model=onnx", f"model.path={files['token_ids']}", "dataset.int_range=[0,1]", cache=cache)
+    assert code == 2 and "dataset.int_range: [0, 1] must be [low, high)" in _one_line(err)
+    assert _records(cache) == []
+    code, err = cli(capsys, "model=onnx", f"model.path={files['token_ids']}", "precision=int8",
+                    "dataset.int_range=[3,40]")
+    assert code == 0, err
+    assert cli.report["calibration"]["synthetic"] is True

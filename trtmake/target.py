@@ -68,6 +68,7 @@ def from_config(cfg: Any, overrides: list[str], project_root: Path) -> Target:
     from trtmake.profiles import resolved_shapes
 
     plain["profile"]["shapes"] = resolved_shapes(plain["profile"])  # what every reader of the profile sees
+    _spread_int_range(plain["dataset"])
     _check_static(plain)
     kept = tuple(o for o in overrides if not o.lstrip("+~").startswith(_NEUTRAL))
     return Target(name=name, overrides=kept, project_root=project_root, cfg=plain)
@@ -93,6 +94,20 @@ def _target_name(plain: dict[str, Any], project_root: Path) -> str:
                         "or build your own file with model=onnx model.path=FILE")
     plain["target"]["name"] = model["name"]
     return model["name"]
+
+
+def _spread_int_range(dataset: dict[str, Any]) -> None:
+    """dataset.int_range is the default of each split's own int_range (what the data readers see)."""
+    shared = dataset.pop("int_range", None)
+    for key, declared in [("dataset.int_range", shared)] + [(f"dataset.{k}.int_range", (dataset.get(k) or {}).get("int_range"))
+                                                             for k in ("calibration", "validation", "selection")]:
+        if declared is not None and (len(declared) != 2 or int(declared[1]) - int(declared[0]) < 2):
+            raise UserError(f"{key}: {list(declared)} must be [low, high) with at least two values, "
+                            "e.g. [0, 30522] for token ids")
+    for split in ("calibration", "validation", "selection"):
+        src = dataset.get(split)
+        if shared is not None and src is not None and src.get("int_range") is None:
+            src["int_range"] = list(shared)
 
 
 def _check_model(model: dict[str, Any]) -> None:

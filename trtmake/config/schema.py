@@ -142,6 +142,8 @@ class DatasetConfig:
     validation: DataSourceConfig = field(default_factory=lambda: DataSourceConfig(seed=2))
     # where precision.auto_exclude measures (never the validation samples); None: derived
     selection: Optional[DataSourceConfig] = None
+    # [low, high) of synthetic integer inputs in every split that sets no int_range of its own
+    int_range: Optional[List[int]] = None
 
 
 @dataclass
