@@ -85,6 +85,7 @@ def run_target(target: Target, events: Events | None = None, explain: bool = Fal
     result = TargetResult(target)
     cache = Cache(target.cache_dir, target["cache"]["lock_timeout_s"])
     current: list[str] = []
+    notes: list[str] = []
     try:
         from trtmake.backends.select import backend_named, select_backend
 
@@ -116,6 +117,7 @@ def run_target(target: Target, events: Events | None = None, explain: bool = Fal
                                       f"{cache.root}") from None
         if missing is not None:
             result.error, result.exit_code = str(missing), missing.exit_code
+        notes = _constant_validation_inputs(ctx)
         # one run's memos (the parsed source graph, the validation batches) die with it
         for scratch in [k for k in ctx.data if k.startswith("__")]:
             del ctx.data[scratch]
@@ -150,13 +152,26 @@ def run_target(target: Target, events: Events | None = None, explain: bool = Fal
         result.exit_code = 1
         result.data["traceback"] = {"text": traceback.format_exc()}
         _mark_failed(result, current)
-    result.warnings = list(cache.warnings)
+    result.warnings = list(cache.warnings) + notes
     if result.exit_code == 0 and not result.ok:
         result.exit_code = 1
     return result
 
 
 _ATTEMPTS = 3
+
+
+def _constant_validation_inputs(ctx: Context) -> list[str]:
+    """A warning when this run made validation inputs that hold one value throughout: the
+    comparison with the reference then says little about the engine."""
+    from trtmake.datasets import constant_inputs
+
+    made = ctx.data.get("__validation_batches") or {}
+    names = sorted({n for feeds in made.values() for n in constant_inputs(feeds)})
+    if not names:
+        return []
+    return [f"dataset.validation: input(s) {', '.join(repr(n) for n in names[:4])} hold one value in every "
+            "sample; validation says little there: give varied data (dataset.validation.path, or int_range)"]
 
 
 def _run_stages(ctx: Context, last: dict, events: Events, explain: bool, result: TargetResult,

@@ -43,13 +43,15 @@ def target_entry(r: TargetResult) -> dict[str, Any]:
                     **({"reasons": s.reasons} if s.reasons else {})} for s in r.stages],
         "metrics": primary,
         "assertions": r.assertions,
-        "model": {"name": r.target["model"]["name"], "synthetic_weights": r.target["model"]["synthetic_weights"]},
+        "model": model_entry(r.target["model"]),
         "precision": {"mode": r.target["precision"]["mode"], **data.get("precision", {})},
         "layer_info": build.get("layer_info", {}),
         "synthetic_inputs": validate.get("synthetic_inputs"),
-        "validated_on": _validated_on(r.backend, validate),
-        "warnings": r.warnings,
+        "validated_on": validate.get("device"),
+        "warnings": r.warnings + source_notes(data.get("source", {}), r.target["precision"]["mode"]),
     }
+    if data.get("source", {}).get("normalized"):
+        entry["source"] = {"normalized": data["source"]["normalized"]}
     for name in ("engine", "graph"):
         if name in data:
             entry[name] = data[name]
@@ -60,9 +62,23 @@ def target_entry(r: TargetResult) -> dict[str, Any]:
     return entry
 
 
-def _validated_on(backend: str, validate: dict[str, Any]) -> str | None:
-    """The device validation ran on, by name, as the backend named it (a GPU, or the CPU's model)."""
-    return validate.get("device") if validate else None
+def source_notes(source: dict[str, Any], mode: str) -> list[str]:
+    """Warnings from the source stage's normalization that change what this build does."""
+    from trtmake.normalize import PER_TENSOR
+
+    skipped = (source.get("normalized") or {}).get("skipped", [])
+    return [note for note in skipped if mode == "int8" and PER_TENSOR in note]
+
+
+def model_entry(model: dict[str, Any]) -> dict[str, Any]:
+    """The model as the report names it: a user's file by its stem and path; `synthetic_weights`
+    only where trtmake made the graph (a generator or an export)."""
+    entry: dict[str, Any] = {"name": model.get("name")}
+    if model.get("path"):
+        entry["path"] = model["path"]
+    if model.get("generator") or model.get("export"):
+        entry["synthetic_weights"] = bool(model.get("synthetic_weights"))
+    return entry
 
 
 def report_dict(results: Iterable[TargetResult]) -> dict[str, Any]:
@@ -136,7 +152,8 @@ def print_summary(report: dict[str, Any], console=None, report_path: Path | None
         for a in t["assertions"]:
             if not a["passed"]:
                 console.print(f"[bold red]FAILED[/] {t['label']}: {a['metric']} {a['op']} {a['value']} "
-                              f"(actual {summary.fixed(a['actual'], 6)}, at {a.get('shape', 'opt')})")
+                              f"(actual {summary.fixed(a['actual'], 6)}, at {a.get('shape', 'opt')})"
+                              + (f": {escape(a['reason'])}" if a.get("reason") else ""))
         for w in t["warnings"]:
             console.print(f"[yellow]warning[/] {t['label']}: {escape(w)}")
         if t["error"]:

@@ -26,6 +26,23 @@ def _valid_keys(full_key: str) -> list[str]:
     return [f.name for f in dataclasses.fields(node)] if dataclasses.is_dataclass(node) else []
 
 
+def _is_mapping_entry(full_key: str) -> bool:
+    """`full_key` is a free mapping of the schema (a Dict field) or an entry of one."""
+    from trtmake.config.schema import Config
+
+    node: typing.Any = Config
+    for part in full_key.split("."):
+        if not dataclasses.is_dataclass(node):
+            return typing.get_origin(node) is dict or node is dict
+        hints = typing.get_type_hints(node)
+        if part not in hints:
+            return False
+        node = hints[part]
+        if typing.get_origin(node) is typing.Union:
+            node = next((a for a in typing.get_args(node) if a is not type(None)), node)
+    return typing.get_origin(node) is dict
+
+
 def _chain(exc: BaseException) -> list[BaseException]:
     out = []
     while exc is not None and exc not in out:
@@ -81,6 +98,11 @@ def to_user_error(exc: BaseException) -> UserError:
     if m:
         where = f"engine_recipes/{m.group(1)}.yaml: " if "/" in m.group(1) else f"conf/{m.group(1)}.yaml: "
     m = re.search(r"Could not override '([^']+)'", text)
+    if m and "To append to your config use +" in text and _is_mapping_entry(m.group(1)):
+        key = m.group(1)  # a new entry of a free mapping (profile.shapes, generator_params, ...)
+        hint = " (or, for any input name, profile.inputs=[{name: ..., min: ..., opt: ..., max: ...}])" \
+            if key.startswith("profile.shapes") else ""
+        return UserError(f"{key}: adds entries to a mapping; write it with a leading '++': ++{key}=...{hint}")
     if m:
         key = m.group(1)
         valid = _valid_keys(key)
