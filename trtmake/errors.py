@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 
 class TrtmakeError(Exception):
     """Base of every error trtmake raises on purpose."""
@@ -41,17 +43,17 @@ class MissingDependency(UserError):
 
 
 def first_line(exc: BaseException, limit: int = 300) -> str:
-    """The first line of an exception's message that says something, shortened to `limit`
-    characters; a framework's "[ONNXRuntimeError] : 2 : INVALID_ARGUMENT :" prefix is dropped."""
-    for line in str(exc).strip().splitlines():
-        line = line.strip()
-        if line.startswith("[ONNXRuntimeError]"):
-            line = line.split(" : ", 3)[-1].strip()
-        if line and not line.startswith(("Traceback", "File ")):
-            return shorten(line, limit)
-    return type(exc).__name__
+    """The meaningful part of a library's error message, on one line: onnxruntime's and onnx's
+    status prefixes and the model path they repeat are dropped; long text is cut at a word."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    text = re.sub(r"^\[ONNXRuntimeError\]\s*:\s*\d+\s*:\s*[A-Z_]+\s*:\s*", "", text)
+    text = re.sub(r"^(Load model from \S+ failed:|Node \([^)]*\) Op \([^)]*\) )", "", text).strip()
+    text = re.sub(r"^\[ShapeInferenceError\]\s*", "", text)
+    return shorten(text, limit)
 
 
 def shorten(text: str, limit: int = 300) -> str:
-    """`text` cut to `limit` characters, with "..." where it was cut."""
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    """`text` cut at a word to at most `limit` characters, with " ..." where it was cut."""
+    if len(text) <= limit:
+        return text
+    return text[: limit - 4].rsplit(" ", 1)[0] + " ..."

@@ -17,6 +17,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from trtmake.errors import first_line
+
 # bump when what normalize() writes changes, so that normalized sources are rebuilt
 NORMALIZE_VERSION = 1
 PER_CHANNEL_MIN_OPSET = 13  # DequantizeLinear gained `axis` (per-channel) in opset 13
@@ -104,17 +106,3 @@ def ir_version_to_write(model) -> int:
 
 def _opset(model) -> int:
     return max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0)
-
-
-def first_line(exc: BaseException, limit: int = 200) -> str:
-    """The first meaningful line of a library's error: onnxruntime's and onnx's status prefixes
-    and the model path they repeat are dropped; long text is cut at a word with an ellipsis."""
-    import re
-
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    text = re.sub(r"^\[ONNXRuntimeError\]\s*:\s*\d+\s*:\s*[A-Z_]+\s*:\s*", "", text)
-    text = re.sub(r"^(Load model from \S+ failed:|Node \([^)]*\) Op \([^)]*\) )", "", text).strip()
-    text = re.sub(r"^\[ShapeInferenceError\]\s*", "", text)
-    if len(text) > limit:
-        text = text[:limit].rsplit(" ", 1)[0] + " ..."
-    return text

@@ -7,6 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from trtmake.errors import first_line
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -15,8 +17,6 @@ def onnxruntime_refuses(path: Path, feeds: dict[str, np.ndarray] | None = None) 
     """None when onnxruntime loads `path` (and runs `feeds` once, when given); else the first
     meaningful line of why not."""
     import onnxruntime as ort
-
-    from trtmake.normalize import first_line
 
     so = ort.SessionOptions()
     so.log_severity_level = 3

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from trtmake.errors import UserError
+from trtmake.errors import UserError, first_line
 from trtmake.hashing import digest_json
 from trtmake.keys import StageKey
 from trtmake.stages.base import Artifact, Context, Stage, StageOutput
@@ -161,6 +161,4 @@ def _check_model(path: Path) -> None:
     try:
         onnx.checker.check_model(str(path))
     except Exception as exc:
-        from trtmake.normalize import first_line
-
         raise UserError(f"model: {path.name} fails the ONNX checker: {first_line(exc)}") from None
