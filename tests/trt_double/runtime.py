@@ -54,6 +54,11 @@ class ImplRuntime(Obj):
                    f"Version tag does not match. Note: Current Version: {s.version}, Serialized Engine Version: "
                    f"{head['release']})")
             return None
+        if head["version_compatible"] and not self.engine_host_code_allowed:
+            s.emit(self._logger, "ERROR", "1: [runtime.cpp::deserializeCudaEngine] Error Code 1: Internal Error "
+                   "(The engine plan file contains host code (a version-compatible engine embeds the lean runtime) "
+                   "but host code is not allowed: set IRuntime::setEngineHostCodeAllowed(true).)")
+            return None
         cc, built = s.compute_capability(), tuple(head["cc"])
         hw = head["hardware_compatibility_level"]
         compatible = built == cc or (hw in ("AMPERE_PLUS", "SAME_COMPUTE_CAPABILITY") and cc >= (8, 0) and
