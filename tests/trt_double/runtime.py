@@ -155,7 +155,7 @@ class ImplICudaEngine(Obj):
         if t is None or t["mode"] != "INPUT" or not 0 <= profile_index < self.num_optimization_profiles:
             self._s.emit(self._runtime._logger, "ERROR", f"3: [engine.cpp::getProfileShape] Error Code 3: API Usage "
                          f"Error (Parameter check failed, condition: profileIndex and input tensor {name} valid)")
-            return []
+            return [self._m.Dims._invalid() for _ in range(3)]  # nbDims == -1, as getProfileShape returns
         return [self._m.Dims(s) for s in self._head["profiles"][profile_index][name]]
 
     def get_device_memory_size_for_profile(self, profile_index: int) -> int:
