@@ -218,3 +218,23 @@ def test_context_managers_warn_as_deprecated(monkeypatch):
     with pytest.warns(DeprecationWarning, match="Context managers for TensorRT types are deprecated"):
         with trt.Runtime(trt.Logger()):
             pass
+
+
+def test_a_subclass_must_call_the_base_init_like_pybind11(monkeypatch):
+    trt = install(monkeypatch, version="11.4.0.106").trt
+
+    class Forgetful(trt.ILogger):
+        def __init__(self):
+            self.messages = []
+
+        def log(self, severity, msg):
+            self.messages.append(msg)
+
+    class Careful(Forgetful):
+        def __init__(self):
+            trt.ILogger.__init__(self)
+            self.messages = []
+
+    with pytest.raises(TypeError, match=r"ILogger.__init__\(\) must be called when overriding __init__"):
+        Forgetful()
+    assert trt.Builder(Careful()).logger.messages == []
