@@ -366,3 +366,26 @@ def test_ten_weakly_typed_fp16_flag_runs_intermediates_in_half(monkeypatch, tmp_
     with pytest.raises(Exception):
         strongly()  # precision flags and strong typing contradict each other on 10.x
     assert "FP16 is not allowed for a strongly typed network" in sim.messages("ERROR")[-1]
+
+
+def test_user_managed_context_needs_device_memory(sim, tmp_path):
+    from polygraphy import cuda
+
+    trt = sim.trt
+    engine, _ = build(graphs.tiny_cnn(tmp_path / "cnn.onnx", batch=2))
+    context = engine.create_execution_context(trt.ExecutionContextAllocationStrategy.USER_MANAGED)
+    x = cuda.DeviceArray.raw((2 * 3 * 16 * 16 * 4,))
+    y = cuda.DeviceArray.raw((2 * 10 * 4,))
+    x.copy_from(np.ones((2, 3, 16, 16), np.float32))
+    assert context.set_tensor_address("x", x.ptr) and context.set_tensor_address("y", y.ptr)
+    assert context.execute_async_v3(0) is False
+    assert "USER_MANAGED and no device memory was set" in sim.messages("ERROR")[-1]
+    scratch = cuda.DeviceArray.raw((engine.device_memory_size_v2,))
+    context.set_device_memory(scratch.ptr, engine.device_memory_size_v2)
+    assert context.execute_async_v3(0) is True
+    out = np.empty((2, 10), np.float32)
+    y.view(shape=(2, 10), dtype=np.float32).copy_to(out)
+    ref = reference(graphs.tiny_cnn(tmp_path / "cnn.onnx", batch=2), {"x": np.ones((2, 3, 16, 16), np.float32)})
+    np.testing.assert_allclose(out, ref["y"], rtol=1e-5, atol=1e-6)
+    for array in (x, y, scratch):
+        array.free()

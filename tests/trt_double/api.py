@@ -102,9 +102,9 @@ _FLOAT = re.compile(r"^(const )?(float|double)( const)?$")
 
 
 def _bare(cpp: str) -> str:
-    t = re.sub(r"\b(const|nvinfer1::|nvonnxparser::)\b|[&*]", "", cpp.replace("nvinfer1::", "").replace(
-        "nvonnxparser::", "")).strip()
-    return t
+    """"nvinfer1::ITensor const&" -> "ITensor": the type without namespace, qualifiers, & and *."""
+    cpp = cpp.replace("nvinfer1::", "").replace("nvonnxparser::", "")
+    return re.sub(r"\bconst\b|[&*]", "", cpp).strip()
 
 
 class Checker:
@@ -135,8 +135,8 @@ class Checker:
         if "string" in cpp or bare in ("char", "AsciiChar"):
             return isinstance(value, str)
         if bare in ("Dims", "Dims2", "Dims3", "Dims4", "DimsHW") or "vector<int64_t>" in cpp or "vector<int32_t>" in cpp:
-            return isinstance(value, (list, tuple)) or type(value).__name__.startswith("Dims") and all(
-                hasattr(v, "__index__") for v in value)
+            sequence = isinstance(value, (list, tuple)) or type(value).__name__.startswith("Dims")
+            return sequence and all(hasattr(v, "__index__") and not isinstance(v, float) for v in value)
         if bare.startswith("py::buffer"):
             try:
                 memoryview(value)

@@ -174,15 +174,16 @@ class ImplICudaEngine(Obj):
         return self._m.IHostMemory._make(self._plan)
 
     def create_execution_context(self, strategy: Any = None, runtime_config: Any = None) -> Any:
+        user_managed = strategy is not None and strategy.name == "USER_MANAGED"
         ctx = self._m.IExecutionContext._new(_engine=self, _shapes={}, _addresses={}, _allocators={}, _profile=0,
-                                             _device_memory=0, _misc={})
+                                             _device_memory=0, _user_managed=user_managed, _misc={})
         for t in self._head["io"]:
             if t["mode"] == "INPUT" and -1 not in t["shape"]:
                 ctx._shapes[t["name"]] = tuple(t["shape"])
         return ctx
 
     def create_execution_context_without_device_memory(self) -> Any:
-        return self.create_execution_context()
+        return self.create_execution_context(self._m.ExecutionContextAllocationStrategy.USER_MANAGED)
 
     def create_engine_inspector(self) -> Any:
         return self._m.EngineInspector._new(_engine=self, _context=None)
