@@ -156,9 +156,7 @@ def test_enum_values_and_removals_per_release(monkeypatch):
         eleven.Builder(eleven.Logger()).platform_has_fast_fp16  # noqa: B018
 
 
-def test_eleven_ignores_strongly_typed_and_types_from_the_graph(monkeypatch, tmp_path):
-    from trt_double import graphs
-
+def test_eleven_ignores_strongly_typed_and_types_from_the_graph(monkeypatch):
     trt = install(monkeypatch, version="11.4.0.106").trt
     builder = trt.Builder(trt.Logger())
     network = builder.create_network(0)  # no flag: strongly typed all the same

@@ -100,11 +100,8 @@ class ImplIHostMemory(bytes):
     dtype = property(lambda self: self._m.DataType.UINT8)
     nbytes = property(lambda self: len(self))
 
-    def __enter__(self) -> Any:
-        return self
-
-    def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> None:
-        return None
+    __enter__ = Obj.__enter__  # warns: context managers are deprecated
+    __exit__ = Obj.__exit__
 
     def __del__(self) -> None:
         pass
