@@ -26,7 +26,7 @@ shape tensors (set_shape_input, get_tensor_profile_values), plugins, refitting, 
 calibration, algorithm selectors, stream readers/writers, weight streaming, debug tensors,
 profilers, execute_v2, CUDA graphs, non-linear tensor formats (I/O is always LINEAR), more than
 the current device, asynchrony (execute_async_v3 runs synchronously).
-""""""
+"""
 
 from __future__ import annotations
 
