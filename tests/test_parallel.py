@@ -14,7 +14,7 @@ import pytest
 
 from conftest import ROOT
 from trtmake.errors import BuildFailed
-from trtmake.gpu_lock import build_slot, gpu_slot, physical_device, slot_paths
+from trtmake.gpu_lock import gpu_slot, physical_device, slot_paths
 
 
 # -- the GPU build semaphore ------------------------------------------------------------------
@@ -97,17 +97,17 @@ def test_bad_max_builds_per_gpu_is_a_user_error(tmp_path):
 
 
 def test_build_slot_takes_a_gpu_slot_only_for_tensorrt(tmp_path):
-    def ctx(backend):  # the parts of a stage Context that build_slot reads
-        target = _Target(backend={"tensorrt": {"device": 0, "max_builds_per_gpu": 1}})
-        return SimpleNamespace(backend=SimpleNamespace(name=backend), target=target,
-                               cache=SimpleNamespace(root=tmp_path, lock_timeout_s=0.2))
+    from trtmake.backends.onnxruntime import OnnxruntimeBackend
+    from trtmake.backends.tensorrt import TensorRTBackend
 
-    with build_slot(ctx("onnxruntime")):
-        assert not (tmp_path / "locks").exists()
-    with build_slot(ctx("tensorrt")):
-        assert list((tmp_path / "locks" / "gpu").glob("*/gpu0-slot0.lock"))
-        with pytest.raises(BuildFailed):
-            with build_slot(ctx("tensorrt")):
+    options = {"device": 0, "max_builds_per_gpu": 1}
+    locks = tmp_path / "locks"
+    with OnnxruntimeBackend().build_slot({}, locks, 0.2, what="tiny/build"):
+        assert not locks.exists()
+    with TensorRTBackend().build_slot(options, locks, 0.2, what="tiny/build"):
+        assert list((locks / "gpu").glob("*/gpu0-slot0.lock"))
+        with pytest.raises(BuildFailed, match="tiny/build"):
+            with TensorRTBackend().build_slot(options, locks, 0.2, what="tiny/build"):
                 pass
 
 
@@ -234,27 +234,56 @@ def test_four_concurrent_trtmake_processes_share_one_cache(tmp_path):
 
 
 def test_build_stage_holds_a_gpu_slot_while_tensorrt_builds(tmp_path, monkeypatch):
+    from trtmake.backends.base import BaseRunner
+    from trtmake.backends.tensorrt import TensorRTBackend
+    from trtmake.profiles import Profile
     from trtmake.stages import build as build_stage
 
     seen = []
 
-    class Backend:  # a tensorrt build that checks, from inside, that its GPU slot is taken
-        name = "tensorrt"
+    def slot_taken():
+        with pytest.raises(BuildFailed):
+            with gpu_slot(tmp_path / "locks", 0, 1, timeout_s=0.1):
+                pass
+        return True
+
+    class Runner(BaseRunner):  # the engine check after the build runs inside the slot too
+        def activate_impl(self):
+            seen.append(("load", slot_taken()))
+
+        def deactivate_impl(self):
+            pass
+
+        def input_names_impl(self):
+            return []
+
+        def infer_impl(self, feeds):
+            return {"y": 0}
+
+        def time_impl(self, feeds, iters, warmup, on_step):
+            return []
+
+    class Backend(TensorRTBackend):  # the real slot policy; a build that checks its slot from inside
+        def fingerprint(self, options):
+            return {}
 
         def build(self, spec, workdir):
-            with pytest.raises(BuildFailed):
-                with gpu_slot(tmp_path / "locks", 0, 1, timeout_s=0.1):
-                    pass
-            seen.append(spec.onnx_path)
+            seen.append(("build", slot_taken()))
             (workdir / "engine").write_bytes(b"engine")
             return SimpleNamespace(engine_path=workdir / "engine", log="", timing_cache_path=None,
                                    layer_info={}, extra={})
 
-    monkeypatch.setattr(build_stage, "target_profile", lambda ctx: None)
-    ctx = SimpleNamespace(backend=Backend(), target=_Target(backend={"tensorrt": {"device": 0, "max_builds_per_gpu": 1}}),
+        def load(self, engine_path, options):
+            return Runner("fake")
+
+    monkeypatch.setattr(build_stage, "target_profile", lambda ctx: Profile("b1"))
+    target = _Target(backend={"tensorrt": {"device": 0, "max_builds_per_gpu": 1}})
+    target.path = lambda p: tmp_path / p
+    ctx = SimpleNamespace(backend=Backend(), target=target,
                           cache=SimpleNamespace(root=tmp_path, lock_timeout_s=0.2),
-                          artifacts={}, artifact=lambda name: SimpleNamespace(path=tmp_path / "graph.onnx"))
+                          artifacts={}, artifact=lambda name: SimpleNamespace(path=tmp_path / "graph.onnx"),
+                          stage_data=lambda name: {"inputs": []})
     out = build_stage.BuildStage().run(ctx, None, tmp_path)
-    assert seen == [tmp_path / "graph.onnx"] and out.files["engine"].read_bytes() == b"engine"
+    assert seen == [("build", True), ("load", True)] and out.files["engine"].read_bytes() == b"engine"
     with gpu_slot(tmp_path / "locks", 0, 1, timeout_s=0.1):  # released when the build returned
         pass

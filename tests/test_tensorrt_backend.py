@@ -1,353 +1,393 @@
-"""TensorRT backend against the test double: exact builder configuration per recipe, parser
-errors, 10.x vs 11.x behaviour, missing dependencies, probe and fingerprint.
-
-No real TensorRT runs here: the double (tests/trt_double) records calls, and
-test_tensorrt_api_contract.py checks that every name used exists in the real bindings.
-"""
+"""The TensorRT backend through the simulator (tests/trt_double): Polygraphy's real loaders and
+TrtRunner drive a `tensorrt` whose API is checked against NVIDIA's binding sources and whose
+engines compute the ONNX graph, so these tests check numbers, not just calls."""
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
-from onnx import TensorProto
 
-from trt_double import Device, FakeGpu, cudaError_t, graphs, install, remove_cuda
-from trtmake.backends import tensorrt as backend
-from trtmake.backends.base import BuildSpec
+import trt_models
+from trt_double import Device, install
+from trtmake.backends import select
+from trtmake.backends.base import BaseRunner, BuildSpec
+from trtmake.backends.tensorrt import TensorRTBackend, build as trt_build, probe
+from trtmake.backends.tensorrt import timing
+from trtmake.backends.tensorrt.toolchain import import_tensorrt
 from trtmake.errors import BuildFailed, MissingDependency, UserError
 from trtmake.profiles import Profile, ShapeRange
 
-V10, V11 = "10.13.3.9", "11.4.0.106"
-CONV_PROFILE = Profile("default", {"x": ShapeRange((1, 3, 8, 8), (4, 3, 8, 8), (16, 3, 8, 8))})
+RELEASES = ["10.13.3.9", "11.4.0.106"]
+BATCH = Profile("b", {"input": ShapeRange((1, 3, 8, 8), (2, 3, 8, 8), (4, 3, 8, 8))})
 
 
-def config_calls(doubles) -> list[tuple]:
-    """IBuilderConfig calls that configure the build (timing-cache calls are checked apart)."""
-    skip = {"create_timing_cache", "set_timing_cache", "get_timing_cache", "add_optimization_profile"}
-    return [(c.method, *c.args) for c in doubles.rec.calls if c.obj == "IBuilderConfig" and c.method not in skip]
+def _visible_gpus() -> int:
+    """CUDA devices Polygraphy's real wrapper sees (0 where libcudart or a GPU is missing)."""
+    import ctypes
+
+    try:
+        from polygraphy import cuda as pg_cuda
+
+        count = ctypes.c_int(0)
+        return count.value if pg_cuda.wrapper().handle.cudaGetDeviceCount(ctypes.byref(count)) == 0 else 0
+    except Exception:
+        return 0
 
 
-def build(doubles, tmp_path, onnx_path, options=None, profiles=(CONV_PROFILE,), timing_cache=None):
-    spec = BuildSpec(onnx_path, tuple(profiles), dict(options or {}), timing_cache)
-    return backend.build(spec, tmp_path / "work")
+# On a GPU machine the simulator's engines run on real device memory through Polygraphy's real
+# CUDA wrapper; elsewhere (CI) the wrapper's libcudart is the simulator's host-memory fake.
+CUDA = "real" if _visible_gpus() else "fake"
 
 
-# -- recipes ------------------------------------------------------------------------------------
-@pytest.mark.parametrize("version, flags", [(V10, 1 << 1), (V11, 0)])
-def test_fp32_graph_default_options_exact_builder_configuration(monkeypatch, tmp_path, version, flags):
-    d = install(monkeypatch, version=version)
-    result = build(d, tmp_path, graphs.conv_relu(tmp_path / "m.onnx"))
-    trt = d.trt
-    assert d.rec.args("create_network") == [(flags,)]
-    assert config_calls(d) == [
-        ("set:builder_optimization_level", 3),
-        ("set:profiling_verbosity", trt.ProfilingVerbosity.DETAILED),
-    ]
-    assert d.rec.args("set_shape") == [("x", (1, 3, 8, 8), (4, 3, 8, 8), (16, 3, 8, 8))]
-    assert d.rec.args("get_engine_information") == [(trt.LayerInformationFormat.JSON,)]
-    assert result.engine_path == tmp_path / "work" / "engine.plan" and result.engine_path.stat().st_size > 0
-    assert result.timing_cache_path == tmp_path / "work" / "timing.cache"
-    info = result.layer_info
-    assert (info["layers_before"], info["layers_after"]) == (2, 1)  # Conv+Relu fused
-    assert info["layers"] == [{"name": "conv0 + relu0", "type": "CaskConvolution", "precision": "fp32"}]
-    assert info["precisions"] == {"fp32": 1}
-    assert isinstance(info["inspector"], dict) and "Layers" in info["inspector"]
-    assert result.extra["network_flags"] == flags and result.extra["tensorrt"] == version
+@pytest.fixture(params=RELEASES)
+def sim(request, monkeypatch):
+    return install(monkeypatch, version=request.param, cuda=CUDA)
 
 
-def test_fp16_graph_gets_fp16_layers_from_graph_types_not_builder_flags(monkeypatch, tmp_path):
-    d = install(monkeypatch)
-    result = build(d, tmp_path, graphs.conv_relu(tmp_path / "m.onnx", TensorProto.FLOAT16))
-    assert d.rec.of("set_flag") == []  # no FP16 flag: precision comes from the graph
-    assert result.layer_info["precisions"] == {"fp16": 1}
+@pytest.fixture
+def model(tmp_path) -> Path:
+    return trt_models.conv_relu(tmp_path / "model.onnx")
 
 
-@pytest.mark.parametrize("version", [V10, V11])
-def test_int8_qdq_graph_builds_int8_layers_without_calibrator(monkeypatch, tmp_path, version):
-    d = install(monkeypatch, version=version)
-    result = build(d, tmp_path, graphs.qdq_conv(tmp_path / "m.onnx"))
-    assert d.rec.of("set_flag") == [] and d.rec.of("set:int8_calibrator") == []
-    info = result.layer_info
-    assert info["layers_before"] == 6 and info["layers_after"] == 1  # Q/DQ folded into the conv
-    assert info["layers"][0]["precision"] == "int8"
+def build(tmp_path, onnx_path, profiles=(BATCH,), options=None, **kw):
+    spec = BuildSpec(Path(onnx_path), tuple(profiles), dict(options or {}), **kw)
+    return TensorRTBackend().build(spec, tmp_path / f"work{len(list(tmp_path.glob('work*')))}")
 
 
-def test_every_option_reaches_the_builder_config(monkeypatch, tmp_path):
-    d = install(monkeypatch)
-    options = {"workspace_mb": 512, "builder_optimization_level": 5,
-               "hardware_compatibility_level": "ampere_plus", "version_compatible": True,
-               "tiling_optimization_level": "full", "max_aux_streams": 2, "device": 0,
-               "timing_cache": None, "max_builds_per_gpu": 1}  # keys the backend does not read
-    build(d, tmp_path, graphs.conv_relu(tmp_path / "m.onnx"), options)
-    trt = d.trt
-    assert config_calls(d) == [
-        ("set_memory_pool_limit", trt.MemoryPoolType.WORKSPACE, 512 << 20),
-        ("set:builder_optimization_level", 5),
-        ("set:profiling_verbosity", trt.ProfilingVerbosity.DETAILED),
-        ("set:hardware_compatibility_level", trt.HardwareCompatibilityLevel.AMPERE_PLUS),
-        ("set_flag", trt.BuilderFlag.VERSION_COMPATIBLE),
-        ("set:tiling_optimization_level", trt.TilingOptimizationLevel.FULL),
-        ("set:max_aux_streams", 2),
-    ]
-    # a version-compatible engine embeds the lean runtime: loading it needs host code allowed
-    assert d.rec.args("set:engine_host_code_allowed", "Runtime") == [(True,)]
+def spy_config(monkeypatch) -> list:
+    """The IBuilderConfig each build creates, read back through the TensorRT API afterwards."""
+    seen = []
+    make = trt_build.create_config
+
+    def create_config(*args, **kwargs):
+        loader = make(*args, **kwargs)
+
+        def call(builder, network):
+            config = loader(builder, network)
+            seen.append((config, network))
+            return config
+        return call
+
+    monkeypatch.setattr(trt_build, "create_config", create_config)
+    return seen
 
 
-def test_same_compute_capability_level(monkeypatch, tmp_path):
-    d = install(monkeypatch, version=V11)
-    build(d, tmp_path, graphs.conv_relu(tmp_path / "m.onnx"),
-          {"hardware_compatibility_level": "same_compute_capability"})
-    assert ("set:hardware_compatibility_level", d.trt.HardwareCompatibilityLevel.SAME_COMPUTE_CAPABILITY) \
-        in config_calls(d)
+# -- build ---------------------------------------------------------------------------------------
+def test_engine_computes_what_onnxruntime_computes_at_every_batch_of_the_profile(sim, tmp_path, model):
+    result = build(tmp_path, model)
+    assert result.engine_path.is_file() and result.timing_cache_path.is_file()
+    assert result.layer_info["layers_before"] == 4 and result.layer_info["layers_after"] >= 1
+    with TensorRTBackend().load(result.engine_path, {}) as runner:
+        for batch in (1, 2, 4):
+            x = np.random.default_rng(batch).standard_normal((batch, 3, 8, 8)).astype(np.float32)
+            got = runner.infer({"input": x})
+            want = trt_models.onnxruntime_outputs(model, {"input": x})
+            assert got["logits"].shape == (batch, 4)
+            np.testing.assert_allclose(got["logits"], want["logits"], rtol=1e-5, atol=1e-6)
 
 
-def test_tiling_and_aux_streams_skipped_on_a_release_without_them(monkeypatch, tmp_path):
-    d = install(monkeypatch, without=("TilingOptimizationLevel", "tiling_optimization_level", "max_aux_streams"))
-    result = build(d, tmp_path, graphs.conv_relu(tmp_path / "m.onnx"),
-                   {"tiling_optimization_level": "fast", "max_aux_streams": 1})
-    methods = [c[0] for c in config_calls(d)]
-    assert "set:tiling_optimization_level" not in methods and "set:max_aux_streams" not in methods
-    assert "tiling_optimization_level ignored" in result.log and "max_aux_streams ignored" in result.log
+def test_outputs_of_one_call_survive_the_next(sim, tmp_path, model):
+    """TrtRunner reuses its host output buffers; a runner that handed them out would make every
+    earlier result equal to the last one."""
+    result = build(tmp_path, model)
+    xs = [np.full((1, 3, 8, 8), v, np.float32) for v in (0.5, -2.0)]
+    with TensorRTBackend().load(result.engine_path, {}) as runner:
+        first = runner.infer({"input": xs[0]})["logits"]
+        runner.infer({"input": xs[1]})
+    np.testing.assert_allclose(first, trt_models.onnxruntime_outputs(model, {"input": xs[0]})["logits"], rtol=1e-5)
 
 
-def test_dynamic_profiles_set_min_opt_max_per_input_in_network_order(monkeypatch, tmp_path):
-    d = install(monkeypatch)
-    small = Profile("small", {"b": ShapeRange((1, 8), (1, 8), (2, 8)), "a": ShapeRange((1, 8), (1, 8), (2, 8))})
-    large = Profile("large", {"a": ShapeRange((2, 64), (8, 64), (32, 64)),
-                              "b": ShapeRange((2, 64), (8, 64), (32, 64))})
-    result = build(d, tmp_path, graphs.add_two(tmp_path / "m.onnx"), profiles=(small, large))
-    assert d.rec.args("set_shape") == [
-        ("a", (1, 8), (1, 8), (2, 8)), ("b", (1, 8), (1, 8), (2, 8)),
-        ("a", (2, 64), (8, 64), (32, 64)), ("b", (2, 64), (8, 64), (32, 64)),
-    ]
-    assert len(d.rec.of("create_optimization_profile")) == 2
-    assert len(d.rec.of("add_optimization_profile")) == 2
-    # each profile is complete before it is added
-    assert d.rec.index("add_optimization_profile") > d.rec.index("set_shape", nth=1)
-    assert d.rec.index("add_optimization_profile", nth=1) > d.rec.index("set_shape", nth=3)
-    assert result.extra["profiles"] == 2
+def test_every_option_reaches_the_builder_config(sim, tmp_path, model, monkeypatch):
+    seen = spy_config(monkeypatch)
+    trt = sim.trt
+    options = {"workspace_mb": 256, "builder_optimization_level": 5, "hardware_compatibility_level": "ampere_plus",
+               "version_compatible": True, "tiling_optimization_level": "moderate", "max_aux_streams": 2}
+    build(tmp_path, model, options=options)
+    (config, network), = seen
+    assert config.get_memory_pool_limit(trt.MemoryPoolType.WORKSPACE) == 256 << 20
+    assert config.builder_optimization_level == 5
+    assert config.hardware_compatibility_level == trt.HardwareCompatibilityLevel.AMPERE_PLUS
+    assert config.get_flag(trt.BuilderFlag.VERSION_COMPATIBLE)
+    assert config.profiling_verbosity == trt.ProfilingVerbosity.DETAILED
+    assert config.tiling_optimization_level == trt.TilingOptimizationLevel.MODERATE
+    assert config.max_aux_streams == 2
+    assert config.num_optimization_profiles == 1
 
 
-def test_profile_for_an_unknown_input_is_a_user_error(monkeypatch, tmp_path):
-    d = install(monkeypatch)
-    bad = Profile("p", {"x": CONV_PROFILE.shapes["x"], "nope": ShapeRange((1,), (1,), (1,))})
-    with pytest.raises(UserError, match=r"profile 'p': unknown inputs \['nope'\]"):
-        build(d, tmp_path, graphs.conv_relu(tmp_path / "m.onnx"), profiles=(bad,))
-    assert d.rec.of("build_serialized_network") == []
+def test_default_options_leave_tensorrt_defaults(sim, tmp_path, model, monkeypatch):
+    seen = spy_config(monkeypatch)
+    trt = sim.trt
+    build(tmp_path, model)
+    (config, _), = seen
+    assert config.builder_optimization_level == 3
+    assert config.hardware_compatibility_level == trt.HardwareCompatibilityLevel.NONE
+    assert not config.get_flag(trt.BuilderFlag.VERSION_COMPATIBLE)
 
 
-def test_dynamic_input_without_any_profile_is_a_user_error(monkeypatch, tmp_path):
-    d = install(monkeypatch)
-    with pytest.raises(UserError, match=r"\['x'\] have dynamic dims"):
-        build(d, tmp_path, graphs.conv_relu(tmp_path / "m.onnx"), profiles=())
-
-
-def test_static_graph_needs_no_profile(monkeypatch, tmp_path):
-    d = install(monkeypatch)
-    result = build(d, tmp_path, graphs.conv_relu(tmp_path / "m.onnx", batch=1), profiles=())
-    assert d.rec.of("add_optimization_profile") == [] and result.extra["profiles"] == 0
-
-
-def test_inverted_profile_rejected_by_tensorrt_is_a_build_failure(monkeypatch, tmp_path):
-    d = install(monkeypatch)
-    inverted = Profile("inv", {"x": ShapeRange((8, 3, 8, 8), (4, 3, 8, 8), (1, 3, 8, 8))})
-    with pytest.raises(BuildFailed, match="rejected optimization profile 'inv'"):
-        build(d, tmp_path, graphs.conv_relu(tmp_path / "m.onnx"), profiles=(inverted,))
-
-
-# -- parser and build errors --------------------------------------------------------------------------
-def test_parser_errors_are_all_reported_with_node_index_name_and_operator(monkeypatch, tmp_path):
-    d = install(monkeypatch)
-    d.env.unsupported_ops = {"MyPlugin", "OtherPlugin"}
-    profile = Profile("p", {n: ShapeRange((1, 16), (2, 16), (4, 16)) for n in ("a", "b")})
-    with pytest.raises(BuildFailed) as info:
-        build(d, tmp_path, graphs.two_inputs_with_custom_ops(tmp_path / "m.onnx"), profiles=(profile,))
-    message = str(info.value)
-    assert "m.onnx" in message
-    assert "node 1 'plugin_a' (MyPlugin): No importer registered for op: MyPlugin" in message
-    assert "node 3 'plugin_b' (OtherPlugin): No importer registered for op: OtherPlugin" in message
-    assert d.rec.of("create_builder_config") == [] and d.rec.of("build_serialized_network") == []
-
-
-def test_failed_build_reports_tensorrt_errors_and_writes_no_engine(monkeypatch, tmp_path):
-    d = install(monkeypatch)
-    d.env.fail_build = True
-    with pytest.raises(BuildFailed, match=r"could not build the engine: \[ERROR\] Internal build failure"):
-        build(d, tmp_path, graphs.conv_relu(tmp_path / "m.onnx"))
-    assert not (tmp_path / "work" / "engine.plan").exists()
-
-
-@pytest.mark.parametrize("version", [V10, V11])
-def test_11x_gets_no_deprecated_strongly_typed_flag(monkeypatch, tmp_path, version):
-    d = install(monkeypatch, version=version)
-    result = build(d, tmp_path, graphs.conv_relu(tmp_path / "m.onnx"))
-    assert "deprecated" not in result.log
-    (flags,) = d.rec.args("create_network")[0]
-    if version == V11:
-        assert flags == 0
+def test_strongly_typed_flag_on_10x_and_never_the_deprecated_flag_on_11x(sim, tmp_path, model, monkeypatch):
+    seen = spy_config(monkeypatch)
+    result = build(tmp_path, model)
+    (_, network), = seen
+    if sim.trt.__version__.startswith("10."):
+        assert network.get_flag(sim.trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
+        assert result.extra["strongly_typed_flag"] is True
     else:
-        assert flags == 1 << int(d.trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
+        assert network.flags == 0 and result.extra["strongly_typed_flag"] is False
 
 
-def test_release_outside_the_contract_is_noted_in_the_log(monkeypatch, tmp_path):
-    d = install(monkeypatch, version="10.14.1.48")
-    result = build(d, tmp_path, graphs.conv_relu(tmp_path / "m.onnx"))
-    assert "10.14.1.48 is not a release trtmake is contract-tested against (10.13, 11.4)" in result.log
+def test_parser_errors_name_the_node_and_operator(sim, tmp_path, model):
+    sim.unsupported_ops.add("Relu")
+    with pytest.raises(BuildFailed, match=r"ONNX parser rejected model.onnx: .*relu.*Relu"):
+        build(tmp_path, model)
 
 
-def test_build_uses_the_configured_device(monkeypatch, tmp_path):
-    d = install(monkeypatch, gpu=FakeGpu(devices=[Device(), Device("NVIDIA L4", 8, 9)]))
-    build(d, tmp_path, graphs.conv_relu(tmp_path / "m.onnx"), {"device": 1})
-    assert d.rec.args("cudaSetDevice") == [(1,)]
-    assert d.rec.index("cudaSetDevice") < d.rec.index("Builder")
+def test_a_failed_build_reports_tensorrt_s_error(sim, tmp_path, model):
+    sim.fail_build = "Internal error: no tactic for conv"
+    with pytest.raises(BuildFailed, match="no tactic for conv"):
+        build(tmp_path, model)
 
 
-# -- options --------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("options, match", [
-    ({"hardware_compatibility_level": "turing"}, r"backend.tensorrt.hardware_compatibility_level: 'turing'"),
-    ({"builder_optimization_level": 7}, r"builder_optimization_level: 7 is out of range; allowed 0..5"),
-    ({"workspace_mb": 0}, r"workspace_mb: 0 is out of range"),
-    ({"max_aux_streams": True}, r"max_aux_streams: expected an integer"),
-    ({"tiling_optimization_level": 2}, r"tiling_optimization_level: 2 is not one of none, fast"),
-    ({"version_compatible": "yes"}, r"version_compatible: expected true or false"),
+@pytest.mark.parametrize("profile, match", [
+    (Profile("b", {"nope": ShapeRange((1,), (1,), (1,))}), "unknown inputs"),
+    (Profile("b", {}), "no shapes for dynamic inputs"),
 ])
-def test_bad_option_values_are_user_errors_naming_the_key(monkeypatch, tmp_path, options, match):
-    d = install(monkeypatch)
+def test_profile_that_does_not_fit_the_network_is_a_user_error(sim, tmp_path, model, profile, match):
     with pytest.raises(UserError, match=match):
-        build(d, tmp_path, graphs.conv_relu(tmp_path / "m.onnx"), options)
-    assert d.rec.of("Builder") == []
+        build(tmp_path, model, profiles=(profile,))
 
 
-# -- missing dependencies, probe, fingerprint ---------------------------------------------------------------
-def test_importing_the_backend_imports_neither_tensorrt_nor_cuda():
-    code = ("import sys, trtmake.backends.tensorrt; "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorrt', 'cuda')))")
-    repo = Path(__file__).resolve().parents[1]
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=repo)
-    assert out.stdout.strip() == "[]"
+def test_inverted_profile_is_refused_where_tensorrt_refuses_it(sim, tmp_path, model):
+    bad = Profile("b", {"input": ShapeRange((4, 3, 8, 8), (2, 3, 8, 8), (1, 3, 8, 8))})
+    with pytest.raises((BuildFailed, UserError)):
+        build(tmp_path, model, profiles=(bad,))
 
 
-def test_missing_tensorrt_says_how_to_install_in_one_line(monkeypatch, tmp_path):
-    install(monkeypatch, with_trt=False)
-    calls = [lambda: backend.fingerprint({}),
-             lambda: backend.load(tmp_path / "e.plan", {}),
-             lambda: backend.build(BuildSpec(tmp_path / "m.onnx", (), {}), tmp_path / "w")]
-    for call in calls:
-        with pytest.raises(MissingDependency) as info:
-            call()
-        message = str(info.value)
-        assert "\n" not in message and info.value.exit_code == 2
-        assert "pip install 'trtmake[tensorrt]' (CUDA 12)" in message
-        assert "'trtmake[tensorrt-cu13]' (CUDA 13)" in message
+def test_static_model_needs_no_profile(sim, tmp_path):
+    model = trt_models.conv_relu(tmp_path / "static.onnx", batch=1)
+    result = build(tmp_path, model, profiles=())
+    x = np.ones((1, 3, 8, 8), np.float32)
+    with TensorRTBackend().load(result.engine_path, {}) as runner:
+        np.testing.assert_allclose(runner.infer({"input": x})["logits"],
+                                   trt_models.onnxruntime_outputs(model, {"input": x})["logits"], rtol=1e-5)
 
 
-def test_missing_cuda_python_says_how_to_install(monkeypatch, tmp_path):
+# -- runner ----------------------------------------------------------------------------------------
+def test_runner_switches_between_profiles_by_the_input_shapes(sim, tmp_path, model):
+    small = Profile("small", {"input": ShapeRange((1, 3, 8, 8), (1, 3, 8, 8), (2, 3, 8, 8))})
+    large = Profile("large", {"input": ShapeRange((4, 3, 8, 8), (6, 3, 8, 8), (8, 3, 8, 8))})
+    result = build(tmp_path, model, profiles=(small, large))
+    with TensorRTBackend().load(result.engine_path, {}) as runner:
+        for batch in (8, 1, 6, 2):
+            x = np.random.default_rng(batch).standard_normal((batch, 3, 8, 8)).astype(np.float32)
+            np.testing.assert_allclose(runner.infer({"input": x})["logits"],
+                                       trt_models.onnxruntime_outputs(model, {"input": x})["logits"], rtol=1e-5)
+        with pytest.raises(UserError, match="outside every optimization profile"):
+            runner.infer({"input": np.ones((3, 3, 8, 8), np.float32)})
+
+
+def test_data_dependent_output_shapes_come_back_whole(sim, tmp_path):
+    model = trt_models.nonzero(tmp_path / "nz.onnx")
+    result = build(tmp_path, model, profiles=(Profile("p", {"x": ShapeRange((1,), (8,), (16,))}),))
+    x = np.array([0, 1.5, 0, 2, 3, 0, 0, 4], np.float32)
+    with TensorRTBackend().load(result.engine_path, {}) as runner:
+        got = runner.infer({"x": x})["idx"]
+    np.testing.assert_array_equal(got, np.nonzero(x)[0][None, :])
+
+
+def test_integer_and_float_inputs_keep_their_types(sim, tmp_path):
+    model = trt_models.two_inputs(tmp_path / "two.onnx")
+    prof = Profile("p", {"ids": ShapeRange((1, 4), (2, 16), (4, 32)), "mask": ShapeRange((1, 4), (2, 16), (4, 32))})
+    result = build(tmp_path, model, profiles=(prof,))
+    feeds = {"ids": np.arange(32, dtype=np.int64).reshape(2, 16), "mask": np.full((2, 16), 0.5, np.float32)}
+    with TensorRTBackend().load(result.engine_path, {}) as runner:
+        np.testing.assert_allclose(runner.infer(feeds)["y"], np.arange(32).reshape(2, 16) * 0.5)
+
+
+def test_time_runs_warmup_plus_iters_and_reports_each_step(sim, tmp_path, model):
+    result = build(tmp_path, model)
+    steps = []
+    with TensorRTBackend().load(result.engine_path, {}) as runner:
+        times = runner.time({"input": np.ones((2, 3, 8, 8), np.float32)}, iters=5, warmup=2,
+                            on_step=lambda: steps.append(1))
+        with pytest.raises(ValueError, match="iters"):
+            runner.time({"input": np.ones((2, 3, 8, 8), np.float32)}, iters=0, warmup=0)
+    assert len(times) == 5 and len(steps) == 5 and all(t > 0 for t in times)
+
+
+def test_runner_checks_its_state_and_its_feeds(sim, tmp_path, model):
+    result = build(tmp_path, model)
+    runner = TensorRTBackend().load(result.engine_path, {})
+    assert isinstance(runner, BaseRunner)
+    with pytest.raises(RuntimeError, match="outside its `with` block"):
+        runner.infer({"input": np.ones((1, 3, 8, 8), np.float32)})
+    with runner:
+        with pytest.raises(UserError, match=r"missing \['input'\]"):
+            runner.infer({"x": np.ones((1, 3, 8, 8), np.float32)})
+    assert not runner.is_active
+
+
+def test_an_engine_from_another_compute_capability_is_refused(tmp_path, model, monkeypatch):
+    install(monkeypatch, version="10.13.3.9", devices=[Device("NVIDIA H100 80GB HBM3", (9, 0))])
+    result = build(tmp_path, model)
+    install(monkeypatch, version="10.13.3.9", devices=[Device("NVIDIA A100-SXM4-80GB", (8, 0))])
+    with pytest.raises(BuildFailed, match="could not load engine.plan"):
+        with TensorRTBackend().load(result.engine_path, {}):
+            pass
+
+
+def test_one_tensorrt_logger_per_process(sim, tmp_path, model):
+    """TensorRT keeps one logger; build, load and merge all pass Polygraphy's one logger, so the
+    simulator (as real TensorRT) never warns that a different logger was passed."""
+    first = build(tmp_path, model)
+    second = build(tmp_path, model)
+    with TensorRTBackend().load(first.engine_path, {}) as runner:
+        runner.infer({"input": np.ones((1, 3, 8, 8), np.float32)})
+    timing.merge_timing_caches(tmp_path / "pinned.cache", [first.timing_cache_path, second.timing_cache_path])
+    assert not [m for m in sim.messages("WARNING") if "logger passed into" in m]
+
+
+# -- timing cache ----------------------------------------------------------------------------------
+def test_pinned_cache_is_read_and_a_build_s_cache_merges_into_it(sim, tmp_path, model):
+    first = build(tmp_path, model)
+    pinned = tmp_path / "team.cache"
+    merged = timing.merge_timing_caches(pinned, [first.timing_cache_path])
+    assert merged["merged"] == [str(first.timing_cache_path)] and merged["changed"] and pinned.is_file()
+    before = pinned.read_bytes()
+    second = build(tmp_path, model, timing_cache=pinned)
+    assert second.extra["timing_cache"] == "pinned"
+    assert pinned.read_bytes() == before  # a build only reads the pinned file
+
+
+def test_merge_writes_nothing_when_nothing_merged(tmp_path, model, monkeypatch):
+    install(monkeypatch, version="11.4.0.106")
+    other = build(tmp_path, model)  # a cache of another release
+    install(monkeypatch, version="10.13.3.9")
+    pinned = tmp_path / "team.cache"
+    out = timing.merge_timing_caches(pinned, [other.timing_cache_path])
+    assert out["rejected"] == [str(other.timing_cache_path)] and not out["changed"]
+    assert not pinned.exists()
+
+
+def test_pinned_cache_of_another_release_is_not_used_and_said_so(tmp_path, model, monkeypatch):
+    install(monkeypatch, version="11.4.0.106")
+    other = build(tmp_path, model)
+    install(monkeypatch, version="10.13.3.9")
+    result = build(tmp_path, model, timing_cache=other.timing_cache_path)
+    assert result.extra["timing_cache"] == "pinned-unreadable"
+    assert "cannot be read by this TensorRT release" in result.log
+
+
+def test_pinned_cache_of_another_device_is_used_as_trtexec_uses_it(tmp_path, model, monkeypatch):
+    install(monkeypatch, version="10.13.3.9", devices=[Device("NVIDIA A100-SXM4-80GB", (8, 0))])
+    a100 = build(tmp_path, model)
+    install(monkeypatch, version="10.13.3.9", devices=[Device("NVIDIA H100 80GB HBM3", (9, 0))])
+    result = build(tmp_path, model, timing_cache=a100.timing_cache_path)
+    assert result.extra["timing_cache"] == "pinned-other-device" and "ignore_mismatch" in result.log
+
+
+def test_a_missing_pinned_cache_is_a_user_error(sim, tmp_path, model):
+    with pytest.raises(UserError, match="does not exist"):
+        build(tmp_path, model, timing_cache=tmp_path / "missing.cache")
+
+
+def test_no_timing_cache_after_a_build_is_a_build_failure():
+    class Config:
+        def get_timing_cache(self):
+            return None
+
+    with pytest.raises(BuildFailed, match="no timing cache"):
+        timing.serialize_timing_cache(Config())
+
+
+# -- toolchain: release gate, fingerprint, probe, selection -----------------------------------------
+def test_fingerprint_names_release_gpu_and_platform(sim):
+    fp = TensorRTBackend().fingerprint({})
+    assert fp["tensorrt"] == sim.trt.__version__ and fp["gpu"].startswith("NVIDIA ")
+    assert fp["compute_capability"].count(".") == 1 and fp["os"] and fp["arch"]
+    if sim.cuda is not None:
+        assert (fp["gpu"], fp["compute_capability"]) == ("NVIDIA H100 80GB HBM3", "9.0")
+    assert fp["cuda_runtime"] != "unknown"
+
+
+def test_fingerprint_differs_by_gpu_and_by_cpu_architecture(monkeypatch):
+    install(monkeypatch, devices=[Device("NVIDIA H100 80GB HBM3", (9, 0)), Device("NVIDIA L4", (8, 9))])
+    h100, l4 = TensorRTBackend().fingerprint({}), TensorRTBackend().fingerprint({"device": 1})
+    assert (h100["gpu"], l4["gpu"]) == ("NVIDIA H100 80GB HBM3", "NVIDIA L4") and l4["compute_capability"] == "8.9"
+    import platform
+
+    arch = {}
+    for machine in ("x86_64", "aarch64"):  # engines do not move between CPU architectures
+        monkeypatch.setattr(platform, "machine", lambda machine=machine: machine)
+        arch[machine] = TensorRTBackend().fingerprint({})
+    assert arch["x86_64"]["arch"] == "x86_64" and arch["aarch64"]["arch"] == "aarch64"
+    assert arch["x86_64"] != arch["aarch64"]
+
+
+def test_a_device_that_is_not_there_is_a_user_error_and_probe_says_which(monkeypatch):
     install(monkeypatch)
-    remove_cuda(monkeypatch)
-    with pytest.raises(MissingDependency, match=r"cuda-python is not installed: pip install 'trtmake\[tensorrt\]'"):
-        backend.fingerprint({})
+    with pytest.raises(UserError, match="device 1"):
+        TensorRTBackend().fingerprint({"device": 1})
+    ok, why = probe(1)
+    assert not ok and "device 1" in why
+    assert probe(0) == (True, "TensorRT 10.13.3 on NVIDIA H100 80GB HBM3 (sm_90)")
 
 
-def test_old_cuda_python_layout_cuda_cudart_is_used(monkeypatch):
-    d = install(monkeypatch, cuda_layout="cudart")
-    assert backend.fingerprint({})["gpu"] == "NVIDIA H100 80GB HBM3"
-    assert "cudaGetDeviceProperties" in d.rec.methods("cuda")
-
-
-def test_tensorrt_older_than_10_is_refused(monkeypatch):
-    install(monkeypatch, version="8.6.1.6")
-    with pytest.raises(MissingDependency, match=r"TensorRT 8.6.1.6 is too old \(trtmake needs >= 10.13\)"):
-        backend.fingerprint({})
-    assert backend.probe() == (False, "TensorRT 8.6.1.6 is older than 10.13")
-
-
-@pytest.mark.parametrize("version, reason", [
-    (V10, "TensorRT 10.13.3 on NVIDIA H100 80GB HBM3 (sm_90)"),
-    (V11, "TensorRT 11.4.0 on NVIDIA H100 80GB HBM3 (sm_90)"),
-])
-def test_probe_true_names_release_and_gpu(monkeypatch, version, reason):
-    install(monkeypatch, version=version)
-    assert backend.probe() == (True, reason)
-
-
-def test_probe_false_reasons(monkeypatch):
-    install(monkeypatch, with_trt=False)
-    assert backend.probe() == (False, "tensorrt not installed")
-
-    install(monkeypatch, gpu=FakeGpu(devices=[], error=cudaError_t.cudaErrorInsufficientDriver))
-    assert backend.probe() == (False, "no CUDA device visible (cudaErrorInsufficientDriver)")
-
-    install(monkeypatch, gpu=FakeGpu(devices=[]))
-    assert backend.probe() == (False, "no CUDA device visible (0 devices)")
-
+def test_select_probes_the_configured_device(monkeypatch):
     install(monkeypatch)
-    assert backend.probe(device=3) == (False, "CUDA device 3 not visible (1 device(s))")
-
-    install(monkeypatch)
-    remove_cuda(monkeypatch)
-    assert backend.probe() == (False, "cuda-python not installed")
-
-
-def test_probe_survives_a_tensorrt_that_fails_to_load(monkeypatch):
-    import types
-
-    broken = types.ModuleType("tensorrt")  # a stub wheel: imports, but without the bindings
-    monkeypatch.setitem(sys.modules, "tensorrt", broken)
-    ok, reason = backend.probe()
-    assert not ok and "does not report a version" in reason
+    backend, why = select.select_backend("auto", {"tensorrt": {"device": 1}})
+    assert backend.name == "onnxruntime" and "device 1" in why
+    backend, why = select.select_backend("auto", {"tensorrt": {"device": 0}})
+    assert backend.name == "tensorrt" and backend.quantization_dialect == "tensorrt"
 
 
-def test_fingerprint_fields(monkeypatch):
-    install(monkeypatch, version=V11, gpu=FakeGpu(devices=[Device("NVIDIA L4", 8, 9)],
-                                                 runtime_version=13000, driver_version=13010))
-    fp = backend.fingerprint({"hardware_compatibility_level": "ampere_plus", "version_compatible": True,
-                              "workspace_mb": 1024})
-    assert fp == {"tensorrt": "11.4.0.106", "gpu": "NVIDIA L4", "compute_capability": "8.9",
-                  "cuda_runtime": "13.0", "cuda_driver": "13.1",
-                  "hardware_compatibility_level": "ampere_plus", "version_compatible": "true"}
-    assert all(isinstance(v, str) for v in fp.values())
+def test_releases_before_10_13_are_refused(monkeypatch):
+    sim = install(monkeypatch)
+    monkeypatch.setattr(sim.trt, "__version__", "10.12.0.36")
+    with pytest.raises(MissingDependency, match="too old"):
+        import_tensorrt()
+    assert probe(0) == (False, "TensorRT 10.12.0.36 is older than 10.13")
 
 
-def test_fingerprint_differs_when_only_the_gpu_differs(monkeypatch):
-    install(monkeypatch, gpu=FakeGpu(devices=[Device("NVIDIA A100-SXM4-80GB", 8, 0)]))
-    a100 = backend.fingerprint({})
-    install(monkeypatch)
-    h100 = backend.fingerprint({})
-    assert {k for k in a100 if a100[k] != h100[k]} == {"gpu", "compute_capability"}
+def test_missing_tensorrt_says_how_to_install_in_one_line(monkeypatch):
+    monkeypatch.setitem(sys.modules, "tensorrt", None)
+    with pytest.raises(MissingDependency) as err:
+        select.select_backend("tensorrt")
+    assert "pip install 'trtmake[tensorrt]'" in str(err.value) and "\n" not in str(err.value)
+    assert select.select_backend("auto")[0].name == "onnxruntime"
 
 
-def test_fingerprint_without_a_gpu_is_a_user_error(monkeypatch):
-    install(monkeypatch, gpu=FakeGpu(devices=[], error=cudaError_t.cudaErrorNoDevice))
-    with pytest.raises(UserError, match=r"needs a visible CUDA GPU .*cudaErrorNoDevice.*backend: onnxruntime"):
-        backend.fingerprint({})
+def test_no_cuda_runtime_means_no_tensorrt_backend(monkeypatch):
+    """cuda="real" on a machine without a GPU: Polygraphy finds no usable libcudart."""
+    pytest.importorskip("polygraphy")
+    from polygraphy.cuda import cuda as pg_cuda
+
+    install(monkeypatch, cuda="real")
+    monkeypatch.setattr(pg_cuda, "G_CUDA", None)
+    monkeypatch.setenv("LD_LIBRARY_PATH", "")
+    monkeypatch.setattr(pg_cuda, "_find_cuda_lib_dirs", lambda: [])
+    monkeypatch.setattr(pg_cuda.Cuda, "__init__", _no_libcudart)
+    ok, why = probe(0)
+    assert not ok and "libcudart could not be loaded" in why
 
 
-def test_module_and_class_implement_the_backend_interface():
-    assert backend.name == backend.TensorRTBackend.name == "tensorrt"
-    for attr in ("fingerprint", "build", "load"):
-        assert callable(getattr(backend, attr)) and callable(getattr(backend.TensorRTBackend(), attr))
+def _no_libcudart(self):
+    raise OSError("libcudart.so: cannot open shared object file: No such file or directory")
 
 
 def test_build_config_keys_defaults_alike_and_leaves_out_the_device():
-    b = backend.TensorRTBackend()
-    profiles = (CONV_PROFILE,)
-    implicit = b.build_config({}, profiles)
-    explicit = b.build_config({"builder_optimization_level": 3, "hardware_compatibility_level": "none",
-                               "device": 1, "timing_cache": "team.cache"}, profiles)
-    assert implicit == explicit
-    assert implicit["profiles"] == {"default": {"x": [[1, 3, 8, 8], [4, 3, 8, 8], [16, 3, 8, 8]]}}
-    assert "device" not in implicit["options"]
-    assert b.build_config({"workspace_mb": 64}, profiles) != implicit
-    with pytest.raises(UserError, match="builder_optimization_level"):
-        b.build_config({"builder_optimization_level": -1}, profiles)
+    backend = TensorRTBackend()
+    assert backend.build_config({}, (BATCH,)) == backend.build_config(
+        {"builder_optimization_level": 3, "device": 1, "timing_cache": None}, (BATCH,))
+    assert backend.build_config({"workspace_mb": 64}, (BATCH,)) != backend.build_config({}, (BATCH,))
 
 
-def test_select_backend_finds_the_tensorrt_backend(monkeypatch):
-    install(monkeypatch)
-    from trtmake.backends import select
+def test_importing_the_backend_imports_neither_tensorrt_nor_polygraphy_nor_cuda():
+    import subprocess
 
-    chosen, why = select.select_backend("auto")
-    assert chosen.name == "tensorrt" and why == "auto: TensorRT 10.13.3 on NVIDIA H100 80GB HBM3 (sm_90)"
+    code = ("import sys, trtmake.backends.tensorrt, trtmake.stages.build; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorrt', 'polygraphy', 'cuda')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -38,3 +38,20 @@ class CacheCorrupt(TrtmakeError):
 
 class MissingDependency(UserError):
     """An optional package (tensorrt, torch, ...) is needed by the target but not installed."""
+
+
+def first_line(exc: BaseException, limit: int = 300) -> str:
+    """The first line of an exception's message that says something, shortened to `limit`
+    characters; a framework's "[ONNXRuntimeError] : 2 : INVALID_ARGUMENT :" prefix is dropped."""
+    for line in str(exc).strip().splitlines():
+        line = line.strip()
+        if line.startswith("[ONNXRuntimeError]"):
+            line = line.split(" : ", 3)[-1].strip()
+        if line and not line.startswith(("Traceback", "File ")):
+            return shorten(line, limit)
+    return type(exc).__name__
+
+
+def shorten(text: str, limit: int = 300) -> str:
+    """`text` cut to `limit` characters, with "..." where it was cut."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -89,7 +89,7 @@ def run_target(target: Target, events: Events | None = None, explain: bool = Fal
 
         if not explain:
             cache.ensure_writable()
-        backend, reason = select_backend(target["backend"]["name"])
+        backend, reason = select_backend(target["backend"]["name"], target["backend"])
         result.backend, result.backend_reason = backend.name, reason
         last = cache.read_pointer(target.target_id) or {}
         # Faults (issue 6): an object found corrupt when re-hashed right before use is removed and

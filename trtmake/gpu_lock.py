@@ -17,9 +17,9 @@ from __future__ import annotations
 import os
 import socket
 import time
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, ContextManager, Iterator
+from typing import Iterator
 
 from trtmake.errors import BuildFailed, UserError
 
@@ -66,14 +66,3 @@ def gpu_slot(lock_dir: Path, device: int, slots: int, timeout_s: float, what: st
                 f"{paths[0].parent}); raise backend.tensorrt.max_builds_per_gpu or cache.lock_timeout_s"
             )
         time.sleep(poll_s)
-
-
-def build_slot(ctx: Any) -> ContextManager[Any]:
-    """What the build stage wraps around `ctx.backend.build(...)`: a GPU slot for tensorrt,
-    nothing for other backends. `ctx` is a trtmake.stages.base.Context."""
-    if ctx.backend.name != "tensorrt":
-        return nullcontext()
-    options = ctx.target["backend"].get("tensorrt") or {}
-    return gpu_slot(ctx.cache.root / "locks", int(options.get("device", 0) or 0),
-                    options.get("max_builds_per_gpu", 1), ctx.cache.lock_timeout_s,
-                    what=f"{ctx.target.name}/build")

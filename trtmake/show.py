@@ -8,24 +8,25 @@ import sys
 from trtmake.errors import UserError
 from trtmake.target import Target
 
-CHOICES = ("plan", "trtexec")
+CHOICES = ("plan", "trtexec", "polygraphy")
 
 
 def show(target: Target, what: str) -> None:
     if what == "plan":
         print(json.dumps(target.cfg, indent=2, sort_keys=True))
         return
-    if what == "trtexec":
-        print(trtexec_text(target))
+    if what in ("trtexec", "polygraphy"):
+        print(command_text(target, what))
         return
     raise UserError(f"show={what}: unknown; choose one of {list(CHOICES)}")
 
 
-def trtexec_text(target: Target) -> str:
-    """The trtexec command line that builds the same engine from the cached precision graph."""
+def command_text(target: Target, tool: str) -> str:
+    """The trtexec or polygraphy command that builds the same engine from the cached precision graph."""
     from trtmake.backends.base import BuildSpec
-    from trtmake.backends.tensorrt import trtexec_shell
+    from trtmake.backends.tensorrt.commands import polygraphy_shell, trtexec_shell
     from trtmake.executor import run_target
+    from trtmake.onnx_info import input_specs
     from trtmake.stages.build import target_profile
 
     result = run_target(target, explain=True)
@@ -33,14 +34,17 @@ def trtexec_text(target: Target) -> str:
         raise UserError(result.error)
     ctx = result.context
     graph = ctx.artifacts.get("precision")
-    if graph is None or graph.digest.startswith("("):
-        raise UserError(f"show=trtexec: the precision graph of {target.name} is not built yet; "
+    if graph is None or graph.digest.startswith("(") or "source" not in ctx.data:
+        raise UserError(f"show={tool}: the precision graph of {target.name} is not built yet; "
                         f"run `trtmake target={target.name}` first")
     options = dict(target["backend"]["tensorrt"])
     tc = options.get("timing_cache")
     spec = BuildSpec(onnx_path=graph.path, profiles=(target_profile(ctx),), options=options,
                      timing_cache=target.path(tc) if tc else None)
-    if target["precision"]["mode"] == "int8" and ctx.backend.name != "tensorrt":
-        print("# note: this INT8 graph uses the onnxruntime QDQ dialect; build with backend=tensorrt "
-              "for TensorRT's symmetric dialect", file=sys.stderr)
-    return trtexec_shell(spec, f"{target.name}.plan")
+    dynamic = {s.name for s in input_specs(ctx.data["source"])
+               if not all(isinstance(d, int) and d > 0 for d in s.dims)}
+    if target["precision"]["mode"] == "int8" and ctx.backend.quantization_dialect != "tensorrt":
+        print(f"# note: this INT8 graph uses the {ctx.backend.quantization_dialect} QDQ dialect; build with "
+              "backend=tensorrt for TensorRT's symmetric dialect", file=sys.stderr)
+    shell = trtexec_shell if tool == "trtexec" else polygraphy_shell
+    return shell(spec, f"{target.name}.plan", dynamic)

@@ -119,7 +119,11 @@ class Graph:
             import onnxruntime as ort
 
             opts = ort.SessionOptions()
-            opts.intra_op_num_threads = 1
+            # Basic level: Q/DQ pairs stay as they are, so int8 layers compute as TensorRT's do
+            # (quantized values, exact integer products, one rounding per Q). At higher levels
+            # onnxruntime fuses them into its CPU int8 kernels, whose u8s8 products saturate on
+            # AVX2 machines: an onnxruntime artefact, not TensorRT's arithmetic.
+            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
             opts.log_severity_level = 3
             self._session = ort.InferenceSession(self.model_bytes, opts, providers=["CPUExecutionProvider"])
         names = [o.name for o in self._session.get_outputs()]

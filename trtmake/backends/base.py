@@ -1,19 +1,31 @@
-"""The backend interface: fingerprint, build, load -> runner (DESIGN.md section 6).
+"""The backend interface: what the stages call, and nothing else.
 
-A backend turns the precision stage's ONNX graph into an engine file plus layer information,
-and loads an engine into a runner that validation uses. Nothing here imports a framework.
+A backend turns the precision stage's ONNX graph into an engine file plus layer information
+(`build`), says which toolchain facts that engine depends on (`fingerprint`, `build_config`),
+and loads an engine into a runner that validation uses (`load`). The stages see only `Backend`
+and `BaseRunner`; which framework sits underneath is each subclass's business, imported lazily.
+
+Runners follow Polygraphy's runner design: public `activate`/`deactivate`/`infer`/`time` check
+the runner's state and arguments, then delegate to `*_impl` methods of the subclass; a runner is
+used as a context manager.
 """
 
 from __future__ import annotations
 
+import abc
+import platform
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Callable, ContextManager
 
 if TYPE_CHECKING:
     import numpy as np
 
+from trtmake.errors import UserError
 from trtmake.profiles import Profile
+
+ProgressStep = Callable[[], None]
 
 
 @dataclass(frozen=True)
@@ -23,7 +35,7 @@ class BuildSpec:
     onnx_path: Path
     profiles: tuple[Profile, ...]
     options: dict[str, Any]
-    timing_cache: Path | None = None  # pinned timing cache (tensorrt), an input of the key
+    timing_cache: Path | None = None  # pinned timing cache, an input of the key
     nodes: int | None = None  # node count of onnx_path when already known (saves a parse for layer info)
 
 
@@ -38,27 +50,138 @@ class BuildResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-class Runner(Protocol):
-    """A loaded engine. Used as a context manager; infer/time are valid inside it."""
+class BaseRunner(abc.ABC):
+    """A loaded engine. `with backend.load(path, options) as runner: runner.infer(feeds)`."""
 
-    def __enter__(self) -> "Runner": ...
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.is_active = False
 
-    def __exit__(self, *exc: object) -> None: ...
+    # -- lifetime -------------------------------------------------------------------------------
+    def activate(self) -> None:
+        if self.is_active:
+            raise RuntimeError(f"runner {self.name} is already active")
+        self.activate_impl()
+        self.is_active = True
 
-    def infer(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...
+    def deactivate(self) -> None:
+        if not self.is_active:
+            return
+        try:
+            self.deactivate_impl()
+        finally:
+            self.is_active = False
 
-    def time(self, feeds: dict[str, np.ndarray], iters: int, warmup: int) -> list[float]:
-        """Run `warmup` untimed then `iters` timed inferences; return per-run latency in ms."""
-        ...
+    def __enter__(self) -> "BaseRunner":
+        self.activate()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.deactivate()
+
+    # -- work -----------------------------------------------------------------------------------
+    def infer(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run once on host arrays; every output comes back as a host array."""
+        self._check_active("infer")
+        self._check_feeds(feeds)
+        return self.infer_impl(feeds)
+
+    def time(self, feeds: dict[str, np.ndarray], iters: int, warmup: int,
+             on_step: ProgressStep | None = None) -> list[float]:
+        """`warmup` untimed runs, then `iters` timed ones; per-run latency in ms. `on_step` is
+        called after each timed run (the progress bar)."""
+        self._check_active("time")
+        self._check_feeds(feeds)
+        if isinstance(iters, bool) or not isinstance(iters, int) or iters < 1:
+            raise ValueError(f"iters must be an integer >= 1, got {iters!r}")
+        if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
+            raise ValueError(f"warmup must be an integer >= 0, got {warmup!r}")
+        return self.time_impl(feeds, iters, warmup, on_step or (lambda: None))
+
+    def input_names(self) -> list[str]:
+        """The engine's input tensor names (valid while active)."""
+        self._check_active("input_names")
+        return self.input_names_impl()
+
+    # -- for subclasses -------------------------------------------------------------------------
+    @abc.abstractmethod
+    def activate_impl(self) -> None: ...
+
+    @abc.abstractmethod
+    def deactivate_impl(self) -> None: ...
+
+    @abc.abstractmethod
+    def input_names_impl(self) -> list[str]: ...
+
+    @abc.abstractmethod
+    def infer_impl(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...
+
+    @abc.abstractmethod
+    def time_impl(self, feeds: dict[str, np.ndarray], iters: int, warmup: int,
+                  on_step: ProgressStep) -> list[float]: ...
+
+    # -- checks ---------------------------------------------------------------------------------
+    def _check_active(self, what: str) -> None:
+        if not self.is_active:
+            raise RuntimeError(f"runner {self.name}: {what}() called outside its `with` block")
+
+    def _check_feeds(self, feeds: dict[str, Any]) -> None:
+        expected = set(self.input_names_impl())
+        missing, extra = sorted(expected - set(feeds)), sorted(set(feeds) - expected)
+        if missing or extra:
+            raise UserError(f"inputs do not match the engine's {sorted(expected)}: missing {missing}, "
+                            f"unexpected {extra}")
 
 
-class Backend(Protocol):
-    name: str
+class Backend(abc.ABC):
+    """A toolchain that turns an ONNX graph into an engine. Holds no state of its own."""
 
+    name: str = ""
+    #: the Q/DQ form this backend fuses: "tensorrt" (symmetric int8) or "onnxruntime" (uint8 activations)
+    quantization_dialect: str = "onnxruntime"
+
+    @abc.abstractmethod
     def fingerprint(self, options: dict[str, Any]) -> dict[str, str]:
-        """The toolchain facts an engine built with these options depends on."""
-        ...
+        """The toolchain facts an engine built with these options depends on (all strings)."""
 
+    @abc.abstractmethod
+    def build_config(self, options: dict[str, Any], profiles: tuple[Profile, ...]) -> dict[str, Any]:
+        """The config slice a build reads, for its stage key: checked options with defaults filled
+        in, so that `{}` and explicit defaults key alike."""
+
+    @abc.abstractmethod
     def build(self, spec: BuildSpec, workdir: Path) -> BuildResult: ...
 
-    def load(self, engine_path: Path, options: dict[str, Any]) -> Runner: ...
+    @abc.abstractmethod
+    def load(self, engine_path: Path, options: dict[str, Any]) -> BaseRunner: ...
+
+    def timing_cache(self, options: dict[str, Any], resolve: Callable[[str], Path]) -> Path | None:
+        """The pinned timing cache a build reads (an input of its key), or None."""
+        return None
+
+    def build_slot(self, options: dict[str, Any], lock_dir: Path, timeout_s: float,
+                   what: str) -> ContextManager[Any]:
+        """Held around `build`: a share of the device the build runs on (nothing by default)."""
+        return nullcontext()
+
+    def proxy_level(self, options: dict[str, Any]) -> str:
+        """The onnxruntime graph optimization level at which onnxruntime stands in for this
+        backend's engines (auto_exclude's trial runs): "basic" runs Q/DQ in float, a proxy for
+        another runtime's int8."""
+        return "basic"
+
+    def device_name(self, fingerprint: dict[str, str]) -> str:
+        """What validation ran on, for people: a GPU's name or the CPU's model."""
+        return cpu_model()
+
+
+def cpu_model() -> str:
+    """The CPU's model name ("Intel(R) Xeon(R) ..."), else the architecture."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith(("model name", "Model", "Hardware")):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"

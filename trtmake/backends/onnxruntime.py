@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import numpy as np
 
-from trtmake.backends.base import BuildResult, BuildSpec
-from trtmake.errors import BuildFailed, UserError
+from trtmake.backends.base import Backend, BaseRunner, BuildResult, BuildSpec, ProgressStep
+from trtmake.errors import BuildFailed, UserError, first_line
 
 # ISA features that change which kernels/layouts ORT picks at ORT_ENABLE_ALL.
 KERNEL_ISA = ("sse4_1", "sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl",
@@ -59,8 +59,9 @@ def session_options(ort, options: dict[str, Any], level: str):
     return so
 
 
-class OnnxruntimeBackend:
+class OnnxruntimeBackend(Backend):
     name = "onnxruntime"
+    quantization_dialect = "onnxruntime"
 
     def fingerprint(self, options: dict[str, Any]) -> dict[str, str]:
         level = options.get("graph_optimization_level", "all")
@@ -78,6 +79,10 @@ class OnnxruntimeBackend:
         return {"graph_optimization_level": options.get("graph_optimization_level", "all"),
                 "execution_provider": options.get("execution_provider", "CPUExecutionProvider")}
 
+    def proxy_level(self, options: dict[str, Any]) -> str:
+        """The engine's own level: at "all", Q/DQ fuses into the int8 kernels the engine runs."""
+        return str(options.get("graph_optimization_level", "all"))
+
     def build(self, spec: BuildSpec, workdir: Path) -> BuildResult:
         import onnxruntime as ort
 
@@ -93,7 +98,7 @@ class OnnxruntimeBackend:
         try:
             ort.InferenceSession(str(spec.onnx_path), so, providers=[provider])
         except Exception as exc:
-            raise BuildFailed(f"onnxruntime could not build {spec.onnx_path.name}: {_first_line(exc)}") from None
+            raise BuildFailed(f"onnxruntime could not build {spec.onnx_path.name}: {first_line(exc)}") from None
         seconds = time.perf_counter() - started
         before = spec.nodes if spec.nodes is not None else len(load_graph(spec.onnx_path).graph.node)
         after_graph = load_graph(engine, key="engine")
@@ -127,14 +132,15 @@ def _inline_external_data(model, engine: Path, source_dir: Path) -> None:
     onnx.save(model, str(engine))
 
 
-class OrtRunner:
+class OrtRunner(BaseRunner):
     """A session on an engine (already optimized: loaded with optimization disabled)."""
 
     def __init__(self, path: Path, options: dict[str, Any], level: str = "disable"):
-        self.path, self.options, self.level = path, options, level
+        super().__init__(f"onnxruntime:{Path(path).name}")
+        self.path, self.options, self.level = Path(path), options, level
         self.session = None
 
-    def __enter__(self) -> "OrtRunner":
+    def activate_impl(self) -> None:
         import onnxruntime as ort
 
         provider = self.options.get("execution_provider", "CPUExecutionProvider")
@@ -143,33 +149,33 @@ class OrtRunner:
             self.session = ort.InferenceSession(
                 str(self.path), session_options(ort, self.options, self.level), providers=[provider])
         except Exception as exc:
-            raise BuildFailed(f"onnxruntime could not load {self.path.name}: {_first_line(exc)}") from None
+            raise BuildFailed(f"onnxruntime could not load {self.path.name}: {first_line(exc)}") from None
         self.output_names = [o.name for o in self.session.get_outputs()]
-        return self
+        self._inputs = [i.name for i in self.session.get_inputs()]
 
-    def __exit__(self, *exc: object) -> None:
+    def deactivate_impl(self) -> None:
         self.session = None
 
-    def infer(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        if self.session is None:
-            raise RuntimeError("OrtRunner.infer outside its context")
+    def input_names_impl(self) -> list[str]:
+        return list(self._inputs)
+
+    def infer_impl(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         try:
             outs = self.session.run(self.output_names, feeds)
         except Exception as exc:
-            raise BuildFailed(f"onnxruntime failed to run {self.path.name}: {_first_line(exc)}") from None
+            raise BuildFailed(f"onnxruntime failed to run {self.path.name}: {first_line(exc)}") from None
         return dict(zip(self.output_names, outs))
 
-    def time(self, feeds: dict[str, np.ndarray], iters: int, warmup: int,
-             on_step=None) -> list[float]:
+    def time_impl(self, feeds: dict[str, np.ndarray], iters: int, warmup: int,
+                  on_step: ProgressStep) -> list[float]:
         for _ in range(warmup):
-            self.infer(feeds)
+            self.infer_impl(feeds)
         times = []
         for _ in range(iters):
             start = time.perf_counter()
             self.session.run(self.output_names, feeds)
             times.append((time.perf_counter() - start) * 1000.0)
-            if on_step:
-                on_step()
+            on_step()
         return times
 
 
@@ -178,8 +184,3 @@ def _check_provider(ort, provider: str) -> None:
     if provider not in available:
         raise UserError(f"backend.onnxruntime.execution_provider: '{provider}' is not available here; "
                         f"choose one of {available}")
-
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:300] if text else type(exc).__name__

@@ -2,44 +2,51 @@
 
 from __future__ import annotations
 
+from importlib.util import find_spec
 from typing import Any
 
+from trtmake.backends.base import Backend
 from trtmake.errors import MissingDependency
 
 
-def select_backend(name: str) -> tuple[Any, str]:
+def select_backend(name: str, options: dict[str, Any] | None = None) -> tuple[Backend, str]:
+    """`options` is the `backend` config group; TensorRT is probed on its `tensorrt.device`."""
+    device = int(((options or {}).get("tensorrt") or {}).get("device", 0) or 0)
     if name == "onnxruntime":
-        from trtmake.backends.onnxruntime import OnnxruntimeBackend
-
-        return OnnxruntimeBackend(), "backend=onnxruntime (asked for)"
+        return _onnxruntime(), "backend=onnxruntime (asked for)"
+    ok, why = _probe_tensorrt(device)
     if name == "tensorrt":
-        probe_ok, why = _probe_tensorrt()
-        if not probe_ok:
+        if not ok:
             raise MissingDependency(
                 f"backend=tensorrt: {why}; install TensorRT with pip install 'trtmake[tensorrt]' "
                 "(CUDA 12) or 'trtmake[tensorrt-cu13]' (CUDA 13) on a machine with an NVIDIA GPU, "
                 "or use backend=onnxruntime"
             )
-        from trtmake.backends.tensorrt import TensorrtBackend
+        return _tensorrt(), f"backend=tensorrt (asked for): {why}"
+    if ok:
+        return _tensorrt(), f"auto: {why}"
+    return _onnxruntime(), f"auto: onnxruntime CPU, since {why}"
 
-        return TensorrtBackend(), f"backend=tensorrt (asked for): {why}"
-    probe_ok, why = _probe_tensorrt()
-    if probe_ok:
-        from trtmake.backends.tensorrt import TensorrtBackend
 
-        return TensorrtBackend(), f"auto: {why}"
+def _onnxruntime() -> Backend:
     from trtmake.backends.onnxruntime import OnnxruntimeBackend
 
-    return OnnxruntimeBackend(), f"auto: onnxruntime CPU, since {why}"
+    return OnnxruntimeBackend()
 
 
-def _probe_tensorrt() -> tuple[bool, str]:
-    from importlib.util import find_spec
+def _tensorrt() -> Backend:
+    from trtmake.backends.tensorrt import TensorRTBackend
 
-    if find_spec("tensorrt") is None:
-        return False, "tensorrt is not installed"
+    return TensorRTBackend()
+
+
+def _probe_tensorrt(device: int) -> tuple[bool, str]:
     try:
-        from trtmake.backends.tensorrt import probe
-    except ImportError as exc:  # backend module not importable: report, do not crash
-        return False, f"tensorrt backend unavailable ({exc})"
-    return probe()
+        installed = find_spec("tensorrt") is not None
+    except (ImportError, ValueError):  # a module entry of None, or a broken package
+        installed = False
+    if not installed:
+        return False, "tensorrt is not installed"
+    from trtmake.backends.tensorrt import probe
+
+    return probe(device)

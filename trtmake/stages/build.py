@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Any
 
 from trtmake.backends.base import BuildSpec
-from trtmake.gpu_lock import build_slot
+from trtmake.errors import BuildFailed, UserError
 from trtmake.keys import StageKey
-from trtmake.profiles import fill_static_inputs, profile_from_config
+from trtmake.profiles import Profile, fill_static_inputs, profile_from_config
 from trtmake.stages.base import Context, Stage, StageOutput
 
 
@@ -37,29 +37,17 @@ def backend_options(ctx: Context) -> dict[str, Any]:
 
 class BuildStage(Stage):
     name = "build"
-    version = 1
-
-    def _timing_cache(self, ctx: Context) -> Path | None:
-        tc = backend_options(ctx).get("timing_cache")
-        return ctx.target.path(tc) if tc and ctx.backend.name == "tensorrt" else None
+    version = 2
 
     def key(self, ctx: Context) -> StageKey:
         options = backend_options(ctx)
-        profile = target_profile(ctx)
-        if hasattr(ctx.backend, "build_config"):
-            config = ctx.backend.build_config(options, (profile,))
-        else:
-            config = {"options": {k: v for k, v in options.items() if k not in ("timing_cache", "max_builds_per_gpu")},
-                      "profiles": {profile.name: {n: [list(r.min), list(r.opt), list(r.max)]
-                                                  for n, r in sorted(profile.shapes.items())}}}
+        config = ctx.backend.build_config(options, (target_profile(ctx),))
         inputs = {"graph": ctx.artifact("precision").digest}
-        tc = self._timing_cache(ctx)
+        tc = ctx.backend.timing_cache(options, ctx.target.path)
         if tc is not None:
             if not tc.is_file():
-                from trtmake.errors import UserError
-
-                raise UserError(f"backend.tensorrt.timing_cache: {tc} does not exist; remove the setting "
-                                "or create it with `trtmake merge-timing-cache`")
+                raise UserError(f"backend.{ctx.backend.name}.timing_cache: {tc} does not exist; remove the "
+                                "setting or create it with `trtmake merge-timing-cache`")
             inputs["timing_cache"] = ctx.cache.stat.digest(tc)
         return StageKey(self.name, self.version, config={"backend": ctx.backend.name, **config},
                         inputs=inputs, toolchain=ctx.backend.fingerprint(options))
@@ -67,14 +55,34 @@ class BuildStage(Stage):
     def run(self, ctx: Context, key: StageKey, workdir: Path) -> StageOutput:
         graph = ctx.artifact("precision")
         same_as_source = "source" in ctx.artifacts and graph.digest == ctx.artifact("source").digest
-        spec = BuildSpec(onnx_path=graph.path, profiles=(target_profile(ctx),),
-                         options=backend_options(ctx), timing_cache=self._timing_cache(ctx),
+        options = backend_options(ctx)
+        profile = target_profile(ctx)
+        spec = BuildSpec(onnx_path=graph.path, profiles=(profile,), options=options,
+                         timing_cache=ctx.backend.timing_cache(options, ctx.target.path),
                          nodes=ctx.stage_data("source").get("nodes") if same_as_source else None)
-        with build_slot(ctx):  # tensorrt: at most backend.tensorrt.max_builds_per_gpu builds per GPU
+        with ctx.backend.build_slot(options, ctx.cache.root / "locks", ctx.cache.lock_timeout_s,
+                                    what=f"{ctx.target.name}/build"):
             result = ctx.backend.build(spec, workdir)
+            check_engine(ctx, result.engine_path, options, profile)
         log = workdir / "build.log"
         log.write_text(result.log)
         files = {"engine": result.engine_path, "log": log}
         if result.timing_cache_path is not None:
             files["timing_cache"] = result.timing_cache_path
         return StageOutput(files=files, data={"layer_info": result.layer_info, **result.extra})
+
+
+def check_engine(ctx: Context, engine: Path, options: dict[str, Any], profile: Profile) -> None:
+    """An engine is published only once it loads and runs: one inference at the profile's opt
+    shapes, on zeros of each input's declared type. A failure publishes nothing."""
+    import numpy as np
+
+    from trtmake.onnx_info import input_specs
+
+    dtypes = {spec.name: spec.dtype for spec in input_specs(ctx.stage_data("source"))}
+    feeds = {name: np.zeros(shape, dtype=dtypes.get(name, "float32"))
+             for name, shape in profile.shapes_at("opt").items()}
+    with ctx.backend.load(engine, options) as runner:
+        outputs = runner.infer(feeds)
+    if not outputs:
+        raise BuildFailed(f"the {ctx.backend.name} engine of {ctx.target.name} produced no outputs")

@@ -75,10 +75,8 @@ QUANTIZER_VERSION = 1
 def precision_config(ctx: Context) -> dict[str, Any]:
     """The int8 precision key: the calibrator's method and its parameters live here (ranges are
     derived from the cached histograms), so switching method never re-runs calibration."""
-    from trtmake.stages.precision import dialect_for
-
     p, c = ctx.target["precision"], ctx.target["calibrator"]
-    cfg: dict[str, Any] = {"mode": "int8", "quantizer": QUANTIZER_VERSION, "dialect": dialect_for(ctx.backend.name),
+    cfg: dict[str, Any] = {"mode": "int8", "quantizer": QUANTIZER_VERSION, "dialect": ctx.backend.quantization_dialect,
                            "method": c["method"],
                            "per_channel": p["per_channel"], "exclude_nodes": sorted(p["exclude_nodes"]),
                            "exclude_op_types": sorted(p["exclude_op_types"])}
@@ -104,9 +102,7 @@ def _probe_level(ctx: Context) -> str:
     fast); elsewhere "basic" (Q/DQ simulated in float, a proxy for TensorRT's int8)."""
     from trtmake.stages.build import backend_options
 
-    if ctx.backend.name != "onnxruntime":
-        return "basic"
-    return str(backend_options(ctx).get("graph_optimization_level", "all"))
+    return ctx.backend.proxy_level(backend_options(ctx))
 
 
 def _selection_source(ctx: Context) -> tuple[dict[str, Any], str]:

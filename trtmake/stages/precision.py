@@ -14,11 +14,6 @@ from trtmake.stages.base import Context, Stage, StageOutput
 from trtmake.stages.source import _versions
 
 
-def dialect_for(backend_name: str) -> str:
-    """The QDQ form the backend fuses: symmetric int8 for TensorRT, uint8 activations for ORT CPU."""
-    return "tensorrt" if backend_name == "tensorrt" else "onnxruntime"
-
-
 class PrecisionStage(Stage):
     name = "precision"
     version = 1

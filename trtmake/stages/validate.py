@@ -139,6 +139,6 @@ class ValidateStage(Stage):
         return StageOutput(data={
             "metrics_at": metrics_at, "assertions": verdicts,
             "synthetic_inputs": is_synthetic(ctx.target["dataset"]["validation"]),
-            "device": key.toolchain.get("gpu") or key.toolchain.get("isa") or key.toolchain.get("machine", ""),
+            "device": ctx.backend.device_name(key.toolchain),
             "host": ctx.host(),
         })

@@ -1,72 +1,72 @@
-"""The TensorRT backend (DESIGN.md section 6): fingerprint, build, load -> runner.
+"""The TensorRT backend, on NVIDIA's Polygraphy: fingerprint, build, load -> runner.
 
-Importing this module never imports `tensorrt` or `cuda`; each call does, lazily, and raises
-MissingDependency with the install line when they are absent. The parts live in:
+Importing this package never imports `tensorrt`, `polygraphy` or CUDA; each call does, lazily,
+and raises MissingDependency with the install line when they are absent. The parts:
   options    the `backend.tensorrt` config slice, checked
-  toolchain  imports, release checks, fingerprint, probe (backend: auto)
-  build      parser, strongly typed network, profiles, builder config, plan
+  toolchain  imports, release gate, TensorRT's log, fingerprint, probe (backend: auto)
+  cuda       GPU facts from libcudart (through Polygraphy's CUDA wrapper)
+  build      Polygraphy's loaders: parser, strongly typed network, profiles, config, engine
   timing     pinned timing cache in, produced cache out, explicit merge
-  layers     engine inspector JSON -> layer info
-  runner     runner (infer / time)
-  trtexec    the equivalent trtexec command (show=trtexec)
+  layers     engine inspector JSON (10.x and 11.x schemas) -> layer info
+  runner     Polygraphy's TrtRunner behind trtmake's runner interface
+  commands   the equivalent trtexec and polygraphy command lines (show=trtexec, show=polygraphy)
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, ContextManager
 
-from trtmake.backends.base import BuildResult, BuildSpec
-from trtmake.backends.tensorrt.build import build as _build
+from trtmake.backends.base import Backend, BuildResult, BuildSpec
+from trtmake.backends.tensorrt import build as _build
 from trtmake.backends.tensorrt.options import parse_options
 from trtmake.backends.tensorrt.runner import TensorRTRunner
 from trtmake.backends.tensorrt.timing import merge_timing_caches
 from trtmake.backends.tensorrt.toolchain import (
-    SUPPORTED_RELEASES, VERSION_GATED, import_cuda_runtime, import_tensorrt, probe,
+    SUPPORTED_RELEASES, VERSION_GATED, import_polygraphy_trt, import_tensorrt, probe,
 )
 from trtmake.backends.tensorrt.toolchain import fingerprint as _fingerprint
-from trtmake.backends.tensorrt.trtexec import trtexec_command, trtexec_shell
+from trtmake.gpu_lock import gpu_slot
 from trtmake.profiles import Profile
 
-__all__ = [
-    "SUPPORTED_RELEASES", "VERSION_GATED", "TensorRTBackend", "TensorRTRunner", "TensorrtBackend",
-    "merge_timing_caches", "probe", "trtexec_command", "trtexec_shell",
-]
+__all__ = ["SUPPORTED_RELEASES", "VERSION_GATED", "TensorRTBackend", "TensorRTRunner",
+           "merge_timing_caches", "probe"]
 
 
-class TensorRTBackend:
-    """Backend protocol implementation; holds no state."""
-
+class TensorRTBackend(Backend):
     name = "tensorrt"
+    quantization_dialect = "tensorrt"
 
     def fingerprint(self, options: dict[str, Any]) -> dict[str, str]:
         return _fingerprint(options)
 
     def build_config(self, options: dict[str, Any], profiles: tuple[Profile, ...]) -> dict[str, Any]:
-        """The config slice a build reads, for its stage key: checked options with defaults
-        filled in (so `{}` and explicit defaults key alike), without `device` (the GPU it picks
-        is in the fingerprint), and every profile's min/opt/max."""
+        """Checked options with defaults filled in, without `device` (the GPU it picks is in the
+        fingerprint), and every profile's min/opt/max."""
         opts = asdict(parse_options(options))
         del opts["device"]
         shapes = {p.name: {n: [list(r.min), list(r.opt), list(r.max)] for n, r in sorted(p.shapes.items())}
                   for p in profiles}
         return {"options": opts, "profiles": shapes}
 
+    def timing_cache(self, options: dict[str, Any], resolve: Callable[[str], Path]) -> Path | None:
+        pinned = options.get("timing_cache")
+        return resolve(pinned) if pinned else None
+
+    def build_slot(self, options: dict[str, Any], lock_dir: Path, timeout_s: float,
+                   what: str) -> ContextManager[Any]:
+        """At most `max_builds_per_gpu` TensorRT builds at a time on the build's GPU."""
+        return gpu_slot(lock_dir, parse_options(options).device, options.get("max_builds_per_gpu", 1),
+                        timeout_s, what=what)
+
     def build(self, spec: BuildSpec, workdir: Path) -> BuildResult:
-        return _build(spec, workdir)
+        return _build.build(spec, workdir)
 
     def load(self, engine_path: Path, options: dict[str, Any]) -> TensorRTRunner:
         import_tensorrt()  # fail here, with the install line, rather than inside `with`
-        import_cuda_runtime()
+        import_polygraphy_trt()
         return TensorRTRunner(engine_path, options)
 
-
-TensorrtBackend = TensorRTBackend  # the spelling trtmake/backends/select.py imports
-
-# The module itself also satisfies the Backend protocol (name/fingerprint/build/load).
-backend = TensorRTBackend()
-name = backend.name
-fingerprint = backend.fingerprint
-build = backend.build
-load = backend.load
+    def device_name(self, fingerprint: dict[str, str]) -> str:
+        return f"{fingerprint.get('gpu', 'GPU')} (sm_{fingerprint.get('compute_capability', '?').replace('.', '')})"

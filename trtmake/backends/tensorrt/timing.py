@@ -1,5 +1,10 @@
-"""Timing cache as DESIGN.md section 3: the pinned file is an input, the produced cache an output,
-and only `merge_timing_caches` (an explicit command) writes the pinned file.
+"""The timing cache: the pinned file is an input of the build key, the cache a build produced is
+an output, and only `merge_timing_caches` (an explicit command) writes the pinned file.
+
+A pinned cache is loaded by the rule trtexec uses (`buildTimingCacheFromFile` in TensorRT's
+samples): a cache TensorRT cannot read (another release) is not used; one made on another device
+is used with ignore_mismatch. The build notes either case, so the engine trtmake builds and the
+one `show=trtexec` prints the command for start from the same cache.
 """
 
 from __future__ import annotations
@@ -9,46 +14,77 @@ from pathlib import Path
 from typing import Any
 
 from trtmake.atomic import write_bytes_atomic
-from trtmake.backends.tensorrt.toolchain import import_tensorrt, make_logger
-from trtmake.errors import UserError
+from trtmake.backends.tensorrt.toolchain import capture_log, import_tensorrt, trt_logger
+from trtmake.errors import BuildFailed, UserError
 
 
-def attach_timing_cache(trt: Any, config: Any, pinned: Path | None) -> tuple[Any, str]:
-    """Give the builder config a timing cache: the pinned file's bytes, or an empty cache.
+def attach_timing_cache(config: Any, pinned: Path | None) -> tuple[str, str]:
+    """Give the builder config a timing cache: the pinned file's, or an empty one.
 
-    Returns (cache, status) with status "empty", "pinned", or "pinned-mismatch" (the pinned
-    cache was made on another device or TensorRT release; the build starts from empty).
+    Returns (status, note): status "empty", "pinned", "pinned-other-device" (used, made on another
+    device) or "pinned-unreadable" (not used: another TensorRT release); note is "" or a log line.
     The pinned file is only read.
     """
-    data = _read(pinned, "backend.tensorrt.timing_cache") if pinned is not None else b""
-    cache = config.create_timing_cache(data)
-    if config.set_timing_cache(cache, False):  # ignore_mismatch=False
-        return cache, "pinned" if pinned is not None else "empty"
-    cache = config.create_timing_cache(b"")
-    config.set_timing_cache(cache, False)
-    return cache, "pinned-mismatch"
+    if pinned is not None:
+        data = read_cache_file(pinned, "backend.tensorrt.timing_cache")
+        cache = create_timing_cache(config, data)
+        if cache is not None:
+            if config.set_timing_cache(cache, False):
+                return "pinned", ""
+            if config.set_timing_cache(cache, True):
+                return "pinned-other-device", (f"pinned timing cache {pinned} was made on another device; "
+                                               "used with ignore_mismatch, as trtexec does")
+        status, note = "pinned-unreadable", (f"pinned timing cache {pinned} cannot be read by this TensorRT "
+                                             "release; built from an empty cache")
+    else:
+        status, note = "empty", ""
+    empty = create_timing_cache(config, b"")
+    if empty is None or not config.set_timing_cache(empty, False):
+        raise BuildFailed("TensorRT could not create an empty timing cache")
+    return status, note
+
+
+def create_timing_cache(config: Any, data: bytes) -> Any:
+    """An ITimingCache from serialized bytes, or None where TensorRT cannot read them (it returns
+    None, or raises, for a cache of another release or a damaged one)."""
+    try:
+        return config.create_timing_cache(data)
+    except (RuntimeError, ValueError):
+        return None
+
+
+def serialize_timing_cache(config: Any) -> bytes:
+    """The builder config's timing cache as bytes (what the build produced)."""
+    cache = config.get_timing_cache()
+    if cache is None:
+        raise BuildFailed("TensorRT returned no timing cache after the build")
+    return bytes(cache.serialize())
 
 
 def merge_timing_caches(pinned: Path, produced: list[Path]) -> dict[str, Any]:
     """Combine build-produced timing caches into the pinned file (ITimingCache.combine).
 
-    Written atomically (temp file + os.replace) and only when the bytes change; caches from
-    another device or release are rejected by TensorRT and listed as such.
+    Written atomically and only when the bytes change; caches from another device or release are
+    rejected (not combined) and listed as such. Nothing is written when nothing was merged.
     """
     pinned, produced = Path(pinned), [Path(p) for p in produced]
-    blobs = [(p, _read(p, "timing cache")) for p in produced]  # all readable before any write
+    blobs = [(p, read_cache_file(p, "timing cache")) for p in produced]  # all readable before any write
     trt = import_tensorrt()
-    logger, lines = make_logger(trt)
-    builder = trt.Builder(logger)
-    config = builder.create_builder_config()
-    before = pinned.read_bytes() if pinned.exists() else b""
-    base = config.create_timing_cache(before)
-    merged, rejected = [], []
-    for path, data in blobs:
-        other = config.create_timing_cache(data)
-        (merged if base.combine(other, False) else rejected).append(str(path))
-    after = bytes(base.serialize())
-    changed = after != before
+    with capture_log() as lines:
+        builder = trt.Builder(trt_logger())
+        config = builder.create_builder_config()
+        before = pinned.read_bytes() if pinned.exists() else b""
+        base = create_timing_cache(config, before)
+        if base is None:
+            raise UserError(f"timing cache {pinned} cannot be read by TensorRT {trt.__version__}; "
+                            "move it away to start a new one")
+        merged, rejected = [], []
+        for path, data in blobs:
+            other = create_timing_cache(config, data)
+            ok = other is not None and base.combine(other, False)
+            (merged if ok else rejected).append(str(path))
+        after = bytes(base.serialize()) if merged else before
+    changed = bool(merged) and after != before
     if changed:
         write_bytes_atomic(pinned, after)
     return {
@@ -57,13 +93,13 @@ def merge_timing_caches(pinned: Path, produced: list[Path]) -> dict[str, Any]:
         "rejected": rejected,
         "changed": changed,
         "sha256_before": hashlib.sha256(before).hexdigest() if before else None,
-        "sha256_after": hashlib.sha256(after).hexdigest(),
+        "sha256_after": hashlib.sha256(after).hexdigest() if after else None,
         "bytes": len(after),
         "log": "\n".join(lines),
     }
 
 
-def _read(path: Path, what: str) -> bytes:
+def read_cache_file(path: Path, what: str) -> bytes:
     try:
         return Path(path).read_bytes()
     except FileNotFoundError:

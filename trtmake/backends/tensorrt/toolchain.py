@@ -1,12 +1,21 @@
-"""Lazy imports of TensorRT and the CUDA runtime bindings, release checks, fingerprint, probe.
+"""Lazy imports of TensorRT and Polygraphy, the release gate, TensorRT's log, the fingerprint.
 
-Nothing here imports `tensorrt` or `cuda` at module import time.
+Nothing here imports `tensorrt` or `polygraphy` at module import time.
+
+TensorRT wants one logger per process: every Builder, Runtime and parser of a process gets the
+same ILogger. Polygraphy's loaders use `polygraphy.backend.trt.util.get_trt_logger()`, a process
+global, so trtmake passes that same logger wherever it calls TensorRT itself, and reads what
+TensorRT said from Polygraphy's logger (routed to Python's `logging`, never to the terminal).
 """
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+import platform
+from contextlib import contextmanager
+from typing import Any, Iterator
 
+from trtmake.backends.tensorrt import cuda
 from trtmake.backends.tensorrt.options import parse_options
 from trtmake.errors import BuildFailed, MissingDependency, UserError
 
@@ -14,8 +23,10 @@ from trtmake.errors import BuildFailed, MissingDependency, UserError
 # (tests/test_tensorrt_api_contract.py checks every TensorRT name against their inventories).
 SUPPORTED_RELEASES = ("10.13", "11.4")
 # TensorRT names used only on some releases' code path: checked against those releases only.
-VERSION_GATED: dict[str, tuple[str, ...]] = {"STRONGLY_TYPED": ("10.13",)}
-MIN_MAJOR = 10
+VERSION_GATED: dict[str, tuple[str, ...]] = {}
+# The oldest release with everything the backend uses (HardwareCompatibilityLevel.SAME_COMPUTE_CAPABILITY
+# arrived in 10.10, the strongly typed ONNX path and the inspector schema trtmake reads in 10.13).
+MIN_RELEASE = (10, 13)
 
 INSTALL_HINT = "pip install 'trtmake[tensorrt]' (CUDA 12) or 'trtmake[tensorrt-cu13]' (CUDA 13)"
 
@@ -27,33 +38,30 @@ def import_tensorrt() -> Any:
     except (ImportError, OSError) as exc:
         reason = (str(exc).splitlines() or [type(exc).__name__])[0]
         raise MissingDependency(f"TensorRT does not import ({reason}): {INSTALL_HINT}") from None
-    major, _ = release_of(tensorrt)
-    if major < MIN_MAJOR:
+    if release_of(tensorrt) < MIN_RELEASE:
         raise MissingDependency(
-            f"TensorRT {tensorrt.__version__} is too old (trtmake needs >= 10.13): {INSTALL_HINT}"
-        )
+            f"TensorRT {tensorrt.__version__} is too old (trtmake needs >= "
+            f"{'.'.join(map(str, MIN_RELEASE))}): {INSTALL_HINT}")
     return tensorrt
 
 
-def import_cuda_runtime() -> Any:
-    """cuda-python's runtime module: `cuda.bindings.runtime` (>= 12.6), else `cuda.cudart`."""
+def import_polygraphy_trt() -> Any:
+    """`polygraphy.backend.trt` (NVIDIA's loaders and runner), its log routed away from stdout."""
     try:
-        from cuda.bindings import runtime
+        from polygraphy.backend import trt as polygraphy_trt
     except ImportError:
-        try:
-            from cuda import cudart as runtime
-        except ImportError:
-            raise MissingDependency(f"cuda-python is not installed: {INSTALL_HINT}") from None
-    return runtime
+        raise MissingDependency(f"polygraphy is not installed: {INSTALL_HINT}") from None
+    _route_polygraphy_log()
+    return polygraphy_trt
 
 
 def release_of(trt: Any) -> tuple[int, int]:
     """(major, minor) of the imported TensorRT, from `__version__` such as "10.13.3.9"."""
-    parts = str(trt.__version__).split(".")
+    parts = str(getattr(trt, "__version__", "")).split(".")
     try:
         return int(parts[0]), int(parts[1]) if len(parts) > 1 else 0
     except ValueError:
-        raise BuildFailed(f"unreadable TensorRT version {trt.__version__!r}") from None
+        raise BuildFailed(f"unreadable TensorRT version {getattr(trt, '__version__', None)!r}") from None
 
 
 def release_note(trt: Any) -> str:
@@ -65,75 +73,88 @@ def release_note(trt: Any) -> str:
             f"({', '.join(SUPPORTED_RELEASES)}); optional settings are applied where present")
 
 
-def make_logger(trt: Any) -> tuple[Any, list[str]]:
-    """A TensorRT logger that keeps every message above VERBOSE (for BuildResult.log)."""
-    lines: list[str] = []
-
-    class CaptureLogger(trt.ILogger):
-        def __init__(self) -> None:
-            trt.ILogger.__init__(self)
-
-        def log(self, severity: Any, msg: str) -> None:
-            if severity != trt.ILogger.Severity.VERBOSE:
-                lines.append(f"[{getattr(severity, 'name', severity)}] {msg}")
-
-    return CaptureLogger(), lines
+# -- TensorRT's log, through Polygraphy's one process-wide logger --------------------------------
+_POLYGRAPHY_LOG = "Polygraphy"
 
 
-def cuda_call(result: Any, what: str) -> Any:
-    """Unpack a cuda-python `(err, *values)` tuple; BuildFailed naming the call on error."""
-    err, *values = result if isinstance(result, tuple) else (result,)
-    if int(err) != 0:  # cudaSuccess
-        raise BuildFailed(f"CUDA {what} failed: {getattr(err, 'name', err)}")
-    if not values:
-        return None
-    return values[0] if len(values) == 1 else tuple(values)
+def _route_polygraphy_log() -> None:
+    """Polygraphy prints to stdout by default, which would tear through trtmake's progress bars:
+    send it to Python's logging instead, where `capture_log` collects it."""
+    from polygraphy.logger import G_LOGGER
+
+    if not G_LOGGER.use_python_logging_system:
+        G_LOGGER.use_python_logging_system = True
+        G_LOGGER.letter = False  # the level is in the record; no "[W]" prefix
+        G_LOGGER.colors = False
+        G_LOGGER.module_severity = G_LOGGER.VERBOSE  # TensorRT's INFO arrives as Polygraphy's VERBOSE
+        log = logging.getLogger(_POLYGRAPHY_LOG)
+        log.propagate = False
+        log.setLevel(logging.DEBUG)
 
 
-def cuda_version_string(value: int) -> str:
-    """12080 -> "12.8" (CUDA encodes 1000 * major + 10 * minor)."""
-    return f"{value // 1000}.{(value % 1000) // 10}"
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(f"[{record.levelname}] {record.getMessage()}")
 
 
-def gpu_facts(rt: Any, device: int) -> dict[str, str]:
-    """GPU name, compute capability, CUDA runtime and driver versions of one device."""
-    count = cuda_call(rt.cudaGetDeviceCount(), "cudaGetDeviceCount")
-    if device >= count:
-        raise UserError(f"backend.tensorrt.device: {device} but only {count} CUDA device(s) are visible")
-    prop = cuda_call(rt.cudaGetDeviceProperties(device), "cudaGetDeviceProperties")
-    name = prop.name
-    if isinstance(name, bytes):
-        name = name.split(b"\0", 1)[0].decode(errors="replace")
-    facts = {
-        "gpu": str(name).strip(),
-        "compute_capability": f"{prop.major}.{prop.minor}",
-        "cuda_runtime": cuda_version_string(cuda_call(rt.cudaRuntimeGetVersion(), "cudaRuntimeGetVersion")),
-    }
-    err, driver = rt.cudaDriverGetVersion()
-    facts["cuda_driver"] = cuda_version_string(driver) if int(err) == 0 and driver else "unknown"
-    return facts
+@contextmanager
+def capture_log() -> Iterator[list[str]]:
+    """Every message TensorRT and Polygraphy log inside the block, as "[LEVEL] text" lines."""
+    collect = _Collect()
+    log = logging.getLogger(_POLYGRAPHY_LOG)
+    log.addHandler(collect)
+    try:
+        yield collect.lines
+    finally:
+        log.removeHandler(collect)
 
 
+def errors_in(lines: list[str], last: int = 3) -> str:
+    """The last few error lines of a captured log, joined, or ""."""
+    errors = [ln.split("] ", 1)[-1] for ln in lines if ln.startswith(("[ERROR]", "[CRITICAL]"))]
+    return "; ".join(dict.fromkeys(errors[-last:]))
+
+
+def trt_logger() -> Any:
+    """The process's one TensorRT logger (Polygraphy's)."""
+    import_polygraphy_trt()
+    from polygraphy.backend.trt import util as trt_util
+
+    return trt_util.get_trt_logger()
+
+
+# -- fingerprint and probe -----------------------------------------------------------------------
 def fingerprint(options: dict[str, Any]) -> dict[str, str]:
-    """Toolchain facts a TensorRT engine depends on (DESIGN.md section 4); all strings."""
+    """Toolchain facts a TensorRT engine depends on; all strings.
+
+    An engine is specific to the TensorRT release, the GPU model and compute capability, and the
+    platform (operating system and CPU architecture: engines do not move between x86-64 and
+    aarch64 hosts even with the same GPU), unless built hardware- or version-compatible, which is
+    recorded too.
+    """
     opts = parse_options(options)
     trt = import_tensorrt()
-    rt = import_cuda_runtime()
     try:
-        facts = gpu_facts(rt, opts.device)
-    except BuildFailed as exc:
-        raise UserError(f"backend tensorrt needs a visible CUDA GPU ({exc}); use backend: onnxruntime "
-                        "or backend: auto") from None
+        facts = cuda.gpu_facts(opts.device)
+    except cuda.CudaError as exc:
+        raise UserError(f"backend tensorrt needs a visible CUDA GPU ({exc}); use backend=onnxruntime "
+                        "or backend=auto") from None
     return {
         "tensorrt": str(trt.__version__),
         **facts,
+        "os": platform.system().lower(),
+        "arch": platform.machine().lower(),
         "hardware_compatibility_level": opts.hardware_compatibility_level,
         "version_compatible": str(opts.version_compatible).lower(),
     }
 
 
 def probe(device: int = 0) -> tuple[bool, str]:
-    """Whether tensorrt imports and a CUDA GPU is visible; the reason as a short phrase."""
+    """Whether tensorrt imports and CUDA device `device` is visible; the reason as a short phrase."""
     try:
         import tensorrt as trt
     except ImportError:
@@ -142,25 +163,19 @@ def probe(device: int = 0) -> tuple[bool, str]:
         return False, f"tensorrt does not import ({type(exc).__name__})"
     try:
         version = str(trt.__version__)
-        major, minor = release_of(trt)
+        release = release_of(trt)
     except (AttributeError, BuildFailed):
         return False, "tensorrt does not report a version (native libraries missing?)"
-    if major < MIN_MAJOR:
-        return False, f"TensorRT {version} is older than 10.13"
+    if release < MIN_RELEASE:
+        return False, f"TensorRT {version} is older than {'.'.join(map(str, MIN_RELEASE))}"
     try:
-        rt = import_cuda_runtime()
+        import_polygraphy_trt()
     except MissingDependency:
-        return False, "cuda-python not installed"
-    err, count = rt.cudaGetDeviceCount()
-    if int(err) != 0 or not count:
-        reason = getattr(err, "name", str(err)) if int(err) != 0 else "0 devices"
-        return False, f"no CUDA device visible ({reason})"
-    if device >= count:
-        return False, f"CUDA device {device} not visible ({count} device(s))"
+        return False, "polygraphy not installed"
     try:
-        facts = gpu_facts(rt, device)
-    except (BuildFailed, UserError) as exc:
-        return False, str(exc)
+        facts = cuda.gpu_facts(device)
+    except cuda.CudaError as exc:
+        return False, f"no CUDA device {device} ({exc})"
     sm = facts["compute_capability"].replace(".", "")
     short = ".".join(version.split(".")[:3])
     return True, f"TensorRT {short} on {facts['gpu']} (sm_{sm})"
