@@ -266,10 +266,13 @@ def test_timing_cache_round_trip_and_mismatch(monkeypatch, tmp_path):
     config = sim.trt.Builder(sim.trt.Logger()).create_builder_config()
     old = install(monkeypatch, version="10.13.3.9")
     old_blob = bytes(old.trt.Builder(old.trt.Logger()).create_builder_config().create_timing_cache(b"").serialize())
-    empty = bytes(config.create_timing_cache(b"").serialize())
-    assert bytes(config.create_timing_cache(old_blob).serialize()) == empty
+    empty = config.create_timing_cache(b"")
+    foreign = config.create_timing_cache(old_blob)
     assert "Version tag does not match" in sim.messages("ERROR")[-2]
     assert sim.messages("ERROR")[-1] == "4: The timing cache will not be used!"
+    assert bytes(foreign.serialize()) == bytes(empty.serialize())  # nothing of it survives
+    assert config.set_timing_cache(foreign, True) is False and config.get_timing_cache() is None
+    assert empty.combine(foreign, True) is False
 
 
 def test_timing_cache_from_another_device_needs_ignore_mismatch(monkeypatch):
