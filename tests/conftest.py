@@ -64,3 +64,11 @@ def tiny_model(tmp_path) -> Path:
     os.utime(path, (old, old))
     os.utime(path.parent / "tiny.weights", (old, old))
     return path
+
+
+@pytest.fixture(scope="session")
+def shipped_cache(tmp_path_factory) -> Path:
+    """One cache for the tests that build every shipped target (onnxruntime, then each simulated
+    TensorRT release): what does not depend on the backend (sources, calibration, reference
+    outputs) is built once for all of them."""
+    return tmp_path_factory.mktemp("shipped-cache")

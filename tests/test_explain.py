@@ -42,3 +42,22 @@ def test_explain_names_validation_change_only_for_validate(trtmake):
     code, out = _explain(trtmake, "validation.iters=7")
     assert "config.iters: 30 -> 7" in out
     assert out.count("up to date") == 4
+
+
+def test_explain_without_tensorrt_explains_the_other_stages_and_says_so_once(trtmake):
+    import importlib.util
+
+    import pytest
+
+    if importlib.util.find_spec("tensorrt") is not None:
+        pytest.skip("TensorRT is installed here")
+    assert trtmake("target=tiny_cnn_fp32") == 0
+    code = trtmake("-m", "target=tiny_cnn_fp32,tiny_cnn_fp16", "backend=tensorrt", command="explain")
+    out = " ".join(trtmake.last_out.split())  # rich wraps long lines
+    assert code == 2
+    assert out.count("tensorrt is not installed") == 1, out
+    assert "the same as for tiny_cnn_fp" in out
+    assert "skipped" not in out
+    assert out.count("source up to date") == 2  # tiny_cnn's source graph is shared and built
+    assert "precision stale" in out and "never built" in out  # fp16's precision graph is not
+    assert out.count("needs tensorrt, which is not available here") == 4  # build and validate, twice

@@ -119,8 +119,8 @@ def test_bad_model_file_is_one_line_exit_2_and_caches_nothing(trtmake, tmp_path,
 
 
 @pytest.mark.parametrize("override,says", [
-    ("profile.shapes.input.opt=[1,3,64,64]", "opt[2] = 64"),
-    ("profile.shapes.input.max=[4,3,32]", "rank 3"),
+    ("profile.shapes.input.opt=[1,3,64,64]", "on axis 2, got 32, 64, 32"),  # opt > max: found at planning
+    ("profile.shapes.input.max=[4,3,32]", "ranks 4, 4, 3"),
     ("profile.shapes.input.min=[2,3,32,32]", "min <= opt <= max"),
 ])
 def test_profile_that_contradicts_the_model_caches_nothing(trtmake, override, says):

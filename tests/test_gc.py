@@ -86,6 +86,30 @@ def test_gc_dry_run_removes_nothing(trtmake):
     before = trtmake.cache_files()
     assert _cmd(trtmake, "gc", "--max-size", "0", "--all", "--dry-run") == 0
     assert "would remove" in trtmake.last_out and trtmake.cache_files() == before
+    assert "would free" in trtmake.last_out and "freed" not in trtmake.last_out
+
+
+def test_gc_all_drops_the_pointers_of_removed_runs_so_status_says_never_built(trtmake):
+    assert trtmake("target=tiny_cnn_fp32") == 0
+    assert _cmd(trtmake, "gc", "--max-size", "0", "--all") == 0
+    assert not list((trtmake.cache / "targets").glob("*.json"))
+    assert trtmake("--json", "target=tiny_cnn_fp32", command="status") == 0
+    row = json.loads(trtmake.last_out)["targets"][0]
+    assert row["state"] == "stale" and "never built" in row["why"], row
+
+
+def test_gc_collects_run_and_sweep_folders_by_age_and_all_with_all(trtmake):
+    assert trtmake("-m", "target=tiny_cnn_fp32", "validation.iters=5,6") == 0
+    assert trtmake("target=tiny_cnn_fp32") == 0
+    runs, sweeps = list((trtmake.cache / "runs").iterdir()), list((trtmake.cache / "sweeps").iterdir())
+    assert runs and sweeps
+    for path in [sweeps[0], *sweeps[0].rglob("*")]:
+        _age(path, 2 * 86400)
+    assert _cmd(trtmake, "gc", "--max-size", "10GB") == 0
+    assert not sweeps[0].exists() and all(r.exists() for r in runs)
+    assert "run folders" in trtmake.last_out
+    assert _cmd(trtmake, "gc", "--max-size", "10GB", "--all") == 0
+    assert not list((trtmake.cache / "runs").iterdir()) and not list((trtmake.cache / "sweeps").iterdir())
 
 
 def test_gc_removes_orphan_objects_and_old_work_dirs_after_a_grace_period(trtmake):

@@ -38,6 +38,20 @@ def test_profile_mismatch_fails_before_any_build(trtmake):
     assert not (trtmake.cache / "objects").exists() or not any(p.is_file() for p in (trtmake.cache / "objects").rglob("*"))
 
 
+def test_profile_errors_name_the_recipe_and_say_the_fix(trtmake):
+    assert trtmake("target=tiny_cnn_fp32", "profile.shapes.input.opt=[1,3,64,64]",
+                   "profile.shapes.input.max=[4,3,64,64]") == 2
+    assert "profile=tiny_b1:" in trtmake.last_err and "use 32 there" in trtmake.last_err
+
+
+def test_profile_out_of_order_fails_at_planning_before_any_stage(trtmake):
+    assert trtmake("target=tiny_cnn_fp32", "profile.shapes.input.min=[8,3,32,32]") == 2
+    err = trtmake.last_err
+    assert "profile=tiny_b1: profile.shapes.input needs min <= opt <= max on axis 0, got 8, 1, 4" in err
+    assert "so that they are in order" in err
+    assert not trtmake.report_path.exists() and not (trtmake.cache / "objects").exists()
+
+
 def test_validation_at_min_opt_and_max_shapes(trtmake):
     assert trtmake("target=tiny_cnn_fp32", "validation.shapes=[min,opt,max]",
                    "validation.assertions=[{metric: cosine_similarity, op: '>=', value: 0.999, shape: max}]") == 0

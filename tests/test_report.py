@@ -20,6 +20,22 @@ def test_json_report_has_the_documented_shape(trtmake):
     a = t["assertions"][0]
     assert set(a) >= {"metric", "op", "value", "actual", "passed"}
     assert t["model"]["synthetic_weights"] is True and t["synthetic_inputs"] is True
+    assert t["overrides"] == ["target=tiny_cnn_fp32"]  # as the README shows; report.path is not one
+
+
+def test_validated_on_names_the_cpu_not_its_feature_flags(trtmake):
+    from pathlib import Path
+
+    assert trtmake("target=tiny_cnn_fp32", "validation.iters=2", "validation.warmup=0") == 0
+    t = trtmake.report["targets"][0]
+    assert t["overrides"] == ["target=tiny_cnn_fp32", "validation.iters=2", "validation.warmup=0"]
+    on = t["validated_on"]
+    assert "avx" not in on and "sse" not in on, on
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        names = [l.split(":", 1)[1].strip() for l in cpuinfo.read_text().splitlines() if l.startswith("model name")]
+        if names:
+            assert on.startswith(names[0])
 
 
 def test_rich_table_lists_target_metrics_and_verdicts(trtmake):

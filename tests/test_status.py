@@ -70,3 +70,31 @@ def test_status_imports_neither_onnxruntime_nor_tensorrt_for_up_to_date_targets(
     imported = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
     assert "trtmake.executor" in imported  # the check really ran
     assert "onnxruntime" not in imported and "tensorrt" not in imported
+
+
+def test_status_of_a_target_whose_last_validation_failed_says_up_to_date_and_failing(trtmake):
+    budget = "validation.min_throughput=1e12"
+    assert trtmake("target=tiny_cnn_fp32", budget) == 1
+    code, rows = _rows(trtmake, "target=tiny_cnn_fp32", budget)
+    row = rows["tiny_cnn_fp32"]
+    assert row["state"] == "up to date" and row["passing"] is False and row["exit_code"] == 1
+    assert "throughput >= 1000000000000.0 failed" in row["why"]
+    code, out = _status(trtmake, "target=tiny_cnn_fp32", budget)
+    assert "up to date" in out and "failing" in out
+    _, rows = _rows(trtmake, "target=tiny_cnn_fp32")  # without the budget: validate is stale, verdict unknown
+    assert rows["tiny_cnn_fp32"]["passing"] is None
+    assert trtmake("target=tiny_cnn_fp32") == 0
+    _, rows = _rows(trtmake, "target=tiny_cnn_fp32")
+    assert rows["tiny_cnn_fp32"]["state"] == "up to date" and rows["tiny_cnn_fp32"]["passing"] is True
+
+
+def test_status_says_a_shared_error_once(trtmake):
+    import importlib.util
+
+    import pytest
+
+    if importlib.util.find_spec("tensorrt") is not None:
+        pytest.skip("TensorRT is installed here")
+    code, out = _status(trtmake, "target=tiny_cnn_*", "backend=tensorrt")
+    flat = " ".join(out.split())
+    assert flat.count("tensorrt is not installed") == 1 and flat.count("the same as for tiny_cnn_") == 2, out

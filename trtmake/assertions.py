@@ -53,5 +53,9 @@ def evaluate(assertions: list[dict[str, Any]], metrics_at: dict[str, dict[str, A
         actual = metrics_at.get(a["shape"], {}).get(a["metric"])
         passed = actual is not None and not (isinstance(actual, float) and math.isnan(actual)) \
             and OPS[a["op"]](actual, a["value"])
-        verdicts.append({**a, "actual": actual, "passed": bool(passed)})
+        verdict = {**a, "actual": actual, "passed": bool(passed)}
+        why = metrics_at.get(a["shape"], {}).get(f"{a['metric']}_unavailable")
+        if actual is None and why:
+            verdict["reason"] = f"{a['metric']} unavailable: {why}"
+        verdicts.append(verdict)
     return verdicts

@@ -34,10 +34,38 @@ def fault_point(name: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
+def current_umask() -> int:
+    """The process umask, read without changing it where Linux says it (/proc/self/status);
+    elsewhere set and restored at once."""
+    try:
+        with open("/proc/self/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def published_mode(mode: int = 0o666) -> int:
+    """The mode a file created with `mode` gets under the umask, as open(2) would give it: a
+    temporary file from mkstemp is 0600 whatever the umask, and a published file must not be."""
+    return mode & ~current_umask()
+
+
 def _tmp_for(path: Path, tmp_dir: Path | None) -> tuple[int, str]:
     folder = tmp_dir if tmp_dir is not None else path.parent
     folder.mkdir(parents=True, exist_ok=True)
-    return tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    try:
+        os.fchmod(fd, published_mode())
+    except BaseException:
+        os.close(fd)
+        _unlink_quiet(tmp)
+        raise
+    return fd, tmp
 
 
 def fsync_dir(folder: Path) -> None:

@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from trtmake.atomic import fsync_dir, write_text_atomic
+from trtmake.atomic import fsync_dir, published_mode, write_text_atomic
 from trtmake.errors import BuildFailed, CacheCorrupt, UserError
 from trtmake.hashing import StatCache, digest_file, digest_json, is_digest, stat_signature
 
@@ -83,7 +83,7 @@ class Cache:
         an intact object changes nothing for readers (open files keep their inode), and it
         heals an object whose corruption the stat check could not see."""
         size = src.stat().st_size
-        os.chmod(src, 0o444)
+        os.chmod(src, published_mode(0o444))  # read-only, readable as the umask allows
         with open(src, "rb") as f:
             digest = _digest_while_syncing(src, f.fileno(), size)
         dst = self.object_path(digest)

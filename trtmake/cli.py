@@ -20,12 +20,23 @@ USAGE = """usage: trtmake [COMMAND] target=NAME [group=option ...] [key=value ..
   trtmake -m target=a,b precision=fp16,int8 a Hydra multirun sweep, one summary table and report
   trtmake -m 'target=glob(*)' hydra/launcher=joblib   every target, in parallel, one cache
   trtmake target=X --cfg job                Hydra's view of the composed target
-  trtmake status [--json] [key=value ...]   every target: up to date or stale, and why (builds nothing)
+  trtmake status [--json] [key=value ...]   every target: up to date or stale, passing or failing (builds nothing)
   trtmake gc --max-size 10GB [--all] [--dry-run]   shrink the cache, least recently used first
   trtmake clean target=NAME                 drop a target's last run and what only it uses
   trtmake merge-timing-cache PINNED [PRODUCED ...] merge TensorRT timing caches into the pinned file
+  trtmake --version                         trtmake's version and the installed toolchain
 
-  cache.dir=PATH (or TRTMAKE_CACHE) selects the cache for every command.
+options (key=value, with any build):
+  show=plan                 print the resolved target (every group's values) as JSON; builds nothing
+  show=trtexec              print the trtexec command that builds the same engine; builds nothing
+  revalidate=true           re-run validation even when cached (latency is machine state)
+  report.path=PATH          the JSON report (default build/report.json)
+  report.junit=PATH         also write JUnit XML (a test case per stage and per assertion)
+  cache.dir=PATH            the cache, for every command (or TRTMAKE_CACHE; default cache/)
+  Relative paths resolve from the project root (the folder holding conf/), not the current folder.
+
+exit codes: 0 built and every assertion passed; 1 a build or an assertion failed;
+            2 a user error (bad key or value, missing or malformed input), one line naming it
 """
 
 
@@ -33,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     if argv is None:  # the process entry (console script, python -m trtmake); a library caller keeps its GC
         _tune_gc()
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] in (["--version"], ["-V"]):
+        print(version_text())
+        return 0
     command = argv.pop(0) if argv and argv[0] in COMMANDS else "build"
     if argv and argv[0] in ("help", "-h", "--help") and command in HYDRA_COMMANDS:
         print(USAGE)
@@ -45,6 +59,26 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         _error("interrupted")
         return 130
+
+
+TOOLCHAIN = ("hydra-core", "onnx", "onnxruntime", "tensorrt", "torch")
+
+
+def version_text() -> str:
+    """`trtmake --version`: trtmake's own version, then the installed toolchain (read from the
+    package metadata, nothing imported)."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    from trtmake import __version__
+
+    parts = [f"python {platform.python_version()}"]
+    for dist in TOOLCHAIN:
+        try:
+            parts.append(f"{dist} {version(dist)}")
+        except PackageNotFoundError:
+            parts.append(f"{dist} not installed")
+    return f"trtmake {__version__}\n" + ", ".join(parts)
 
 
 GC_GEN0_THRESHOLD = 50_000
@@ -98,6 +132,7 @@ def _progress() -> bool:
 def _run_hydra(command: str, argv: list[str], root: Path) -> int:
     from trtmake import plan_cache
 
+    check_overrides(split_flags(argv)[1], root)
     snap = None
     if not any(a.startswith("-") for a in argv):  # plain overrides: a cached plan may stand in for Hydra
         snap = plan_cache.snapshot(root)
@@ -202,6 +237,28 @@ _INFO = ("all", "config", "defaults", "defaults-tree", "plugins", "searchpath")
 
 def hydra_argv(argv: list[str], extra: list[str]) -> list[str]:
     """Flags first, then overrides, then `extra`: `trtmake target=a,b -m` works as `-m target=a,b`."""
+    flags, overrides = split_flags(argv)
+    return [*flags, *overrides, *extra]
+
+
+def check_overrides(overrides: list[str], root: Path) -> None:
+    """A word that is neither a flag nor KEY=VALUE (nor Hydra's `~KEY`): say what was meant,
+    before Hydra's `Error parsing override`."""
+    from trtmake.errors import UserError
+
+    for arg in overrides:
+        if "=" in arg or arg.startswith("~"):
+            continue
+        from trtmake.project import target_names
+
+        if arg in target_names(root):
+            raise UserError(f"{arg}: not an override; did you mean target={arg}?")
+        raise UserError(f"{arg}: not a command or a KEY=VALUE override; commands: {', '.join(COMMANDS)}; "
+                        "pick a target with target=NAME (see trtmake --help)")
+
+
+def split_flags(argv: list[str]) -> tuple[list[str], list[str]]:
+    """Hydra's flags (with their values) and the overrides, in their orders."""
     flags, overrides = [], []
     it = iter(range(len(argv)))
     for i in it:
@@ -213,14 +270,16 @@ def hydra_argv(argv: list[str], extra: list[str]) -> list[str]:
         takes_value = arg in _VALUED or (arg in ("--info", "-i") and i + 1 < len(argv) and argv[i + 1] in _INFO)
         if takes_value and i + 1 < len(argv):
             flags.append(argv[next(it)])
-    return [*flags, *overrides, *extra]
+    return flags, overrides
 
 
 def _classify(exc: Exception, to_user_error) -> TrtmakeError:
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
-    if isinstance(exc, (HydraException, OmegaConfBaseException, ValueError)):
+    from yaml import YAMLError
+
+    if isinstance(exc, (HydraException, OmegaConfBaseException, ValueError, YAMLError)):
         return to_user_error(exc)
     import re
 
@@ -279,7 +338,7 @@ def _report(entries: list[dict[str, Any]], path: str | None, junit: str | None, 
     from trtmake import report
 
     data, out = _write(entries, path, junit, root)
-    report.print_summary(data, _console(), report_path=out)
+    report.print_summary(data, _console(), report_path=out, junit_path=_under(root, junit) if junit else None)
     return exit_code(entries)
 
 

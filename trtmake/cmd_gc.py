@@ -7,7 +7,9 @@ pointer names it. `gc` removes records least recently used first (get_action tou
 whose result is served) and then the objects no remaining record names; live records stay
 unless `--all`. Unreadable records, objects no record names (older than an hour: a build may
 be publishing one right now) and work directories left by crashed builds (older than a day)
-are garbage and always go. Planning is a pure function of a scanned inventory; nothing
+are garbage and always go; so do Hydra's run and multirun folders (runs/, sweeps/) untouched
+for a day, and every one of them with `--all`. A target pointer that names a record gc removes
+goes with it, so `status` says the target must be built, not that its result is corrupt. Planning is a pure function of a scanned inventory; nothing
 is removed in --dry-run.
 
 A build that runs during gc and finds one of its records gone rebuilds it (a cache miss).
@@ -30,6 +32,8 @@ from trtmake.project import target_names
 ORPHAN_GRACE_S = 3600.0
 TMP_GRACE_S = 86400.0
 PLAN_GRACE_S = 7 * 86400.0  # composed targets (cache/plans): cheap to compose again
+RUN_GRACE_S = 86400.0  # Hydra's run/multirun folders: logs and a finished sweep's per-job results
+RUN_FOLDERS = ("runs", "sweeps")
 _UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9,
           "t": 10**12, "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
 
@@ -54,12 +58,13 @@ class Inventory:
     pointers: dict[str, tuple[Path, int, set[str], str]] = field(default_factory=dict)  # id -> path, size, keys, name
     tmp: list[tuple[Path, int, float]] = field(default_factory=list)
     plans: list[tuple[Path, int, float]] = field(default_factory=list)  # path, size, mtime
+    runs: list[tuple[Path, int, float]] = field(default_factory=list)  # a Hydra output folder, size, newest mtime
 
     @property
     def size(self) -> int:
         return (sum(r.size for r in self.records.values()) + sum(o[1] for o in self.objects.values())
                 + sum(p[1] for p in self.pointers.values()) + sum(t[1] for t in self.tmp)
-                + sum(p[1] for p in self.plans))
+                + sum(p[1] for p in self.plans) + sum(r[1] for r in self.runs))
 
     def live_keys(self, skip: set[str] = frozenset()) -> set[str]:
         return {k for pid, p in self.pointers.items() if pid not in skip for k in p[2]}
@@ -106,8 +111,26 @@ def scan(root: Path) -> Inventory:
         st = _stat(path)
         if st is not None:
             inv.plans.append((path, st.st_size, st.st_mtime))
+    for folder in RUN_FOLDERS:
+        for path in (inv.root / folder).glob("*"):
+            found = _folder_stat(path)
+            if found is not None:
+                inv.runs.append((path, *found))
     return inv
 
+
+def _folder_stat(path: Path) -> tuple[int, float] | None:
+    """Bytes under a folder and the newest mtime in it (a running sweep keeps adding files)."""
+    st = _stat(path)
+    if st is None:
+        return None
+    size, newest = st.st_size if not path.is_dir() else 0, st.st_mtime
+    for f in path.rglob("*") if path.is_dir() else ():
+        fst = _stat(f)
+        if fst is not None:
+            newest = max(newest, fst.st_mtime)
+            size += fst.st_size if f.is_file() else 0
+    return size, newest
 
 def _stat(path: Path):
     try:
@@ -124,6 +147,7 @@ class Plan:
     pointers: list[str] = field(default_factory=list)
     tmp: list[Path] = field(default_factory=list)
     plans: list[Path] = field(default_factory=list)
+    runs: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
 
@@ -159,6 +183,10 @@ def plan_gc(inv: Inventory, budget: int, include_live: bool, now: float | None =
         if include_live or now - mtime > PLAN_GRACE_S:
             plan.plans.append(path)
             size -= bytes_
+    for path, bytes_, mtime in inv.runs:  # untouched for a day, or everything with --all
+        if include_live or now - mtime > RUN_GRACE_S:
+            plan.runs.append(path)
+            size -= bytes_
     for rec in inv.records.values():
         if not rec.readable:
             plan.records.append(rec.key)
@@ -181,7 +209,13 @@ def plan_gc(inv: Inventory, budget: int, include_live: bool, now: float | None =
     if size > budget and not include_live:
         plan.notes.append(f"still over budget: the rest is needed by the last run of {len(inv.pointers)} "
                           "target(s) (cache/targets/*.json); `--all` removes those too, or `clean target=NAME`")
+    plan.pointers = _dangling_pointers(inv, set(plan.records))
     return plan
+
+
+def _dangling_pointers(inv: Inventory, removed: set[str]) -> list[str]:
+    """Pointers that name a record being removed: a target whose last run is gone has no last run."""
+    return sorted(pid for pid, (_, _, keys, _) in inv.pointers.items() if keys & removed)
 
 
 def plan_clean(inv: Inventory, names: list[str]) -> Plan:
@@ -207,7 +241,8 @@ def _target_id(name: str) -> str:
 
 # -- apply --------------------------------------------------------------------------------------
 def apply(inv: Inventory, plan: Plan, dry_run: bool) -> dict[str, Any]:
-    removed = {"records": [0, 0], "objects": [0, 0], "pointers": [0, 0], "tmp": [0, 0], "plans": [0, 0]}
+    removed = {"records": [0, 0], "objects": [0, 0], "pointers": [0, 0], "tmp": [0, 0], "plans": [0, 0],
+               "runs": [0, 0]}
 
     def rm(kind: str, path: Path, size: int) -> None:
         if not dry_run:
@@ -233,6 +268,8 @@ def apply(inv: Inventory, plan: Plan, dry_run: bool) -> dict[str, Any]:
         rm("tmp", path, next(t[1] for t in inv.tmp if t[0] == path))
     for path in plan.plans:
         rm("plans", path, next(p[1] for p in inv.plans if p[0] == path))
+    for path in plan.runs:
+        rm("runs", path, next(r[1] for r in inv.runs if r[0] == path))
     freed = sum(v[1] for v in removed.values())
     return {"cache": str(inv.root), "removed": {k: tuple(v) for k, v in removed.items() if v[0]},
             "freed": freed, "before": inv.size, "after": inv.size - freed, "dry_run": dry_run,

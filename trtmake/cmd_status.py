@@ -79,7 +79,7 @@ def status_rows(root: Path, names: list[str], overrides: list[str]) -> list[dict
                 from trtmake.errors import TrtmakeError
 
                 err = exc if isinstance(exc, TrtmakeError) else to_user_error(exc)
-                row = {"target": name, "state": "error", "stage": None, "why": str(err),
+                row = {"target": name, "state": "error", "passing": None, "stage": None, "why": str(err),
                        "exit_code": err.exit_code}
             row["seconds"] = round(time.perf_counter() - started, 4)
             rows.append(row)
@@ -114,12 +114,16 @@ def _row(target: Any, name: str) -> dict[str, Any]:
 
     result = run_target(target, explain=True)
     if result.error:
-        return {"target": name, "state": "error", "stage": None, "why": result.error,
+        return {"target": name, "state": "error", "passing": None, "stage": None, "why": result.error,
                 "exit_code": result.exit_code}
     stale = result.first_stale
     if stale is None:
-        return {"target": name, "state": "up to date", "stage": None, "why": "", "exit_code": 0}
+        failed = [a for a in result.assertions if not a["passed"]]
+        why = "; ".join(f"{a['metric']} {a['op']} {a['value']} failed (actual {a['actual']})" for a in failed)
+        return {"target": name, "state": "up to date", "passing": not failed, "stage": None, "why": why,
+                "exit_code": 1 if failed else 0}
     why = stale.reasons[0] if stale.reasons else stale.status
     if len(stale.reasons) > 1:
         why += f" (+{len(stale.reasons) - 1} more)"
-    return {"target": name, "state": "stale", "stage": stale.name, "why": why, "exit_code": 0}
+    # the verdict of a stale target's last run is not known without running it
+    return {"target": name, "state": "stale", "passing": None, "stage": stale.name, "why": why, "exit_code": 0}

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 from trtmake.errors import UserError
 from trtmake.hashing import StatCache, digest_json
-from trtmake.profiles import InputSpec, Shape
+from trtmake.profiles import InputSpec, Shape, summarize
 
 NPY_SUFFIXES = (".npy", ".npz")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -59,13 +59,22 @@ def is_synthetic(src: dict[str, Any]) -> bool:
     return src["kind"] == "synthetic"
 
 
+# Where each data split's sample count is set (the dataset itself declares no count).
+COUNT_KEYS = {"dataset.validation": "validation.num_samples", "dataset.calibration": "calibrator.num_samples",
+              "dataset.selection": "validation.num_samples"}
+
+
 def load_samples(src: dict[str, Any], key: str, root: Path, inputs: list[InputSpec],
                  shapes: dict[str, Shape], count: int) -> list[dict[str, np.ndarray]]:
     """`count` samples, each {input name: array of shape[1:]} (one row of a batch)."""
+    count_key = COUNT_KEYS.get(key, "num_samples")
     if count <= 0:
-        raise UserError(f"{key}.num_samples: must be > 0, got {count}")
+        raise UserError(f"{count_key}: must be > 0, got {count}")
     kind = src["kind"]
     if kind == "synthetic":
+        for spec in inputs:  # a bad int_range is a user error before any sample is made
+            if spec.dtype.startswith(("int", "uint")):
+                int_range(src, spec, key)
         return _synthetic(src, inputs, shapes, count)
     if kind == "skimage":
         samples = _skimage(src, inputs, count, key, root)
@@ -76,7 +85,7 @@ def load_samples(src: dict[str, Any], key: str, root: Path, inputs: list[InputSp
     if len(files) < count:
         raise UserError(
             f"{key}: {len(files)} samples in {src['path']} but {count} are asked for; "
-            "add samples or lower num_samples"
+            f"add samples or lower {count_key}"
         )
     if kind == "npy":
         samples = [_read_npy(f, inputs, key) for f in files[:count]]
@@ -113,8 +122,8 @@ def _synthetic(src: dict[str, Any], inputs: list[InputSpec], shapes: dict[str, S
             row = shapes[spec.name][1:]
             dtype = np.dtype(spec.dtype)
             if dtype.kind in "iu":
-                hi = max(int(src["high"]), int(src["low"]) + 1)
-                sample[spec.name] = rng.integers(int(src["low"]), hi, size=row).astype(dtype)
+                lo, hi = int_range(src, spec)
+                sample[spec.name] = rng.integers(lo, hi, size=row).astype(dtype)
             elif dtype.kind == "b":
                 sample[spec.name] = rng.random(size=row) < 0.5
             elif src["distribution"] == "uniform":
@@ -123,6 +132,47 @@ def _synthetic(src: dict[str, Any], inputs: list[InputSpec], shapes: dict[str, S
                 sample[spec.name] = rng.standard_normal(size=row).astype(dtype)
         samples.append(sample)
     return samples
+
+
+DEFAULT_INT_RANGE = (0, 100)
+
+
+def int_range(src: dict[str, Any], spec: InputSpec, key: str = "dataset") -> tuple[int, int]:
+    """[low, high) of a synthetic integer input: `int_range` when set, else the vocabulary size
+    the model declares (an embedding table it indexes), else DEFAULT_INT_RANGE. Never a constant."""
+    declared = src.get("int_range")
+    if declared is not None:
+        if len(declared) != 2 or int(declared[1]) - int(declared[0]) < 2:
+            raise UserError(f"{key}.int_range: {list(declared)} must be [low, high) with at least two values, "
+                            "e.g. [0, 30522] for token ids")
+        return int(declared[0]), int(declared[1])
+    if spec.vocab and spec.vocab >= 2:
+        return 0, int(spec.vocab)
+    return DEFAULT_INT_RANGE
+
+
+def synthetic_batch(inputs: list[InputSpec], shapes: dict[str, Shape], seed: int = 0) -> dict[str, np.ndarray]:
+    """One seeded batch at `shapes` (batch dim included): what the source stage runs once."""
+    import numpy as np
+
+    src = {"seed": seed, "distribution": "normal", "low": 0.0, "high": 1.0, "int_range": None}
+    batch = max(int(shapes[inputs[0].name][0]), 1) if inputs else 1
+    rows = _synthetic(src, inputs, shapes, batch)
+    return {spec.name: np.stack([r[spec.name] for r in rows]) for spec in inputs}
+
+
+def constant_inputs(samples: list[dict[str, np.ndarray]]) -> list[str]:
+    """Inputs whose every value, over every sample, is the same (validation says nothing there)."""
+    import numpy as np
+
+    if not samples:
+        return []
+    out = []
+    for name in samples[0]:
+        first = samples[0][name].reshape(-1)[:1]
+        if all(np.all(s[name] == first) for s in samples) and samples[0][name].size:
+            out.append(name)
+    return out
 
 
 def _skimage(src: dict[str, Any], inputs: list[InputSpec], count: int, key: str, root: Path):
@@ -137,7 +187,7 @@ def _skimage(src: dict[str, Any], inputs: list[InputSpec], count: int, key: str,
         boxes = read_crop_list(crop_list_path(root, src["path"], f"{key}.path"), f"{key}.path")
         if len(boxes) < count:
             raise UserError(f"{key}: {len(boxes)} crops in {src['path']} but {count} are asked for; "
-                            "extend the crop list or lower num_samples")
+                            f"extend the crop list or lower {count_key}")
         boxes = boxes[:count]
     else:
         boxes = crop_boxes(count, src["seed"])
@@ -156,7 +206,7 @@ def _read_npy(path: Path, inputs: list[InputSpec], key: str) -> dict[str, np.nda
         if len(inputs) != 1:
             raise UserError(
                 f"{key}: {path.name} is a single array but the model has inputs "
-                f"{[i.name for i in inputs]}; save one .npz per sample keyed by input name"
+                f"[{summarize([i.name for i in inputs])}]; save one .npz per sample keyed by input name"
             )
         return {inputs[0].name: loaded}
     with loaded:
@@ -176,7 +226,8 @@ def _check_sample(sample: dict[str, np.ndarray], inputs: list[InputSpec], shapes
 
     names = {i.name for i in inputs}
     if set(sample) != names:
-        raise UserError(f"{where}: arrays {sorted(sample)} do not match the model's inputs {sorted(names)}")
+        raise UserError(f"{where}: arrays [{summarize(sorted(sample))}] do not match the model's inputs "
+                        f"[{summarize(sorted(names))}]; save one array per model input, keyed by its name")
     for spec in inputs:
         arr = sample[spec.name]
         want = tuple(shapes[spec.name][1:])

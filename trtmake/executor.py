@@ -13,7 +13,7 @@ from typing import Any
 
 from trtmake.atomic import fault_point
 from trtmake.cache import Cache, storage_error
-from trtmake.errors import BuildFailed, CacheCorrupt, TrtmakeError, UserError
+from trtmake.errors import BuildFailed, CacheCorrupt, MissingDependency, TrtmakeError, UserError
 from trtmake.keys import StageKey, diff_components
 from trtmake.stages.base import Context, Stage, StageOutput, Upstream
 from trtmake.target import Target
@@ -22,10 +22,11 @@ from trtmake.target import Target
 @dataclass
 class StageResult:
     name: str
-    status: str  # built | cached | failed | skipped | up to date | stale
+    status: str  # built | cached | failed | skipped | up to date | stale | unknown (explain: backend missing)
     key: str | None = None
-    seconds: float = 0.0
+    seconds: float = 0.0  # spent in this run (a cached stage: looking it up and accepting it)
     reasons: list[str] = field(default_factory=list)
+    built_seconds: float | None = None  # a cached stage: how long its build took when it ran
 
 
 @dataclass
@@ -84,12 +85,20 @@ def run_target(target: Target, events: Events | None = None, explain: bool = Fal
     result = TargetResult(target)
     cache = Cache(target.cache_dir, target["cache"]["lock_timeout_s"])
     current: list[str] = []
+    notes: list[str] = []
     try:
-        from trtmake.backends.select import select_backend
+        from trtmake.backends.select import backend_named, select_backend
 
         if not explain:
             cache.ensure_writable()
-        backend, reason = select_backend(target["backend"]["name"], target["backend"])
+        missing: MissingDependency | None = None
+        try:
+            backend, reason = select_backend(target["backend"]["name"], target["backend"])
+        except MissingDependency as exc:
+            if not explain:
+                raise
+            # explain goes on: the stages that do not use the backend can still be explained
+            missing, backend, reason = exc, backend_named(target["backend"]["name"]), str(exc)
         result.backend, result.backend_reason = backend.name, reason
         last = cache.read_pointer(target.target_id) or {}
         # Faults (issue 6): an object found corrupt when re-hashed right before use is removed and
@@ -106,6 +115,9 @@ def run_target(target: Target, events: Events | None = None, explain: bool = Fal
                 if attempt == _ATTEMPTS - 1:
                     raise BuildFailed(f"{exc}, again after {_ATTEMPTS} rebuilds; check the disk under "
                                       f"{cache.root}") from None
+        if missing is not None:
+            result.error, result.exit_code = str(missing), missing.exit_code
+        notes = _constant_validation_inputs(ctx)
         # one run's memos (the parsed source graph, the validation batches) die with it
         for scratch in [k for k in ctx.data if k.startswith("__")]:
             del ctx.data[scratch]
@@ -123,6 +135,8 @@ def run_target(target: Target, events: Events | None = None, explain: bool = Fal
         cache.stat.save()
     except TrtmakeError as exc:
         result.error, result.exit_code = str(exc), exc.exit_code
+        if isinstance(exc, UserError):
+            result.error = target.path_hint(result.error)
         _mark_failed(result, current)
         if not isinstance(exc, UserError):
             cache.stat.save()
@@ -138,13 +152,26 @@ def run_target(target: Target, events: Events | None = None, explain: bool = Fal
         result.exit_code = 1
         result.data["traceback"] = {"text": traceback.format_exc()}
         _mark_failed(result, current)
-    result.warnings = list(cache.warnings)
+    result.warnings = list(cache.warnings) + notes
     if result.exit_code == 0 and not result.ok:
         result.exit_code = 1
     return result
 
 
 _ATTEMPTS = 3
+
+
+def _constant_validation_inputs(ctx: Context) -> list[str]:
+    """A warning when this run made validation inputs that hold one value throughout: the
+    comparison with the reference then says little about the engine."""
+    from trtmake.datasets import constant_inputs
+
+    made = ctx.data.get("__validation_batches") or {}
+    names = sorted({n for feeds in made.values() for n in constant_inputs(feeds)})
+    if not names:
+        return []
+    return [f"dataset.validation: input(s) {', '.join(repr(n) for n in names[:4])} hold one value in every "
+            "sample; validation says little there: give varied data (dataset.validation.path, or int_range)"]
 
 
 def _run_stages(ctx: Context, last: dict, events: Events, explain: bool, result: TargetResult,
@@ -190,6 +217,7 @@ def _mark_failed(result: TargetResult, current: list[str]) -> None:
 
 
 def _build_stage(stage: Stage, ctx: Context, last: dict, events: Events) -> StageResult:
+    started = time.perf_counter()
     key = stage.key(ctx)
     digest = key.digest
     ctx.data[f"__components_{stage.name}"] = key.components()
@@ -197,7 +225,8 @@ def _build_stage(stage: Stage, ctx: Context, last: dict, events: Events) -> Stag
     record = None if force else ctx.cache.get_action(digest)
     if record is not None:
         stage.accept(ctx, record)
-        res = StageResult(stage.name, "cached", digest, record.get("seconds", 0.0))
+        res = StageResult(stage.name, "cached", digest, time.perf_counter() - started,
+                          built_seconds=record.get("seconds", 0.0))
         events.stage_finished(ctx.target, res)
         return res
     events.stage_started(ctx.target, stage.name)
@@ -211,7 +240,9 @@ def _build_stage(stage: Stage, ctx: Context, last: dict, events: Events) -> Stag
             record = _run_and_publish(stage, ctx, key)
             fault_point(f"{stage.name}:recorded")
     stage.accept(ctx, record)
-    res = StageResult(stage.name, status, digest, record.get("seconds", 0.0))
+    spent = time.perf_counter() - started
+    res = StageResult(stage.name, status, digest, spent if status == "cached" else record.get("seconds", spent),
+                      built_seconds=record.get("seconds", 0.0) if status == "cached" else None)
     events.stage_finished(ctx.target, res)
     return res
 
@@ -241,9 +272,17 @@ def _run_and_publish(stage: Stage, ctx: Context, key: StageKey) -> dict[str, Any
 
 def _explain_stage(stage: Stage, ctx: Context, last: dict, events: Events) -> StageResult:
     previous = (last.get("stages") or {}).get(stage.name)
+    unknown = ctx.data.setdefault("__needs_backend", set())
     try:
         key = stage.key(ctx)
+    except MissingDependency:  # the backend's toolchain is not installed: this stage's key needs it
+        unknown.add(stage.name)
+        return StageResult(stage.name, "unknown", None, reasons=[f"needs {ctx.backend.name}, which is not available here"])
     except Upstream as up:
+        if up.stage in unknown:
+            unknown.add(stage.name)
+            return StageResult(stage.name, "unknown", None,
+                               reasons=[f"its input '{up.stage}' needs {ctx.backend.name}, which is not available here"])
         reasons = [f"its input '{up.stage}' will be rebuilt first"]
         return StageResult(stage.name, "stale", None, reasons=reasons)
     ctx.data[f"__components_{stage.name}"] = key.components()

@@ -15,12 +15,37 @@ ACCURACY = ("max_abs_error", "mean_abs_error", "cosine_similarity", "cosine_simi
 SPEED = ("latency_p50_ms", "latency_p90_ms", "latency_p99_ms", "latency_mean_ms", "throughput")
 
 
+def class_axis_of(shape: tuple[int, ...], class_axis: int | None) -> tuple[int | None, str]:
+    """The axis top1_agreement takes the argmax over, or None and why there is none.
+
+    `class_axis` None: the only axis after the batch axis longer than 1, so [N, 1000, 1, 1] and
+    [N, 1, 1000] classify over their 1000 classes."""
+    dims = list(shape)
+    if len(dims) < 2:
+        return None, f"it has shape {dims}, no axis besides the batch"
+    if class_axis is not None:
+        if not -len(dims) <= class_axis < len(dims):
+            return None, f"validation.class_axis={class_axis} is out of range for shape {dims}"
+        if dims[class_axis] <= 1:
+            return None, f"axis {class_axis} of shape {dims} has one entry; set validation.class_axis to its class axis"
+        return class_axis, ""
+    long = [axis for axis in range(1, len(dims)) if dims[axis] > 1]
+    if len(long) == 1:
+        return long[0], ""
+    if not long:
+        return None, f"shape {dims} has no axis longer than 1 besides the batch"
+    return None, (f"shape {dims} has several axes longer than 1 ({long}); set validation.class_axis "
+                  "to the class axis")
+
+
 def accuracy(reference: list[dict[str, np.ndarray]], actual: list[dict[str, np.ndarray]],
-             class_axis: int = -1) -> dict[str, float | dict]:
-    """Worst case over outputs for each metric; per-output values under `per_output`."""
+             class_axis: int | None = None) -> dict[str, float | dict]:
+    """Worst case over outputs for each metric; per-output values under `per_output`. When no
+    output has a class axis, `top1_agreement_unavailable` says why."""
     import numpy as np
 
     per_output: dict[str, dict[str, float]] = {}
+    no_class_axis: list[str] = []
     for name in reference[0]:
         ref = np.concatenate([b[name] for b in reference]).astype(np.float64)
         act = np.concatenate([b[name] for b in actual]).astype(np.float64)
@@ -34,8 +59,11 @@ def accuracy(reference: list[dict[str, np.ndarray]], actual: list[dict[str, np.n
         cos = _cosine_rows(flat_r, flat_a)
         m["cosine_similarity"] = float(cos.mean())
         m["cosine_similarity_min"] = float(cos.min())
-        if ref.ndim >= 2 and ref.shape[class_axis] > 1:
-            m["top1_agreement"] = float((ref.argmax(axis=class_axis) == act.argmax(axis=class_axis)).mean())
+        axis, why = class_axis_of(ref.shape, class_axis)
+        if axis is not None:
+            m["top1_agreement"] = float((ref.argmax(axis=axis) == act.argmax(axis=axis)).mean())
+        else:
+            no_class_axis.append(f"output '{name}': {why}")
         if not np.isfinite(act).all():
             m["non_finite"] = float((~np.isfinite(act)).sum())
         per_output[name] = m
@@ -45,6 +73,9 @@ def accuracy(reference: list[dict[str, np.ndarray]], actual: list[dict[str, np.n
         values = [m[metric] for m in per_output.values() if metric in m]
         if values:
             merged[metric] = worst(values)
+    if "top1_agreement" not in merged and no_class_axis:
+        more = f" (and {len(no_class_axis) - 1} more outputs)" if len(no_class_axis) > 1 else ""
+        merged["top1_agreement_unavailable"] = no_class_axis[0] + more
     if any("shape_mismatch" in m for m in per_output.values()):
         merged["shape_mismatch"] = 1.0
     merged["per_output"] = per_output

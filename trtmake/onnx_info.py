@@ -49,9 +49,24 @@ def _all_tensors(model):
     return edh._get_all_tensors(model)
 
 
+def _vocab_sizes(model) -> dict[str, int]:
+    """Integer inputs that index a table (Gather's indices over an initializer): the table's
+    length, so synthetic ids stay in range."""
+    tables = {t.name: list(t.dims) for t in model.graph.initializer}
+    out: dict[str, int] = {}
+    for node in model.graph.node:
+        if node.op_type == "Gather" and len(node.input) > 1 and node.input[0] in tables:
+            axis = next((a.i for a in node.attribute if a.name == "axis"), 0)
+            dims = tables[node.input[0]]
+            if dims and -len(dims) <= axis < len(dims) and dims[axis] > 0:
+                out[node.input[1]] = min(out.get(node.input[1], dims[axis]), int(dims[axis]))
+    return out
+
+
 def describe(model) -> dict[str, Any]:
     """Plain-data summary stored in the source stage's record."""
     init = {t.name for t in model.graph.initializer}
+    vocab = _vocab_sizes(model)
 
     def spec(vi) -> dict[str, Any]:
         t = vi.type.tensor_type
@@ -61,7 +76,10 @@ def describe(model) -> dict[str, Any]:
                 dims.append(int(d.dim_value))
             else:
                 dims.append(d.dim_param or None)
-        return {"name": vi.name, "dtype": _ELEM.get(t.elem_type, f"onnx:{t.elem_type}"), "dims": dims}
+        out = {"name": vi.name, "dtype": _ELEM.get(t.elem_type, f"onnx:{t.elem_type}"), "dims": dims}
+        if vi.name in vocab:
+            out["vocab"] = vocab[vi.name]
+        return out
 
     return {
         "inputs": [spec(v) for v in model.graph.input if v.name not in init],
@@ -73,7 +91,7 @@ def describe(model) -> dict[str, Any]:
 
 
 def input_specs(described: dict[str, Any]) -> list[InputSpec]:
-    return [InputSpec(i["name"], i["dtype"], tuple(i["dims"])) for i in described["inputs"]]
+    return [InputSpec(i["name"], i["dtype"], tuple(i["dims"]), i.get("vocab")) for i in described["inputs"]]
 
 
 def check_supported_dtypes(described: dict[str, Any], key: str, name: str = "the model") -> None:

@@ -21,10 +21,12 @@ class ShapeRange:
 
 @dataclass(frozen=True)
 class Profile:
-    """One optimization profile: a shape range for every input of the model."""
+    """One optimization profile: a shape range for every input of the model. `batch`: the range
+    of a dynamic batch dim (axis 0) of an input the profile does not declare."""
 
     name: str
     shapes: dict[str, ShapeRange] = field(default_factory=dict)
+    batch: ShapeRange | None = None
 
     def shapes_at(self, point: str) -> dict[str, Shape]:
         return {name: rng.at(point) for name, rng in self.shapes.items()}
@@ -37,64 +39,147 @@ class InputSpec:
     name: str
     dtype: str  # numpy dtype name
     dims: tuple[int | str | None, ...]
+    vocab: int | None = None  # an integer input indexing a table of this length (token ids)
+
+
+# The entry of a resolved `profile.shapes` that carries `profile.batch` (target.from_config puts
+# it there with every `profile.inputs` entry, so one mapping describes the whole profile).
+BATCH_KEY = "<batch>"
+
+
+def resolved_shapes(profile_cfg: dict) -> dict:
+    """`profile.shapes`, `profile.inputs` (a list of {name, min, opt, max}) and `profile.batch`
+    as one mapping of input name -> {min, opt, max}, the batch under BATCH_KEY."""
+    shapes = dict(profile_cfg.get("shapes") or {})
+    for i, entry in enumerate(profile_cfg.get("inputs") or []):
+        name = entry.get("name")
+        if not name or name in shapes:
+            why = "has no name" if not name else f"repeats input '{name}'"
+            raise UserError(f"profile.inputs[{i}]: {why}; give each input once, as {{name, min, opt, max}}")
+        shapes[name] = {p: entry.get(p) for p in ("min", "opt", "max")}
+    batch = profile_cfg.get("batch")
+    if batch:
+        shapes[BATCH_KEY] = {p: [batch[p]] for p in ("min", "opt", "max")}
+    return shapes
 
 
 def profile_from_config(name: str, shapes_cfg: dict, key: str = "profile.shapes") -> Profile:
     shapes: dict[str, ShapeRange] = {}
+    batch = None
     for input_name, rng in (shapes_cfg or {}).items():
-        where = f"{key}.{input_name}"
+        where = "profile.batch" if input_name == BATCH_KEY else f"{key}.{input_name}"
         try:
             parts = {p: tuple(int(d) for d in rng[p]) for p in ("min", "opt", "max")}
         except (KeyError, TypeError, ValueError) as exc:
             raise UserError(f"{where}: needs min, opt and max as lists of integers ({exc})") from None
+        if input_name == BATCH_KEY:
+            if not 0 < parts["min"][0] <= parts["opt"][0] <= parts["max"][0]:
+                raise UserError(f"{where}: needs 0 < min <= opt <= max, got {[parts[p][0] for p in ('min', 'opt', 'max')]}")
+            batch = ShapeRange(parts["min"], parts["opt"], parts["max"])
+            continue
         shapes[input_name] = ShapeRange(parts["min"], parts["opt"], parts["max"])
-    return Profile(name=name, shapes=shapes)
+        _check_range(f"profile={name}", input_name, shapes[input_name])
+    return Profile(name=name, shapes=shapes, batch=batch)
+
+
+def _static(d) -> bool:
+    return isinstance(d, int) and d > 0
+
+
+def _check_range(key: str, input_name: str, rng: ShapeRange) -> None:
+    """min, opt and max of one input agree with each other (no model needed: checked at planning)."""
+    where = f"profile.shapes.{input_name}"
+    if not len(rng.min) == len(rng.opt) == len(rng.max):
+        raise UserError(f"{key}: {where}.min/opt/max have ranks {len(rng.min)}, {len(rng.opt)}, {len(rng.max)}; "
+                        "give each the same number of dims")
+    for axis, (lo, mid, hi) in enumerate(zip(rng.min, rng.opt, rng.max)):
+        if not lo <= mid <= hi:
+            raise UserError(f"{key}: {where} needs min <= opt <= max on axis {axis}, got {lo}, {mid}, {hi}; "
+                            f"change {where}.min, .opt or .max so that they are in order")
 
 
 def fill_static_inputs(profile: Profile, inputs: list[InputSpec]) -> Profile:
-    """Inputs whose dims are all static need no declaration: add them with min=opt=max."""
+    """Inputs whose dims are all static need no declaration: add them with min=opt=max; one whose
+    only dynamic dim is the batch (axis 0) takes the profile's batch range."""
     shapes = dict(profile.shapes)
     for spec in inputs:
-        if spec.name not in shapes and all(isinstance(d, int) and d > 0 for d in spec.dims):
-            dims = tuple(int(d) for d in spec.dims)
+        if spec.name in shapes or not all(_static(d) for d in spec.dims[1:]):
+            continue
+        rest = tuple(int(d) for d in spec.dims[1:])
+        if spec.dims and _static(spec.dims[0]):
+            dims = (int(spec.dims[0]), *rest)
             shapes[spec.name] = ShapeRange(dims, dims, dims)
-    return Profile(profile.name, shapes)
+        elif spec.dims and profile.batch is not None:
+            b = profile.batch
+            shapes[spec.name] = ShapeRange((b.min[0], *rest), (b.opt[0], *rest), (b.max[0], *rest))
+    return Profile(profile.name, shapes, profile.batch)
+
+
+def declare_hint(inputs: list[InputSpec], batch: ShapeRange | None) -> str:
+    """The override that declares `inputs` (each with a dynamic dim besides the batch), with
+    example values: the batch range for axis 0, 1/32/64 for other dynamic dims."""
+    import json
+
+    entries = []
+    for spec in inputs:
+        points = {}
+        for i, point in enumerate(("min", "opt", "max")):
+            dims = []
+            for axis, d in enumerate(spec.dims):
+                if _static(d):
+                    dims.append(int(d))
+                elif axis == 0 and batch is not None:
+                    dims.append(batch.at(point)[0])
+                else:
+                    dims.append((1, 32, 64)[i])
+            points[point] = dims
+        entries.append(f"{{name: {json.dumps(spec.name)}, min: {points['min']}, opt: {points['opt']}, "
+                       f"max: {points['max']}}}")
+    return f"'profile.inputs=[{', '.join(entries)}]'"
+
+
+def summarize(names: list[str], shown: int = 4) -> str:
+    """A list for a one-line message: the first few names and how many more there are."""
+    head = ", ".join(repr(n) for n in names[:shown])
+    return head + (f", ... ({len(names)} in all)" if len(names) > shown else "")
 
 
 def check_profile(profile: Profile, inputs: list[InputSpec], model: str) -> None:
     """Raise UserError when the profile does not fit the model's declared inputs."""
     by_name = {i.name: i for i in inputs}
-    key = f"profile '{profile.name}'"
+    key = f"profile={profile.name}"
     for name in profile.shapes:
         if name not in by_name:
             raise UserError(
-                f"{key}: input '{name}' is not an input of {model}; its inputs are {sorted(by_name)}"
+                f"{key}: input '{name}' is not an input of {model} (its inputs: {summarize(sorted(by_name))}); "
+                "declare those, or select profile=model to take every shape from the model"
             )
+    undeclared = [spec for spec in inputs if spec.name not in profile.shapes]
+    if undeclared:
+        first = undeclared[0]
+        dyn = [axis for axis, d in enumerate(first.dims) if not _static(d)]
+        more = f" (and {len(undeclared) - 1} more inputs)" if len(undeclared) > 1 else ""
+        raise UserError(
+            f"{key}: {model} input '{first.name}' {list(first.dims)} has dynamic dim(s) {dyn}{more}; "
+            f"declare them: {declare_hint(undeclared[:4], profile.batch)}"
+        )
     for spec in inputs:
-        rng = profile.shapes.get(spec.name)
-        if rng is None:
-            raise UserError(
-                f"{key}: model input '{spec.name}' {list(spec.dims)} has dynamic dims; "
-                f"declare profile.shapes.{spec.name}.min/opt/max"
-            )
+        rng = profile.shapes[spec.name]
         for point in ("min", "opt", "max"):
             shape = rng.at(point)
             if len(shape) != len(spec.dims):
                 raise UserError(
                     f"{key}: profile.shapes.{spec.name}.{point} has rank {len(shape)} but {model} "
-                    f"declares rank {len(spec.dims)} {list(spec.dims)}"
+                    f"declares rank {len(spec.dims)} {list(spec.dims)}; give {len(spec.dims)} dims"
                 )
             for axis, (got, want) in enumerate(zip(shape, spec.dims)):
                 if got <= 0:
-                    raise UserError(f"{key}: profile.shapes.{spec.name}.{point}[{axis}] must be > 0, got {got}")
+                    raise UserError(f"{key}: profile.shapes.{spec.name}.{point}[{axis}] must be > 0, got {got}; "
+                                    "give a positive size")
                 if isinstance(want, int) and want > 0 and got != want:
                     raise UserError(
                         f"{key}: profile.shapes.{spec.name}.{point}[{axis}] = {got} but {model} "
-                        f"fixes that dim to {want}"
+                        f"fixes that dim to {want}; use {want} there (min, opt and max), or a model "
+                        "exported with that dim dynamic"
                     )
-        for axis, (lo, mid, hi) in enumerate(zip(rng.min, rng.opt, rng.max)):
-            if not lo <= mid <= hi:
-                raise UserError(
-                    f"{key}: profile.shapes.{spec.name} needs min <= opt <= max on axis {axis}, "
-                    f"got {lo}, {mid}, {hi}"
-                )
+        _check_range(key, spec.name, rng)

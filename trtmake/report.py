@@ -16,8 +16,7 @@ from trtmake import __version__
 from trtmake.atomic import write_text_atomic
 from trtmake.executor import TargetResult
 
-STATUS_STYLE = {"built": "green", "cached": "cyan", "failed": "bold red", "skipped": "dim",
-                "up to date": "cyan", "stale": "yellow"}
+from trtmake.summary import STATUS_STYLE
 
 
 def target_entry(r: TargetResult) -> dict[str, Any]:
@@ -32,23 +31,27 @@ def target_entry(r: TargetResult) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "name": r.target.name,
         "label": r.target.label,
-        "overrides": list(r.target.overrides),
+        # what selects this target again: target=NAME, then the overrides that change what is built
+        "overrides": [f"target={r.target.name}", *r.target.overrides],
         "backend": r.backend,
         "backend_reason": r.backend_reason,
         "ok": r.ok,
         "exit_code": r.exit_code,
         "error": r.error,
         "stages": [{"name": s.name, "status": s.status, "key": s.key, "seconds": round(s.seconds, 4),
+                    **({"built_seconds": round(s.built_seconds, 4)} if s.built_seconds is not None else {}),
                     **({"reasons": s.reasons} if s.reasons else {})} for s in r.stages],
         "metrics": primary,
         "assertions": r.assertions,
-        "model": {"name": r.target["model"]["name"], "synthetic_weights": r.target["model"]["synthetic_weights"]},
+        "model": model_entry(r.target["model"]),
         "precision": {"mode": r.target["precision"]["mode"], **data.get("precision", {})},
         "layer_info": build.get("layer_info", {}),
         "synthetic_inputs": validate.get("synthetic_inputs"),
         "validated_on": validate.get("device"),
-        "warnings": r.warnings,
+        "warnings": r.warnings + source_notes(data.get("source", {}), r.target["precision"]["mode"]),
     }
+    if data.get("source", {}).get("normalized"):
+        entry["source"] = {"normalized": data["source"]["normalized"]}
     for name in ("engine", "graph"):
         if name in data:
             entry[name] = data[name]
@@ -56,6 +59,25 @@ def target_entry(r: TargetResult) -> dict[str, Any]:
         entry["calibration"] = data["calibrate"]
     if "traceback" in data:
         entry["traceback"] = data["traceback"]["text"]
+    return entry
+
+
+def source_notes(source: dict[str, Any], mode: str) -> list[str]:
+    """Warnings from the source stage's normalization that change what this build does."""
+    from trtmake.normalize import PER_TENSOR
+
+    skipped = (source.get("normalized") or {}).get("skipped", [])
+    return [note for note in skipped if mode == "int8" and PER_TENSOR in note]
+
+
+def model_entry(model: dict[str, Any]) -> dict[str, Any]:
+    """The model as the report names it: a user's file by its stem and path; `synthetic_weights`
+    only where trtmake made the graph (a generator or an export)."""
+    entry: dict[str, Any] = {"name": model.get("name")}
+    if model.get("path"):
+        entry["path"] = model["path"]
+    if model.get("generator") or model.get("export"):
+        entry["synthetic_weights"] = bool(model.get("synthetic_weights"))
     return entry
 
 
@@ -105,25 +127,13 @@ def write_junit(report: dict[str, Any], path: Path) -> None:
     write_text_atomic(path, ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n")
 
 
-def _fmt(value: Any, digits: int = 4) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, float):
-        return f"{value:.{digits}g}"
-    return str(value)
-
-
-def _stage_summary(stages: list[dict[str, Any]]) -> str:
-    counts: dict[str, int] = {}
-    for s in stages:
-        counts[s["status"]] = counts.get(s["status"], 0) + 1
-    return ", ".join(f"[{STATUS_STYLE.get(k, '')}]{n} {k}[/]" for k, n in counts.items())
-
-
-def print_summary(report: dict[str, Any], console=None, report_path: Path | None = None) -> None:
+def print_summary(report: dict[str, Any], console=None, report_path: Path | None = None,
+                  junit_path: Path | None = None) -> None:
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
+
+    from trtmake import summary
 
     console = console or Console()
     targets = [{**t, "label": escape(t["label"])} for t in report["targets"]]
@@ -132,38 +142,26 @@ def print_summary(report: dict[str, Any], console=None, report_path: Path | None
         for col in ("stage", "status", "seconds", "key"):
             stages.add_column(col, justify="right" if col == "seconds" else "left")
         for s in targets[0]["stages"]:
-            stages.add_row(s["name"], f"[{STATUS_STYLE.get(s['status'], '')}]{s['status']}[/]",
-                           f"{s['seconds']:.2f}", (s["key"] or "")[:12])
+            status = f"[{STATUS_STYLE.get(s['status'], '')}]{s['status']}[/]"
+            if s.get("built_seconds") is not None:  # seconds is this run's; the build's own time is a note
+                status += f" [dim](built in {s['built_seconds']:.2f} s)[/]"
+            stages.add_row(s["name"], status, f"{s['seconds']:.2f}", (s["key"] or "")[:12])
         console.print(stages)
-    table = Table(title="trtmake summary", show_lines=len(targets) > 1)
-    for col in ("target", "backend", "precision", "stages"):
-        table.add_column(col)
-    for col in ("cosine", "top1", "max abs", "p50 ms", "p99 ms", "samples/s", "assertions"):
-        table.add_column(col, justify="right")
-    for t in targets:
-        m = t["metrics"]
-        passed = sum(a["passed"] for a in t["assertions"])
-        total = len(t["assertions"])
-        verdict = (("[green]" if passed == total else "[bold red]") + f"{passed}/{total}[/]") if total else "—"
-        if t["error"]:
-            verdict = "[bold red]error[/]"
-        table.add_row(t["label"], t["backend"] or "—", _precision_summary(t.get("precision") or {}),
-                      _stage_summary(t["stages"]),
-                      _fmt(m.get("cosine_similarity"), 6), _fmt(m.get("top1_agreement")),
-                      _fmt(m.get("max_abs_error"), 3), _fmt(m.get("latency_p50_ms"), 3),
-                      _fmt(m.get("latency_p99_ms"), 3), _fmt(m.get("throughput"), 4), verdict)
-    console.print(table)
+    summary.print_summary(targets, console, _precision_summary)
     for t in targets:
         for a in t["assertions"]:
             if not a["passed"]:
                 console.print(f"[bold red]FAILED[/] {t['label']}: {a['metric']} {a['op']} {a['value']} "
-                              f"(actual {_fmt(a['actual'], 6)}, at {a.get('shape', 'opt')})")
+                              f"(actual {summary.fixed(a['actual'], 6)}, at {a.get('shape', 'opt')})"
+                              + (f": {escape(a['reason'])}" if a.get("reason") else ""))
         for w in t["warnings"]:
-            console.print(f"[yellow]warning[/] {t['label']}: {w}")
+            console.print(f"[yellow]warning[/] {t['label']}: {escape(w)}")
         if t["error"]:
-            console.print(f"[bold red]error[/] {t['label']}: {t['error']}")
+            console.print(f"[bold red]error[/] {t['label']}: {escape(t['error'])}")
     if report_path is not None:
-        console.print(f"report: {report_path}", style="dim")
+        console.print(f"report: {report_path}", style="dim", soft_wrap=True)
+    if junit_path is not None:
+        console.print(f"junit: {junit_path}", style="dim", soft_wrap=True)
 
 
 def _precision_summary(precision: dict[str, Any]) -> str:
@@ -180,9 +178,13 @@ def print_explain(entries: Iterable[dict[str, Any]], console=None) -> None:
     from rich.markup import escape
 
     console = console or Console()
+    said: dict[str, str] = {}  # an error shared by many targets (TensorRT missing) is said once
     for e in entries:
         console.print(f"[bold]{escape(e['label'])}[/] ({e['backend'] or 'backend ?'})")
-        if e["error"]:
+        if e["error"] and e["error"] in said:
+            console.print(f"  [bold red]error[/] the same as for {escape(said[e['error']])}")
+        elif e["error"]:
+            said[e["error"]] = e["label"]
             console.print(f"  [bold red]error[/] {escape(e['error'])}")
         for s in e["stages"]:
             style = STATUS_STYLE.get(s["status"], "")
@@ -203,14 +205,22 @@ def print_status(rows: list[dict[str, Any]], console=None, seconds: float | None
         console.print_json(json.dumps({"targets": rows, "seconds": round(seconds or 0.0, 3)}))
         return
     style = {"up to date": "cyan", "stale": "yellow", "error": "bold red"}
+    verdict = {True: "[green]passing[/]", False: "[bold red]failing[/]", None: "[dim]—[/]"}
     table = Table(title="trtmake status")
-    for col in ("target", "state", "stage", "first change"):
-        table.add_column(col)
+    for col in ("target", "state", "assertions", "stage", "first change / failed assertion"):
+        table.add_column(col, overflow="fold")
+    said: dict[str, str] = {}  # an error shared by many rows (TensorRT missing) is said once
     for r in rows:
-        table.add_row(escape(r["target"]), f"[{style.get(r['state'], '')}]{r['state']}[/]", r["stage"] or "",
-                      escape(r["why"]))
+        why = r["why"]
+        if r["state"] == "error" and why in said:
+            why = f"the same as for {said[why]}"
+        elif r["state"] == "error":
+            said[why] = r["target"]
+        table.add_row(escape(r["target"]), f"[{style.get(r['state'], '')}]{r['state']}[/]",
+                      verdict[r.get("passing")], r["stage"] or "", escape(why))
     console.print(table)
     counts = {s: sum(r["state"] == s for r in rows) for s in ("up to date", "stale", "error")}
+    counts["failing"] = sum(r.get("passing") is False for r in rows)
     took = f" in {seconds:.2f} s" if seconds is not None else ""
     console.print(", ".join(f"{n} {s}" for s, n in counts.items() if n) + f" ({len(rows)} targets{took})",
                   style="dim")
@@ -235,13 +245,16 @@ def print_cache_removal(summary: dict[str, Any], console=None) -> None:
     table = Table(title=f"trtmake {escape(summary['command'])}")
     for col in ("", "count", "bytes"):
         table.add_column(col, justify="left" if not col else "right")
-    for kind in ("records", "objects", "pointers", "tmp", "plans"):
+    kinds = {"records": "records", "objects": "objects", "pointers": "pointers", "tmp": "tmp",
+             "plans": "plans", "runs": "run folders (runs/, sweeps/)"}
+    for kind, label in kinds.items():
         if kind in summary["removed"]:
             count, size = summary["removed"][kind]
-            table.add_row(f"{verb}: {kind}", str(count), human_bytes(size))
-    table.add_row("[bold]freed[/]", "", f"[bold]{human_bytes(summary['freed'])}[/]")
+            table.add_row(f"{verb}: {label}", str(count), human_bytes(size))
+    dry = summary.get("dry_run")
+    table.add_row("[bold]would free[/]" if dry else "[bold]freed[/]", "", f"[bold]{human_bytes(summary['freed'])}[/]")
     table.add_row("cache size before", "", human_bytes(summary["before"]))
-    table.add_row("cache size after", "", human_bytes(summary["after"]))
+    table.add_row("cache size after" + (" (if run)" if dry else ""), "", human_bytes(summary["after"]))
     if "budget" in summary:
         table.add_row("budget", "", human_bytes(summary["budget"]))
     if summary.get("protected"):

@@ -41,9 +41,38 @@ class Target:
         p = Path(value).expanduser()
         return p if p.is_absolute() else self.project_root / p
 
+    def path_hint(self, message: str) -> str:
+        """`message` (a user error) with a note when it names a relative config path resolved from
+        the project root while trtmake runs in another folder: the user meant the current one."""
+        import os
+
+        cwd = Path.cwd()
+        if cwd == self.project_root:
+            return message
+        for value in _strings(self.cfg):
+            if not value or os.path.isabs(value) or "/" not in value and "." not in value:
+                continue
+            if str(self.project_root / value) in message:
+                here = cwd / value
+                fix = f"pass {here}" if here.exists() else "pass an absolute path"
+                return (f"{message} (relative paths resolve from the project root {self.project_root}, "
+                        f"not the current folder; {fix})")
+        return message
+
     @property
     def cache_dir(self) -> Path:
         return self.path(self.cfg["cache"]["dir"])
+
+
+def _strings(value: Any):
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _strings(v)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            yield from _strings(v)
 
 
 # Overrides that change where results go or how they are shown, not what is built.
@@ -63,15 +92,57 @@ def from_config(cfg: Any, overrides: list[str], project_root: Path) -> Target:
         msg = str(exc).splitlines()[0]
         raise UserError(f"{key}: {msg}") from None
     plain.pop("hydra", None)
-    name = plain["target"]["name"]
     _check_model(plain["model"])
+    name = _target_name(plain, project_root)
+    from trtmake.profiles import resolved_shapes
+
+    plain["profile"]["shapes"] = resolved_shapes(plain["profile"])  # what every reader of the profile sees
+    _spread_int_range(plain["dataset"])
     _check_static(plain)
     kept = tuple(o for o in overrides if not o.lstrip("+~").startswith(_NEUTRAL))
     return Target(name=name, overrides=kept, project_root=project_root, cfg=plain)
 
 
+def _target_name(plain: dict[str, Any], project_root: Path) -> str:
+    """The target recipe's name; with no target, a user's own file names it (and its model)."""
+    model = plain["model"]
+    if model.get("path") and not model.get("generator"):
+        from trtmake.models import GENERATOR_VERSION
+
+        if model.get("name") in GENERATOR_VERSION:  # a generator recipe pointed at a user's file
+            model["name"] = None
+    if not model.get("name"):
+        model["name"] = Path(model["path"]).stem if model.get("path") else (model.get("generator") or "model")
+    name = plain["target"]["name"]
+    if name:
+        return name
+    if not model.get("path"):
+        from trtmake.project import target_names
+
+        raise UserError(f"target: none given; pass target=NAME (available: {', '.join(target_names(project_root))}) "
+                        "or build your own file with model=onnx model.path=FILE")
+    plain["target"]["name"] = model["name"]
+    return model["name"]
+
+
+def _spread_int_range(dataset: dict[str, Any]) -> None:
+    """dataset.int_range is the default of each split's own int_range (what the data readers see)."""
+    shared = dataset.pop("int_range", None)
+    for key, declared in [("dataset.int_range", shared)] + [(f"dataset.{k}.int_range", (dataset.get(k) or {}).get("int_range"))
+                                                             for k in ("calibration", "validation", "selection")]:
+        if declared is not None and (len(declared) != 2 or int(declared[1]) - int(declared[0]) < 2):
+            raise UserError(f"{key}: {list(declared)} must be [low, high) with at least two values, "
+                            "e.g. [0, 30522] for token ids")
+    for split in ("calibration", "validation", "selection"):
+        src = dataset.get(split)
+        if shared is not None and src is not None and src.get("int_range") is None:
+            src["int_range"] = list(shared)
+
+
 def _check_model(model: dict[str, Any]) -> None:
     given = [k for k in ("path", "generator", "export") if model.get(k)]
+    if not given and "path" in model:
+        raise UserError("model.path: not set; point it at your .onnx file: model=onnx model.path=FILE")
     if len(given) != 1:
         raise UserError(
             f"model: set exactly one of model.path, model.generator, model.export (got {given or 'none'})"
@@ -79,8 +150,11 @@ def _check_model(model: dict[str, Any]) -> None:
 
 
 def _check_static(cfg: dict[str, Any]) -> None:
-    """What can be checked without reading any file: assertions, profile syntax."""
+    """What can be checked without reading any file: value ranges, assertions, profile syntax."""
     from trtmake.assertions import declared
+    from trtmake.config.checks import check_values
+
+    check_values(cfg)
     from trtmake.profiles import profile_from_config
 
     declared(cfg["validation"])

@@ -13,7 +13,6 @@ used as a context manager.
 from __future__ import annotations
 
 import abc
-import platform
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ if TYPE_CHECKING:
     import numpy as np
 
 from trtmake.errors import UserError
+from trtmake.host import cpu_name
 from trtmake.profiles import Profile
 
 ProgressStep = Callable[[], None]
@@ -172,16 +172,4 @@ class Backend(abc.ABC):
 
     def device_name(self, fingerprint: dict[str, str]) -> str:
         """What validation ran on, for people: a GPU's name or the CPU's model."""
-        return cpu_model()
-
-
-def cpu_model() -> str:
-    """The CPU's model name ("Intel(R) Xeon(R) ..."), else the architecture."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith(("model name", "Model", "Hardware")):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown CPU"
+        return cpu_name()

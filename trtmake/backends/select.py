@@ -28,6 +28,12 @@ def select_backend(name: str, options: dict[str, Any] | None = None) -> tuple[Ba
     return _onnxruntime(), f"auto: onnxruntime CPU, since {why}"
 
 
+def backend_named(name: str) -> Backend:
+    """The backend of that name, not probed: its name, dialect and key slices work without its
+    toolchain; fingerprint, build and load raise MissingDependency where it is absent."""
+    return _tensorrt() if name == "tensorrt" else _onnxruntime()
+
+
 def _onnxruntime() -> Backend:
     from trtmake.backends.onnxruntime import OnnxruntimeBackend
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import typing
 
@@ -25,6 +26,23 @@ def _valid_keys(full_key: str) -> list[str]:
     return [f.name for f in dataclasses.fields(node)] if dataclasses.is_dataclass(node) else []
 
 
+def _is_mapping_entry(full_key: str) -> bool:
+    """`full_key` is a free mapping of the schema (a Dict field) or an entry of one."""
+    from trtmake.config.schema import Config
+
+    node: typing.Any = Config
+    for part in full_key.split("."):
+        if not dataclasses.is_dataclass(node):
+            return typing.get_origin(node) is dict or node is dict
+        hints = typing.get_type_hints(node)
+        if part not in hints:
+            return False
+        node = hints[part]
+        if typing.get_origin(node) is typing.Union:
+            node = next((a for a in typing.get_args(node) if a is not type(None)), node)
+    return typing.get_origin(node) is dict
+
+
 def _chain(exc: BaseException) -> list[BaseException]:
     out = []
     while exc is not None and exc not in out:
@@ -33,10 +51,33 @@ def _chain(exc: BaseException) -> list[BaseException]:
     return out
 
 
+def yaml_syntax_error(exc: BaseException) -> UserError | None:
+    """A YAML syntax error anywhere in the chain (a recipe or conf/ file that does not parse):
+    one line naming the file and line, instead of PyYAML's four."""
+    import yaml
+
+    cause = next((c for c in _chain(exc) if isinstance(c, yaml.MarkedYAMLError)), None)
+    if cause is None:
+        return None
+    mark = cause.context_mark or cause.problem_mark
+    name = str(getattr(mark, "name", "") or "a config file")
+    root = os.environ.get("TRTMAKE_PROJECT_ROOT")
+    if root and os.path.isabs(name) and name.startswith(os.path.join(root, "")):
+        name = os.path.relpath(name, root)
+    where = f"{name}, line {mark.line + 1}" if mark is not None else name
+    what = "; ".join(part for part in (cause.context, cause.problem) if part)
+    if cause.problem_mark is not None and cause.problem_mark is not mark:
+        what += f" (line {cause.problem_mark.line + 1}, column {cause.problem_mark.column + 1})"
+    return UserError(f"{where}: YAML syntax error: {what}; fix the file's YAML")
+
+
 def to_user_error(exc: BaseException) -> UserError:
     from hydra.errors import MissingConfigException, OverrideParseException
     from omegaconf.errors import OmegaConfBaseException
 
+    syntax = yaml_syntax_error(exc)
+    if syntax is not None:
+        return syntax
     text = str(exc)
     m = re.search(r"You must specify '([^']+)'", text)
     if m:
@@ -57,6 +98,11 @@ def to_user_error(exc: BaseException) -> UserError:
     if m:
         where = f"engine_recipes/{m.group(1)}.yaml: " if "/" in m.group(1) else f"conf/{m.group(1)}.yaml: "
     m = re.search(r"Could not override '([^']+)'", text)
+    if m and "To append to your config use +" in text and _is_mapping_entry(m.group(1)):
+        key = m.group(1)  # a new entry of a free mapping (profile.shapes, generator_params, ...)
+        hint = " (or, for any input name, profile.inputs=[{name: ..., min: ..., opt: ..., max: ...}])" \
+            if key.startswith("profile.shapes") else ""
+        return UserError(f"{key}: adds entries to a mapping; write it with a leading '++': ++{key}=...{hint}")
     if m:
         key = m.group(1)
         valid = _valid_keys(key)

@@ -67,7 +67,7 @@ class ExportConfig:
 class ModelConfig:
     """Where the ONNX graph comes from: exactly one of path, generator, export."""
 
-    name: str = "???"
+    name: Optional[str] = None  # None: the file's stem (model.path)
     path: Optional[str] = None
     generator: Optional[str] = None
     generator_params: Dict[str, Any] = field(default_factory=dict)
@@ -128,6 +128,9 @@ class DataSourceConfig:
     distribution: Distribution = Distribution.normal
     low: float = 0.0
     high: float = 1.0
+    # integer inputs (token ids, indices): values drawn from [low, high); None: the vocabulary
+    # size when the model declares one (an embedding Gather's table), else [0, 100)
+    int_range: Optional[List[int]] = None
     # no sample count here: calibrator.num_samples and validation.num_samples say how many are used
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
 
@@ -139,12 +142,35 @@ class DatasetConfig:
     validation: DataSourceConfig = field(default_factory=lambda: DataSourceConfig(seed=2))
     # where precision.auto_exclude measures (never the validation samples); None: derived
     selection: Optional[DataSourceConfig] = None
+    # [low, high) of synthetic integer inputs in every split that sets no int_range of its own
+    int_range: Optional[List[int]] = None
+
+
+@dataclass
+class BatchRange:
+    """min/opt/max of a dynamic batch dim (axis 0) of an input no profile entry declares."""
+
+    min: int = 1
+    opt: int = 1
+    max: int = 8
+
+
+@dataclass
+class ProfileInput:
+    """One input's shape range; a list entry, so any input name (with '/', ':', '.') can be written."""
+
+    name: str = "???"
+    min: List[int] = field(default_factory=list)
+    opt: List[int] = field(default_factory=list)
+    max: List[int] = field(default_factory=list)
 
 
 @dataclass
 class ProfileConfig:
     name: str = "default"
     shapes: Dict[str, Any] = field(default_factory=dict)
+    inputs: List[ProfileInput] = field(default_factory=list)
+    batch: BatchRange = field(default_factory=BatchRange)
 
 
 @dataclass
@@ -161,7 +187,7 @@ class ValidationConfig:
     iters: int = 30
     num_samples: int = 16
     shapes: List[str] = field(default_factory=lambda: ["opt"])
-    class_axis: int = -1
+    class_axis: Optional[int] = None  # None: the only axis longer than 1 (after squeezing 1-dims)
     assertions: List[AssertionConfig] = field(default_factory=list)
     max_latency_p50_ms: Optional[float] = None
     max_latency_p99_ms: Optional[float] = None
@@ -200,7 +226,7 @@ class BackendConfig:
 
 @dataclass
 class TargetMeta:
-    name: str = "${hydra:runtime.choices.target}"
+    name: Optional[str] = "${hydra:runtime.choices.target}"  # None: named after the model
     description: str = ""
 
 

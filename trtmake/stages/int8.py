@@ -78,7 +78,9 @@ def precision_config(ctx: Context) -> dict[str, Any]:
     p, c = ctx.target["precision"], ctx.target["calibrator"]
     cfg: dict[str, Any] = {"mode": "int8", "quantizer": QUANTIZER_VERSION, "dialect": ctx.backend.quantization_dialect,
                            "method": c["method"],
-                           "per_channel": p["per_channel"], "exclude_nodes": sorted(p["exclude_nodes"]),
+                           # per-channel weights need opset 13 (source normalization upgrades when it can)
+                           "per_channel": bool(p["per_channel"]) and _source_opset(ctx) >= 13,
+                           "exclude_nodes": sorted(p["exclude_nodes"]),
                            "exclude_op_types": sorted(p["exclude_op_types"])}
     if c["method"] == "percentile":
         cfg["percentile"] = float(c["percentile"])
@@ -91,6 +93,10 @@ def precision_config(ctx: Context) -> dict[str, Any]:
                                             "source": _selection_source(ctx)[1]}
         cfg["auto_exclude"]["probe_level"] = _probe_level(ctx)
     return cfg
+
+
+def _source_opset(ctx: Context) -> int:
+    return int(ctx.stage_data("source").get("opset") or 13)
 
 
 SELECTION_SEED_OFFSET = 1_000_003

@@ -53,11 +53,24 @@ class PrecisionStage(Stage):
         if mode == "fp16":
             from trtmake.precision.fp16 import convert_fp16
 
-            return StageOutput(files={"onnx": out}, data=convert_fp16(src, out, ctx.target["precision"]))
-        from trtmake.stages.int8 import run_quantize
+            data = convert_fp16(src, out, ctx.target["precision"])
+        else:
+            from trtmake.stages.int8 import run_quantize
 
-        return StageOutput(files={"onnx": out}, data=run_quantize(ctx, key, src, out, workdir))
+            data = run_quantize(ctx, key, src, out, workdir)
+        _check_loads(out, mode)
+        return StageOutput(files={"onnx": out}, data=data)
 
     def accept(self, ctx: Context, record: dict[str, Any]) -> None:
         super().accept(ctx, record)
         ctx.artifacts["precision"] = ctx.artifacts.pop("precision.onnx", None) or ctx.artifacts["source"]
+
+
+def _check_loads(graph: Path, mode: str) -> None:
+    """The graph this stage made must load in onnxruntime before it is published."""
+    from trtmake.errors import BuildFailed
+    from trtmake.ort_check import onnxruntime_refuses
+
+    why = onnxruntime_refuses(graph)
+    if why:
+        raise BuildFailed(f"precision={mode}: the converted graph is invalid, nothing was published ({why})")

@@ -25,7 +25,7 @@ def _versions(*packages: str) -> dict[str, str]:
 
 class SourceStage(Stage):
     name = "source"
-    version = 1
+    version = 2
 
     def key(self, ctx: Context) -> StageKey:
         model = ctx.target["model"]
@@ -45,32 +45,39 @@ class SourceStage(Stage):
             raise UserError(f"model.path: {path} does not exist; point model.path at an .onnx file")
         digest = ctx.cache.stat.digest(path)
         inputs = {"onnx": digest}
-        for rel in self._external_names(ctx, path, digest):
+        index = self._index(ctx, path, digest)
+        for rel in index["external"]:
             ext = path.parent / rel
             if not ext.is_file():
                 raise UserError(f"model.path: {path.name} references external data '{rel}', which is "
                                 f"missing next to it ({ext}); copy it there or re-export the model")
             inputs[f"external/{rel}"] = ctx.cache.stat.digest(ext)
-        return StageKey(self.name, self.version, config={}, inputs=inputs)
+        from trtmake.normalize import NORMALIZE_VERSION, wanted_opset
 
-    def _external_names(self, ctx: Context, path: Path, digest: str) -> list[str]:
-        """External-data file names, remembered per ONNX digest so an unchanged model is not parsed."""
-        index_key = digest_json({"external-data-index": digest})
+        config: dict[str, Any] = {"normalize": NORMALIZE_VERSION}
+        opset = wanted_opset(index["opset"], ctx.target["precision"])
+        if opset:
+            config["opset"] = opset
+        return StageKey(self.name, self.version, config=config, inputs=inputs, toolchain=_versions("onnx"))
+
+    def _index(self, ctx: Context, path: Path, digest: str) -> dict[str, Any]:
+        """External-data file names and the opset, remembered per ONNX digest so an unchanged
+        model is not parsed."""
+        index_key = digest_json({"source-index": digest})
         record = ctx.cache.get_action(index_key)
         if record is not None:
-            return record["data"]["external"]
-        from trtmake.onnx_info import external_files, load_graph
+            return record["data"]
+        from trtmake.onnx_info import describe, external_files, load_graph
 
         graph = load_graph(path)
         ctx.data["__source_graph"] = {"path": path, "graph": graph}  # run() parses it once, not twice
-        names = external_files(graph, path)
+        index = {"external": external_files(graph, path), "opset": describe(graph)["opset"]}
         # remembered only once the source stage succeeds: a bad model leaves nothing in the cache
-        ctx.pending[index_key] = {"stage": "index", "outputs": {}, "data": {"external": names}}
-        return names
+        ctx.pending[index_key] = {"stage": "index", "outputs": {}, "data": index}
+        return index
 
     def run(self, ctx: Context, key: StageKey, workdir: Path) -> StageOutput:
-        from trtmake.onnx_info import check_opset, check_supported_dtypes, describe, load_graph
-        from trtmake.stages.build import check_target_profile
+        from trtmake.onnx_info import check_opset, check_supported_dtypes, describe, external_files, load_graph
 
         model = ctx.target["model"]
         files: dict[str, Path] = {}
@@ -92,15 +99,29 @@ class SourceStage(Stage):
         parsed = ctx.data.pop("__source_graph", None)
         graph = parsed["graph"] if parsed and parsed["path"] == path else load_graph(path, key_name)
         _check_model(path)
-        info = describe(graph)
         shown = path.name if model.get("path") else model.get("name") or path.name
-        check_supported_dtypes(info, key_name, shown)
+        check_supported_dtypes(describe(graph), key_name, shown)
+        if model.get("path"):  # a user's file: normalized into the cache (trtmake/normalize.py)
+            from trtmake.normalize import normalize
+
+            out = workdir / "model.onnx"
+            done = normalize(graph, out, opset=key.config.get("opset"),
+                             external=bool(external_files(graph, path)))
+            if done.pop("rewritten"):
+                files["onnx"] = path = out
+                graph = load_graph(out, key_name)
+            extra["normalized"] = done
+        info = describe(graph)
         check_opset(info, key_name, shown)
-        check_target_profile(ctx, info)  # before publishing: a model the profile contradicts adds nothing to the cache
+        # before publishing: a model the profile contradicts, or onnxruntime refuses, adds nothing to the cache
+        _check_profile(ctx, info, shown)
+        _check_runs(ctx, path, info, key_name, shown)
         return StageOutput(files=files, data={**info, **extra})
 
     def accept(self, ctx: Context, record: dict[str, Any]) -> None:
         super().accept(ctx, record)
+        if ctx.target["model"].get("path"):  # a cached source under another profile: named by its file
+            _check_profile(ctx, record["data"], Path(ctx.target["model"]["path"]).name)
         for index_key, index in ctx.pending.items():
             ctx.cache.put_action(index_key, index)
         ctx.pending.clear()
@@ -113,11 +134,33 @@ class SourceStage(Stage):
             ctx.artifacts["source"] = Artifact(digest, ctx.target.path(model["path"]))
 
 
+def _check_profile(ctx: Context, info: dict[str, Any], shown: str) -> None:
+    from trtmake.onnx_info import input_specs
+    from trtmake.profiles import check_profile
+    from trtmake.stages.build import target_profile
+
+    check_profile(target_profile(ctx, info), input_specs(info), shown)
+
+
+def _check_runs(ctx: Context, path: Path, info: dict[str, Any], key_name: str, shown: str) -> None:
+    """onnxruntime loads the graph and runs it once at the profile's opt shapes."""
+    from trtmake.datasets import synthetic_batch
+    from trtmake.onnx_info import input_specs
+    from trtmake.ort_check import onnxruntime_refuses
+    from trtmake.stages.build import target_profile
+
+    feeds = synthetic_batch(input_specs(info), target_profile(ctx, info).shapes_at("opt"))
+    why = onnxruntime_refuses(path, feeds)
+    if why:
+        raise UserError(f"{key_name}: {shown} is not a model onnxruntime accepts ({why}); fix or re-export it")
+
+
 def _check_model(path: Path) -> None:
     import onnx
 
     try:
         onnx.checker.check_model(str(path))
     except Exception as exc:
-        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"model: {path.name} fails the ONNX checker: {first}") from None
+        from trtmake.normalize import first_line
+
+        raise UserError(f"model: {path.name} fails the ONNX checker: {first_line(exc)}") from None

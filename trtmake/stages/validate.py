@@ -89,7 +89,7 @@ def load_reference(path: Path) -> dict[str, list[dict[str, np.ndarray]]]:
 
 class ValidateStage(Stage):
     name = "validate"
-    version = 1
+    version = 2
 
     def key(self, ctx: Context) -> StageKey:
         v = ctx.target["validation"]
