@@ -266,10 +266,13 @@ def test_timing_cache_round_trip_and_mismatch(monkeypatch, tmp_path):
     config = sim.trt.Builder(sim.trt.Logger()).create_builder_config()
     old = install(monkeypatch, version="10.13.3.9")
     old_blob = bytes(old.trt.Builder(old.trt.Logger()).create_builder_config().create_timing_cache(b"").serialize())
-    empty = bytes(config.create_timing_cache(b"").serialize())
-    assert bytes(config.create_timing_cache(old_blob).serialize()) == empty
+    empty = config.create_timing_cache(b"")
+    foreign = config.create_timing_cache(old_blob)
     assert "Version tag does not match" in sim.messages("ERROR")[-2]
     assert sim.messages("ERROR")[-1] == "4: The timing cache will not be used!"
+    assert bytes(foreign.serialize()) == bytes(empty.serialize())  # nothing of it survives
+    assert config.set_timing_cache(foreign, True) is False and config.get_timing_cache() is None
+    assert empty.combine(foreign, True) is False
 
 
 def test_timing_cache_from_another_device_needs_ignore_mismatch(monkeypatch):
@@ -294,3 +297,98 @@ def test_polygraphy_saves_and_loads_a_timing_cache(sim, tmp_path):
     EngineBytesFromNetwork(NetworkFromOnnxPath(str(graphs.tiny_cnn(tmp_path / "t.onnx", batch=1))),
                            CreateConfig(load_timing_cache=str(cache)), save_timing_cache=str(cache))()
     assert len(cache.read_bytes()) > len(first) and not sim.messages("ERROR")
+
+
+# -- compatibility flags, external data, weak typing --------------------------------------------------------------
+def test_hardware_compatible_engine_runs_on_another_ampere_plus_device(monkeypatch, tmp_path):
+    sim = install(monkeypatch, version="11.4.0.106")
+    trt = sim.trt
+    path = graphs.conv_relu(tmp_path / "c.onnx", batch=1)
+    _, portable = build(path, hardware_compatibility_level=trt.HardwareCompatibilityLevel.AMPERE_PLUS)
+    _, native = build(path)
+    l4 = install(monkeypatch, version="11.4.0.106", devices=[Device("NVIDIA L4", (8, 9))])
+    runtime = l4.trt.Runtime(l4.trt.Logger())
+    assert runtime.deserialize_cuda_engine(bytes(portable)) is not None
+    assert runtime.deserialize_cuda_engine(bytes(native)) is None
+
+
+def test_version_compatible_engine_needs_host_code_allowed(sim, tmp_path):
+    _, data = build(graphs.conv_relu(tmp_path / "c.onnx", batch=1), version_compatible=True)
+    runtime = sim.trt.Runtime(sim.trt.Logger())
+    assert runtime.deserialize_cuda_engine(bytes(data)) is None
+    assert "host code is not allowed" in sim.messages("ERROR")[-1]
+    runtime.engine_host_code_allowed = True  # what Polygraphy's EngineFromBytes does
+    assert runtime.deserialize_cuda_engine(bytes(data)) is not None
+
+
+def test_external_data_is_inlined_into_the_plan(sim, tmp_path):
+    import onnx
+
+    from polygraphy.backend.trt import TrtRunner
+
+    src = graphs.tiny_cnn(tmp_path / "cnn.onnx", batch=2)
+    model = onnx.load(str(src))
+    moved = tmp_path / "ext" / "cnn.onnx"
+    moved.parent.mkdir()
+    onnx.save(model, str(moved), save_as_external_data=True, location="weights.bin", size_threshold=0)
+    engine, _ = build(moved)
+    (moved.parent / "weights.bin").unlink()  # the engine no longer needs the file
+    x = np.random.default_rng(3).normal(size=(2, 3, 16, 16)).astype(np.float32)
+    with TrtRunner(engine) as runner:
+        np.testing.assert_allclose(runner.infer({"x": x})["y"], reference(src, {"x": x})["y"], rtol=1e-5, atol=1e-6)
+
+
+def test_parse_bytes_reads_external_data_beside_the_path(sim, tmp_path):
+    import onnx
+
+    trt = sim.trt
+    model = onnx.load(str(graphs.tiny_cnn(tmp_path / "cnn.onnx")))
+    moved = tmp_path / "ext" / "cnn.onnx"
+    moved.parent.mkdir()
+    onnx.save(model, str(moved), save_as_external_data=True, location="weights.bin", size_threshold=0)
+    logger = trt.Logger()
+    network = trt.Builder(logger).create_network(0)
+    assert trt.OnnxParser(network, logger).parse(moved.read_bytes(), str(moved)) is True
+    assert network.num_layers == 8 and network.get_input(0).name == "x"
+
+
+def test_ten_weakly_typed_fp16_flag_runs_intermediates_in_half(monkeypatch, tmp_path):
+    from polygraphy.backend.trt import CreateConfig, EngineFromNetwork, NetworkFromOnnxPath
+
+    sim = install(monkeypatch, version="10.13.3.9")
+    trt = sim.trt
+    path = graphs.tiny_cnn(tmp_path / "cnn.onnx")
+    config = CreateConfig(fp16=True, profiles=[batch_profile()], profiling_verbosity=trt.ProfilingVerbosity.DETAILED)
+    engine = EngineFromNetwork(NetworkFromOnnxPath(str(path)), config)()
+    layers = json.loads(engine.create_engine_inspector().get_engine_information(trt.LayerInformationFormat.JSON))
+    first = layers["Layers"][0]
+    assert first["Inputs"][0]["Format/Datatype"] == "Row major linear FP32"  # the network input stays fp32
+    assert first["Outputs"][0]["Format/Datatype"] == "Row major linear FP16 format"
+    strongly = EngineFromNetwork(NetworkFromOnnxPath(str(path), strongly_typed=True),
+                                 CreateConfig(fp16=True, profiles=[batch_profile()]))
+    with pytest.raises(Exception):
+        strongly()  # precision flags and strong typing contradict each other on 10.x
+    assert "FP16 is not allowed for a strongly typed network" in sim.messages("ERROR")[-1]
+
+
+def test_user_managed_context_needs_device_memory(sim, tmp_path):
+    from polygraphy import cuda
+
+    trt = sim.trt
+    engine, _ = build(graphs.tiny_cnn(tmp_path / "cnn.onnx", batch=2))
+    context = engine.create_execution_context(trt.ExecutionContextAllocationStrategy.USER_MANAGED)
+    x = cuda.DeviceArray.raw((2 * 3 * 16 * 16 * 4,))
+    y = cuda.DeviceArray.raw((2 * 10 * 4,))
+    x.copy_from(np.ones((2, 3, 16, 16), np.float32))
+    assert context.set_tensor_address("x", x.ptr) and context.set_tensor_address("y", y.ptr)
+    assert context.execute_async_v3(0) is False
+    assert "USER_MANAGED and no device memory was set" in sim.messages("ERROR")[-1]
+    scratch = cuda.DeviceArray.raw((engine.device_memory_size_v2,))
+    context.set_device_memory(scratch.ptr, engine.device_memory_size_v2)
+    assert context.execute_async_v3(0) is True
+    out = np.empty((2, 10), np.float32)
+    y.view(shape=(2, 10), dtype=np.float32).copy_to(out)
+    ref = reference(graphs.tiny_cnn(tmp_path / "cnn.onnx", batch=2), {"x": np.ones((2, 3, 16, 16), np.float32)})
+    np.testing.assert_allclose(out, ref["y"], rtol=1e-5, atol=1e-6)
+    for array in (x, y, scratch):
+        array.free()

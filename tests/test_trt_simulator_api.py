@@ -156,9 +156,7 @@ def test_enum_values_and_removals_per_release(monkeypatch):
         eleven.Builder(eleven.Logger()).platform_has_fast_fp16  # noqa: B018
 
 
-def test_eleven_ignores_strongly_typed_and_types_from_the_graph(monkeypatch, tmp_path):
-    from trt_double import graphs
-
+def test_eleven_ignores_strongly_typed_and_types_from_the_graph(monkeypatch):
     trt = install(monkeypatch, version="11.4.0.106").trt
     builder = trt.Builder(trt.Logger())
     network = builder.create_network(0)  # no flag: strongly typed all the same
@@ -218,3 +216,23 @@ def test_context_managers_warn_as_deprecated(monkeypatch):
     with pytest.warns(DeprecationWarning, match="Context managers for TensorRT types are deprecated"):
         with trt.Runtime(trt.Logger()):
             pass
+
+
+def test_a_subclass_must_call_the_base_init_like_pybind11(monkeypatch):
+    trt = install(monkeypatch, version="11.4.0.106").trt
+
+    class Forgetful(trt.ILogger):
+        def __init__(self):
+            self.messages = []
+
+        def log(self, severity, msg):
+            self.messages.append(msg)
+
+    class Careful(Forgetful):
+        def __init__(self):
+            trt.ILogger.__init__(self)
+            self.messages = []
+
+    with pytest.raises(TypeError, match=r"ILogger.__init__\(\) must be called when overriding __init__"):
+        Forgetful()
+    assert trt.Builder(Careful()).logger.messages == []

@@ -2,14 +2,30 @@
 
     sim = install(monkeypatch, version="11.4.0.106")        # or install(None, ...) outside pytest
     import tensorrt as trt                                   # the simulated module of that release
-    sim.trt, sim.cuda, sim.log, sim.unsupported_ops, sim.fail_build
+    sim.trt, sim.cuda, sim.log, sim.messages("ERROR"), sim.unsupported_ops, sim.fail_build
 
-`install` puts a simulated `tensorrt` module into sys.modules and, for cuda="fake", a fake
-libcudart (host memory, `cudart.FakeCudart`) behind Polygraphy's CUDA wrapper, so Polygraphy's
-own TensorRT loaders and TrtRunner run unchanged. With cuda="real" the simulator uses
-Polygraphy's wrapper on the real libcudart (a GPU machine): engines then read and write real
-device memory. The API each release offers is checked against NVIDIA's binding sources
-(tests/data/trt_api/), and engines compute the ONNX graph with onnxruntime.
+`install` puts a simulated `tensorrt` module ("10.13.3.9" or "11.4.0.106") into sys.modules and,
+for cuda="fake", a fake libcudart (host memory, `cudart.FakeCudart`) behind Polygraphy's CUDA
+wrapper, so Polygraphy's own TensorRT loaders and TrtRunner run unchanged. With cuda="real" the
+simulator uses Polygraphy's wrapper on the real libcudart (a GPU machine): engines then read and
+write real device memory. `run.py` runs trtmake's CLI with it; `selfcheck.py` checks it.
+
+What is simulated faithfully: the API surface of each release (classes, methods, argument names
+and overloads, properties and read-only-ness, enum members and values: generated or checked
+from NVIDIA's binding sources in tests/data/trt_api/), pybind11's TypeErrors, the raises of the
+bindings (IOptimizationProfile.set_shape, set_optimization_profile_async), failures reported
+through the logger (parser errors, builds, plans of another release or compute capability,
+timing caches of another release or device, the one-logger-per-process warning), and numbers:
+an engine runs its ONNX graph on onnxruntime (CPU).
+
+Not simulated: TensorRT's optimizer (no tactics, no reduced-precision arithmetic: a 10.x FP16
+build reports Half layers but computes what the graph computes; the inspector's fusions are
+plausible, not TensorRT's own, and it emits no reformat layers), building networks layer by layer
+(INetworkDefinition is a read-only view of the parsed ONNX graph; add_* methods are absent),
+shape tensors (set_shape_input, get_tensor_profile_values), plugins, refitting, DLA, implicit INT8
+calibration, algorithm selectors, stream readers/writers, weight streaming, debug tensors,
+profilers, execute_v2, CUDA graphs, non-linear tensor formats (I/O is always LINEAR), more than
+the current device, asynchrony (execute_async_v3 runs synchronously).
 """
 
 from __future__ import annotations

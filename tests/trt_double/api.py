@@ -102,9 +102,9 @@ _FLOAT = re.compile(r"^(const )?(float|double)( const)?$")
 
 
 def _bare(cpp: str) -> str:
-    t = re.sub(r"\b(const|nvinfer1::|nvonnxparser::)\b|[&*]", "", cpp.replace("nvinfer1::", "").replace(
-        "nvonnxparser::", "")).strip()
-    return t
+    """"nvinfer1::ITensor const&" -> "ITensor": the type without namespace, qualifiers, & and *."""
+    cpp = cpp.replace("nvinfer1::", "").replace("nvonnxparser::", "")
+    return re.sub(r"\bconst\b|[&*]", "", cpp).strip()
 
 
 class Checker:
@@ -120,8 +120,8 @@ class Checker:
         cpp = cpp.strip()
         bare = _bare(cpp)
         pointer = "*" in cpp
-        if value is None:
-            return pointer or bare in ("py::object", "py::handle") or cpp in ("char const*", "const char*")
+        if value is None:  # nullptr for pointers and C strings; False for bool (pybind11's convert pass)
+            return pointer or bare in ("py::object", "py::handle", "bool") or cpp in ("char const*", "const char*")
         if _INT.match(cpp) or bare in ("int32_t", "int64_t", "uint64_t", "size_t", "uint32_t", "int"):
             if pointer and bare == "void":
                 return True
@@ -130,13 +130,13 @@ class Checker:
             return hasattr(value, "__index__")
         if _FLOAT.match(cpp):
             return isinstance(value, (int, float)) and not isinstance(value, bool) or hasattr(value, "__float__")
-        if bare == "bool":
-            return isinstance(value, bool) or type(value).__name__ == "bool_" or isinstance(value, int)
+        if bare == "bool":  # pybind11 converts anything with nb_bool: bools, numbers, numpy bools
+            return isinstance(value, (bool, int, float)) or type(value).__name__ == "bool_"
         if "string" in cpp or bare in ("char", "AsciiChar"):
             return isinstance(value, str)
         if bare in ("Dims", "Dims2", "Dims3", "Dims4", "DimsHW") or "vector<int64_t>" in cpp or "vector<int32_t>" in cpp:
-            return isinstance(value, (list, tuple)) or type(value).__name__.startswith("Dims") and all(
-                hasattr(v, "__index__") for v in value)
+            sequence = isinstance(value, (list, tuple)) or type(value).__name__.startswith("Dims")
+            return sequence and all(hasattr(v, "__index__") and not isinstance(v, float) for v in value)
         if bare.startswith("py::buffer"):
             try:
                 memoryview(value)
@@ -244,6 +244,8 @@ def finalize(impl: type, name: str, sig: dict[str, Any], checker: Checker, extra
             if attr in methods and callable(value):
                 python_layer = methods[attr].get("python_layer")
                 ns[attr] = value if python_layer else checked(f"{name}.{attr}", value, methods[attr], checker)
+                if attr == "__init__":
+                    ns[attr] = _marking_init(ns[attr])
             elif attr in ("__enter__", "__exit__"):
                 ns[attr] = Absent()  # no context manager on this class in the bindings
             continue
@@ -254,12 +256,32 @@ def finalize(impl: type, name: str, sig: dict[str, Any], checker: Checker, extra
     if "__init__" not in methods and "__init__" not in ns:
         ns["__init__"] = _no_constructor(name)
     ns["__setattr__"] = _strict_setattr
-    cls = type(name, (impl, *bases), ns)
+    cls = PybindMeta(name, (impl, *bases), ns)
     for attr, value in ns.items():
         if isinstance(value, Absent):
             value.__set_name__(cls, attr)
     checker.classes[name] = cls
     return cls
+
+
+class PybindMeta(type):
+    """pybind11's rule for Python subclasses: a subclass overriding __init__ must call the base
+    class's __init__ (trt.ILogger.__init__(self)), else constructing it raises TypeError."""
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        obj = super().__call__(*args, **kwargs)
+        if not getattr(obj, "_pybind_init", False):
+            base = next((k for k in cls.__mro__ if k.__module__ == "tensorrt"), cls)
+            raise TypeError(f"tensorrt.tensorrt.{base.__name__}.__init__() must be called when overriding __init__")
+        return obj
+
+
+def _marking_init(init: Callable) -> Callable:
+    @functools.wraps(init)
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        object.__setattr__(self, "_pybind_init", True)
+    return __init__
 
 
 def _find_property(impl: type, attr: str) -> property | None:

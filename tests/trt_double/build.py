@@ -51,8 +51,15 @@ class ImplDims(Obj):
     def __init__(self, shape: Any = ()) -> None:
         object.__setattr__(self, "_d", [int(d) for d in shape])
 
+    @classmethod
+    def _invalid(cls) -> Any:
+        """Dims with nbDims == -1 (what failed shape queries return): len() raises ValueError."""
+        dims = cls()
+        object.__setattr__(dims, "_nb_dims", -1)
+        return dims
+
     def __len__(self) -> int:
-        return len(self._d)
+        return getattr(self, "_nb_dims", len(self._d))
 
     def __getitem__(self, arg0: Any) -> Any:
         if isinstance(arg0, slice):

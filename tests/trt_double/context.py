@@ -177,6 +177,11 @@ class ImplIExecutionContext(Obj):
                         f"getPtrOrNull(mOutputAllocators, profileObliviousIndex). Neither address or allocator is set "
                         f"for input tensor {missing[0]}; its shape is not set either.)")
             return False
+        if self._user_managed and not self._device_memory and self.update_device_memory_size_for_shapes():
+            self._error("3: [executionContext.cpp::enqueueV3] Error Code 3: API Usage Error (Parameter check failed, "
+                        "condition: mContextMemory != nullptr. The execution context was created with "
+                        "ExecutionContextAllocationStrategy.USER_MANAGED and no device memory was set.)")
+            return False
         feeds = {}
         for t in self._inputs():
             name, shape = t["name"], self._shapes[t["name"]]

@@ -130,9 +130,19 @@ class Graph:
         return dict(zip(names, self._session.run(names, feeds)))
 
 
-def load_onnx(path: str) -> bytes:
-    """Serialized model with external data inlined (what the plan stores)."""
-    model = onnx.load(path, load_external_data=True)
+def load_onnx(path: str, data: bytes | None = None) -> bytes:
+    """Serialized model with external data inlined (what the plan stores). `data`: the model's
+    bytes when they are already in memory; external data is then looked up beside `path`."""
+    if data is None:
+        model = onnx.load(path, load_external_data=True)
+    else:
+        import os
+
+        from onnx.external_data_helper import load_external_data_for_model
+
+        model = onnx.load_from_string(data)
+        if any(i.data_location == TensorProto.EXTERNAL for i in model.graph.initializer):
+            load_external_data_for_model(model, os.path.dirname(path) if path else ".")
     for init in model.graph.initializer:
         if init.data_location == TensorProto.EXTERNAL:
             init.data_location = TensorProto.DEFAULT

@@ -98,7 +98,13 @@ class ImplOnnxParser(Obj):
         return self._parse(data)
 
     def parse(self, model: Any, path: str | None = None) -> bool:
-        return self._parse(bytes(memoryview(model)))
+        """Bytes of a model; external data is read relative to `path`, as the real parser does."""
+        try:
+            data = load_onnx(path or "", bytes(memoryview(model)))
+        except Exception as exc:
+            self._error(-1, "", "", "MODEL_DESERIALIZE_FAILED", f"Failed to parse the ONNX model: {exc}")
+            return False
+        return self._parse(data)
 
     def _error(self, node: int, name: str, op: str, code: str, desc: str) -> None:
         err = self._m.ParserError._new(_code=code, _desc=desc, _node=node, _node_name=name, _op=op)

@@ -54,6 +54,11 @@ class ImplRuntime(Obj):
                    f"Version tag does not match. Note: Current Version: {s.version}, Serialized Engine Version: "
                    f"{head['release']})")
             return None
+        if head["version_compatible"] and not self.engine_host_code_allowed:
+            s.emit(self._logger, "ERROR", "1: [runtime.cpp::deserializeCudaEngine] Error Code 1: Internal Error "
+                   "(The engine plan file contains host code (a version-compatible engine embeds the lean runtime) "
+                   "but host code is not allowed: set IRuntime::setEngineHostCodeAllowed(true).)")
+            return None
         cc, built = s.compute_capability(), tuple(head["cc"])
         hw = head["hardware_compatibility_level"]
         compatible = built == cc or (hw in ("AMPERE_PLUS", "SAME_COMPUTE_CAPABILITY") and cc >= (8, 0) and
@@ -150,7 +155,7 @@ class ImplICudaEngine(Obj):
         if t is None or t["mode"] != "INPUT" or not 0 <= profile_index < self.num_optimization_profiles:
             self._s.emit(self._runtime._logger, "ERROR", f"3: [engine.cpp::getProfileShape] Error Code 3: API Usage "
                          f"Error (Parameter check failed, condition: profileIndex and input tensor {name} valid)")
-            return []
+            return [self._m.Dims._invalid() for _ in range(3)]  # nbDims == -1, as getProfileShape returns
         return [self._m.Dims(s) for s in self._head["profiles"][profile_index][name]]
 
     def get_device_memory_size_for_profile(self, profile_index: int) -> int:
@@ -169,15 +174,16 @@ class ImplICudaEngine(Obj):
         return self._m.IHostMemory._make(self._plan)
 
     def create_execution_context(self, strategy: Any = None, runtime_config: Any = None) -> Any:
+        user_managed = strategy is not None and strategy.name == "USER_MANAGED"
         ctx = self._m.IExecutionContext._new(_engine=self, _shapes={}, _addresses={}, _allocators={}, _profile=0,
-                                             _device_memory=0, _misc={})
+                                             _device_memory=0, _user_managed=user_managed, _misc={})
         for t in self._head["io"]:
             if t["mode"] == "INPUT" and -1 not in t["shape"]:
                 ctx._shapes[t["name"]] = tuple(t["shape"])
         return ctx
 
     def create_execution_context_without_device_memory(self) -> Any:
-        return self.create_execution_context()
+        return self.create_execution_context(self._m.ExecutionContextAllocationStrategy.USER_MANAGED)
 
     def create_engine_inspector(self) -> Any:
         return self._m.EngineInspector._new(_engine=self, _context=None)
