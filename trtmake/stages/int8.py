@@ -138,9 +138,10 @@ def run_quantize(ctx: Context, key: StageKey, src: Path, out: Path, workdir: Pat
     from trtmake.precision.int8 import WEIGHTED_OP_TYPES, quantize
 
     cfg = key.config
-    # the method's ranges, derived once from the cached histograms (entropy's KL search is slow)
+    # the method's ranges, derived once from the cached histograms; the progress bar counts tensors
     stats = load_stats(ctx.artifact("calibrate.stats").path).with_method(
-        cfg["method"], percentile=cfg.get("percentile"), num_quantized_bins=cfg.get("num_quantized_bins"))
+        cfg["method"], percentile=cfg.get("percentile"), num_quantized_bins=cfg.get("num_quantized_bins"),
+        on_progress=lambda done, total: ctx.on_progress("precision", done, total))
     # the graph calibration saw, prepared once: every auto_exclude trial quantizes it as is
     prepared = prepare_model(src, workdir / "prepared" / src.name) if stats.preprocessed else src
 
