@@ -82,6 +82,8 @@ def precision_config(ctx: Context) -> dict[str, Any]:
                            "method": c["method"],
                            "per_channel": p["per_channel"], "exclude_nodes": sorted(p["exclude_nodes"]),
                            "exclude_op_types": sorted(p["exclude_op_types"])}
+    if cfg["dialect"] == "tensorrt":
+        cfg["quantize_gemm"] = bool(p["quantize_gemm"])
     if c["method"] == "percentile":
         cfg["percentile"] = float(c["percentile"])
     if c["method"] == "entropy":
@@ -148,7 +150,7 @@ def run_quantize(ctx: Context, key: StageKey, src: Path, out: Path, workdir: Pat
     def write(excluded: tuple[str, ...], path: Path):
         return quantize(prepared, stats, cfg["dialect"], method=cfg["method"], per_channel=cfg["per_channel"],
                         exclude_nodes=(*cfg["exclude_nodes"], *excluded), exclude_op_types=cfg["exclude_op_types"],
-                        preprocess=False, out_path=path)
+                        quantize_gemm=cfg.get("quantize_gemm", False), preprocess=False, out_path=path)
 
     data: dict[str, Any] = {}
     extra: tuple[str, ...] = ()
