@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from trtmake.datasets import batches, is_synthetic, load_samples, source_digest
+from trtmake.errors import UserError
 from trtmake.keys import StageKey
 from trtmake.stages.base import Context, Stage, StageOutput
 from trtmake.stages.source import _versions
@@ -72,13 +73,25 @@ class CalibrateStage(Stage):
 QUANTIZER_VERSION = 1
 
 
+def int8_dialect(ctx: Context) -> str:
+    """precision.dialect, where `auto` is the backend's: the tensorrt dialect can be built and
+    judged on the onnxruntime backend too (its graph is what a TensorRT engine executes)."""
+    from trtmake.precision.int8 import DIALECTS, check_dialect
+    from trtmake.stages.precision import dialect_for
+
+    chosen = str(ctx.target["precision"].get("dialect", "auto"))
+    if chosen == "auto":
+        return dialect_for(ctx.backend.name)
+    if chosen not in DIALECTS:
+        raise UserError(f"precision.dialect: unknown QDQ dialect '{chosen}'; choose auto or one of {list(DIALECTS)}")
+    return check_dialect(chosen)
+
+
 def precision_config(ctx: Context) -> dict[str, Any]:
     """The int8 precision key: the calibrator's method and its parameters live here (ranges are
     derived from the cached histograms), so switching method never re-runs calibration."""
-    from trtmake.stages.precision import dialect_for
-
     p, c = ctx.target["precision"], ctx.target["calibrator"]
-    cfg: dict[str, Any] = {"mode": "int8", "quantizer": QUANTIZER_VERSION, "dialect": dialect_for(ctx.backend.name),
+    cfg: dict[str, Any] = {"mode": "int8", "quantizer": QUANTIZER_VERSION, "dialect": int8_dialect(ctx),
                            "method": c["method"],
                            "per_channel": p["per_channel"], "exclude_nodes": sorted(p["exclude_nodes"]),
                            "exclude_op_types": sorted(p["exclude_op_types"])}
