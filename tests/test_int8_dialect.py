@@ -48,3 +48,16 @@ def test_an_unknown_dialect_is_one_line_exit_2(trtmake):
     assert trtmake("target=tiny_cnn_int8", "precision.dialect=tensorrt8") == 2
     err = trtmake.last_err.strip()
     assert len(err.splitlines()) == 1 and "precision.dialect" in err and "auto" in err
+
+
+def test_the_precision_stage_reports_progress_per_tensor_of_the_entropy_search(trtmake, monkeypatch):
+    from trtmake.progress import RichProgress
+
+    calls: list[tuple[str, int, int]] = []
+    monkeypatch.setenv("TRTMAKE_PROGRESS", "1")  # the progress display, as on a terminal
+    monkeypatch.setattr(RichProgress, "stage_progress",
+                        lambda self, target, stage, done, total: calls.append((stage, done, total)))
+    assert trtmake("target=tiny_cnn_int8", "calibrator=entropy") == 0
+    precision = [(done, total) for stage, done, total in calls if stage == "precision"]
+    assert precision and precision[-1][0] == precision[-1][1] > 1  # one step per calibrated tensor
+    assert [done for done, _ in precision] == list(range(1, precision[-1][1] + 1))
