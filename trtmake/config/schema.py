@@ -96,6 +96,8 @@ class PrecisionConfig:
     exclude_op_types: List[str] = field(default_factory=list)
     per_channel: bool = True
     auto_exclude: AutoExcludeConfig = field(default_factory=AutoExcludeConfig)
+    quantize_gemm: bool = False  # int8, TensorRT dialect: also quantize matrix-vector Gemm/MatMul
+    dialect: str = "auto"  # int8 QDQ form: auto (the backend's), tensorrt or onnxruntime
 
 
 @dataclass

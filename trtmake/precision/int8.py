@@ -2,9 +2,11 @@
 
 The dialect follows the backend (DESIGN.md section 2):
 - "tensorrt": symmetric int8 everywhere (zero points 0), weights per-channel on the
-  output-channel axis as float weight + Q + DQ, activations per-tensor, Q/DQ only on the inputs
-  of the listed op types, biases left in float, one Q/DQ pair per consumer (the placement
-  TensorRT's Model Optimizer asks onnxruntime for). Checked by `qdq_check` before it is returned.
+  output-channel axis as float weight + Q + DQ, activations per-tensor, biases left in float,
+  one Q/DQ pair per tensor shared by its readers (what TensorRT's Model Optimizer asks
+  onnxruntime for), placed where TensorRT fuses it (`placement`: compute layers, only the skip
+  input of a residual Add, matrix-vector products in float unless `quantize_gemm`). Checked
+  by `qdq_check` before it is returned.
 - "onnxruntime": asymmetric uint8 activations, symmetric int8 weights (per-channel): the form
   onnxruntime's CPU kernels fuse into QLinearConv / QLinearMatMul.
 
@@ -25,13 +27,17 @@ import onnx
 
 from trtmake.errors import BuildFailed, UserError
 from trtmake.precision.calibration import CalibrationStats, check_method, copy_model, prepare_model, quiet
+from trtmake.precision.placement import (
+    LINEAR, POOLING, conv_branch_inputs, drop_input_qdq, matrix_vector_nodes, unread_pooling_nodes,
+)
 from trtmake.precision.qdq_check import assert_tensorrt_dialect
 
 DIALECTS = ("tensorrt", "onnxruntime")
 WEIGHTED_OP_TYPES = ("Conv", "ConvTranspose", "Gemm", "MatMul")
 FUSED_ACTIVATIONS = ("Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh")
-# Inputs of these get Q/DQ in the TensorRT dialect; TensorRT propagates int8 through the rest.
-TENSORRT_OP_TYPES = (*WEIGHTED_OP_TYPES, "Add", "AveragePool", "GlobalAveragePool", "MaxPool")
+# Inputs of these get Q/DQ in the TensorRT dialect (as `placement` refines it); TensorRT
+# propagates int8 through the rest.
+TENSORRT_OP_TYPES = (*LINEAR, "Add", *POOLING)
 
 
 @dataclass(frozen=True)
@@ -114,6 +120,7 @@ def quantize(
     op_types: Sequence[str] | None = None,
     percentile: float | None = None,
     preprocess: bool | None = None,
+    quantize_gemm: bool = False,
     out_path: Path,
 ) -> QuantizeSummary:
     """Write the QDQ graph of `model_path` for `dialect` to `out_path` and summarize it.
@@ -121,7 +128,8 @@ def quantize(
     `method` picks how ranges are derived from `stats` (default: the method it was collected
     for); `op_types` overrides the dialect's op types to quantize. `preprocess` (default: as
     the statistics were collected) first puts the graph through `prepare_model`; pass False
-    with a model that `prepare_model` already wrote.
+    with a model that `prepare_model` already wrote. `quantize_gemm` (TensorRT dialect) also
+    quantizes matrix-vector Gemm/MatMul layers (e.g. the classifier), float by default.
     """
     check_dialect(dialect)
     method = check_method(method or stats.method)
@@ -133,7 +141,7 @@ def quantize(
         model_path = prepare_model(model_path, private) if preprocess else copy_model(model_path, private)
         try:
             return _quantize(model_path, stats, dialect, method, exclude_nodes, exclude_op_types, per_channel,
-                             op_types, percentile, out_path, Path(tmp))
+                             op_types, percentile, quantize_gemm, out_path, Path(tmp))
         except BaseException:
             out_path.unlink(missing_ok=True)  # never leave a partial or rejected graph behind
             raise
@@ -141,7 +149,7 @@ def quantize(
 
 def _quantize(model_path: Path, stats: CalibrationStats, dialect: str, method: str, exclude_nodes: Iterable[str],
               exclude_op_types: Iterable[str], per_channel: bool, op_types: Sequence[str] | None,
-              percentile: float | None, out_path: Path, tmp: Path) -> QuantizeSummary:
+              percentile: float | None, quantize_gemm: bool, out_path: Path, tmp: Path) -> QuantizeSummary:
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.calibrate import TensorData, TensorsData, save_tensors_data
 
@@ -149,6 +157,10 @@ def _quantize(model_path: Path, stats: CalibrationStats, dialect: str, method: s
     excluded = resolve_excluded(source, exclude_nodes, exclude_op_types)
     op_types = tuple(op_types) if op_types is not None else default_op_types(dialect)
     _check_coverage(source, stats, model_path.name)
+    float_inputs: dict[str, str] = {}
+    placed: tuple[str, ...] = ()  # left in float by the TensorRT placement, not by the user
+    if dialect == "tensorrt":
+        placed, float_inputs = _tensorrt_placement(source, excluded, op_types, quantize_gemm)
 
     ranges = stats.ranges_for(method, percentile=percentile)
     calibrate_method = {"entropy": CalibrationMethod.Entropy, "minmax": CalibrationMethod.MinMax,
@@ -160,7 +172,7 @@ def _quantize(model_path: Path, stats: CalibrationStats, dialect: str, method: s
     if dialect == "tensorrt":
         kind, options = QuantType.QInt8, {
             "ActivationSymmetric": True, "WeightSymmetric": True, "QuantizeBias": False,
-            "AddQDQPairToWeight": True, "DedicatedQDQPair": True, "ForceQuantizeNoInputCheck": True,
+            "AddQDQPairToWeight": True, "DedicatedQDQPair": False, "ForceQuantizeNoInputCheck": True,
             "OpTypesToExcludeOutputQuantization": sorted({n.op_type for n in source.graph.node}),
             "QDQOpTypePerChannelSupportToAxis": {"Conv": 0, "ConvTranspose": 1},
         }
@@ -174,18 +186,30 @@ def _quantize(model_path: Path, stats: CalibrationStats, dialect: str, method: s
             quantize_static(
                 str(model_path), str(out_path), None, quant_format=QuantFormat.QDQ,
                 op_types_to_quantize=list(op_types) if op_types else None, per_channel=per_channel,
-                activation_type=kind, weight_type=QuantType.QInt8, nodes_to_exclude=list(excluded),
+                activation_type=kind, weight_type=QuantType.QInt8, nodes_to_exclude=[*excluded, *placed],
                 calibrate_method=calibrate_method, calibration_cache_path=str(cache),
                 use_external_data_format=_has_external_data(source), extra_options=options,
             )
     except Exception as exc:  # onnxruntime.quantization raises bare ValueError/RuntimeError/...
         raise BuildFailed(f"int8: quantizing {model_path.name} for {dialect} failed: {exc}") from exc
     quantized = onnx.load(str(out_path), load_external_data=False)
-    if keep_outputs_float(quantized):
+    if keep_outputs_float(quantized) + drop_input_qdq(quantized, float_inputs):
         onnx.save(quantized, str(out_path))
     if dialect == "tensorrt":
         assert_tensorrt_dialect(quantized, f"int8 graph of {model_path.name}")
     return summarize(source, quantized, dialect, method, excluded, op_types or _registry_op_types(), set(stats.tensors))
+
+
+def _tensorrt_placement(source: onnx.ModelProto, excluded: Sequence[str], op_types: Sequence[str],
+                        quantize_gemm: bool) -> tuple[tuple[str, ...], dict[str, str]]:
+    """Nodes the TensorRT placement leaves in float (matrix-vector products unless asked, pooling
+    no quantized layer reads), and the Conv-branch input of each residual Add (name -> tensor)."""
+    placed = [] if quantize_gemm else matrix_vector_nodes(source)
+    skip = set(excluded) | set(placed)
+    quantized = [n.name for n in source.graph.node if n.op_type in op_types and n.name not in skip]
+    placed += unread_pooling_nodes(source, quantized)
+    branches = {add: tensor for add, tensor in conv_branch_inputs(source).items() if add not in skip}
+    return tuple(placed), branches
 
 
 def _registry_op_types() -> tuple[str, ...]:

@@ -2,7 +2,8 @@
 
 For every float tensor: its min/max and a signed histogram over [-t, t] (onnxruntime's
 HistogramCollector layout). Each method's range (entropy, minmax, percentile) is derived from
-that record with onnxruntime's own code, so statistics are dialect- and method-independent and a
+that record: percentile with onnxruntime's own code, entropy with `trtmake.precision.entropy`
+(onnxruntime's KL search, vectorised, same thresholds), so statistics are dialect- and method-independent and a
 second backend or another method never re-runs the model. Stored as a byte-stable .npz.
 
 onnxruntime is imported inside the functions that need it (trtmake imports without it).
@@ -15,7 +16,7 @@ import io
 import json
 import logging
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -77,10 +78,12 @@ class CalibrationStats:
 
     def with_method(
         self, method: str, *, percentile: float | None = None, num_quantized_bins: int | None = None,
+        on_progress: Callable[[int, int], None] | None = None,
     ) -> "CalibrationStats":
-        """A copy whose stored ranges are `method`'s: derive once (entropy is slow: onnxruntime's
-        KL search runs in Python, ~1 s per tensor at 2048 bins), quantize many times."""
-        ranges = derive_ranges(self, method, percentile=percentile, num_quantized_bins=num_quantized_bins)
+        """A copy whose stored ranges are `method`'s: derive once, quantize many times.
+        `on_progress(done, total)` counts tensors as their ranges are derived."""
+        ranges = derive_ranges(self, method, percentile=percentile, num_quantized_bins=num_quantized_bins,
+                               on_progress=on_progress)
         return replace(self, method=method, ranges=ranges,
                        percentile=self.percentile if percentile is None else float(percentile),
                        num_quantized_bins=self.num_quantized_bins if num_quantized_bins is None
@@ -121,24 +124,32 @@ def check_params(num_bins: int, num_quantized_bins: int, percentile: float) -> N
 
 def derive_ranges(
     stats: CalibrationStats, method: str, *, percentile: float | None = None,
-    num_quantized_bins: int | None = None,
+    num_quantized_bins: int | None = None, on_progress: Callable[[int, int], None] | None = None,
+    workers: int | None = None,
 ) -> dict[str, Range]:
-    """Each tensor's (low, high) under `method`, computed by onnxruntime's HistogramCollector.
+    """Each tensor's (low, high) under `method`, as onnxruntime's HistogramCollector computes it.
 
     minmax: the observed extremes. entropy: the KL-divergence threshold of TensorRT's
-    calibrator (num_quantized_bins levels). percentile: two-sided, cutting (100 - p) / 2 percent
-    of the values on each side (a symmetric dialect then takes the larger magnitude).
+    calibrator (num_quantized_bins levels), searched in `workers` processes (default: the
+    cores). percentile: two-sided, cutting (100 - p) / 2 percent of the values on each side (a
+    symmetric dialect then takes the larger magnitude). `on_progress(done, total)` counts tensors.
     """
-    from onnxruntime.quantization.calibrate import HistogramCollector
+    from trtmake.precision.entropy import entropy_ranges
 
     check_method(method)
     percentile = stats.percentile if percentile is None else float(percentile)
     levels = stats.num_quantized_bins if num_quantized_bins is None else int(num_quantized_bins)
     check_params(stats.num_bins, levels, percentile)
+    total = len(stats.tensors)
     if method == "minmax":
         return {name: (t.min, t.max) for name, t in stats.tensors.items()}
     if stats.ranges and method == stats.method and (percentile, levels) == (stats.percentile, stats.num_quantized_bins):
         return dict(stats.ranges)
+    if method == "entropy":
+        return entropy_ranges({name: (t.hist, t.edges, t.min, t.max) for name, t in stats.tensors.items()},
+                              levels, workers=workers, on_progress=on_progress)
+    from onnxruntime.quantization.calibrate import HistogramCollector
+
     collector = HistogramCollector(method, False, stats.num_bins, levels, percentile, "same")
     collector.histogram_dict = {
         name: (t.hist, t.edges, np.float32(t.min), np.float32(t.max), np.float32(t.threshold))
@@ -146,6 +157,8 @@ def derive_ranges(
     }
     with quiet():
         result = collector.compute_collection_result()
+    if on_progress is not None:
+        on_progress(total, total)
     return {name: (float(result[name][0]), float(result[name][1])) for name in sorted(result)}
 
 

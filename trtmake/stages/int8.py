@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from trtmake.datasets import batches, is_synthetic, load_samples, source_digest
+from trtmake.errors import UserError
 from trtmake.keys import StageKey
 from trtmake.stages.base import Context, Stage, StageOutput
 from trtmake.stages.source import _versions
@@ -72,16 +73,31 @@ class CalibrateStage(Stage):
 QUANTIZER_VERSION = 1
 
 
+def int8_dialect(ctx: Context) -> str:
+    """precision.dialect, where `auto` is the backend's: the tensorrt dialect can be built and
+    judged on the onnxruntime backend too (its graph is what a TensorRT engine executes)."""
+    from trtmake.precision.int8 import DIALECTS, check_dialect
+
+    chosen = str(ctx.target["precision"].get("dialect", "auto"))
+    if chosen == "auto":
+        return ctx.backend.quantization_dialect
+    if chosen not in DIALECTS:
+        raise UserError(f"precision.dialect: unknown QDQ dialect '{chosen}'; choose auto or one of {list(DIALECTS)}")
+    return check_dialect(chosen)
+
+
 def precision_config(ctx: Context) -> dict[str, Any]:
     """The int8 precision key: the calibrator's method and its parameters live here (ranges are
     derived from the cached histograms), so switching method never re-runs calibration."""
     p, c = ctx.target["precision"], ctx.target["calibrator"]
-    cfg: dict[str, Any] = {"mode": "int8", "quantizer": QUANTIZER_VERSION, "dialect": ctx.backend.quantization_dialect,
+    cfg: dict[str, Any] = {"mode": "int8", "quantizer": QUANTIZER_VERSION, "dialect": int8_dialect(ctx),
                            "method": c["method"],
                            # per-channel weights need opset 13 (source normalization upgrades when it can)
                            "per_channel": bool(p["per_channel"]) and _source_opset(ctx) >= 13,
                            "exclude_nodes": sorted(p["exclude_nodes"]),
                            "exclude_op_types": sorted(p["exclude_op_types"])}
+    if cfg["dialect"] == "tensorrt":
+        cfg["quantize_gemm"] = bool(p["quantize_gemm"])
     if c["method"] == "percentile":
         cfg["percentile"] = float(c["percentile"])
     if c["method"] == "entropy":
@@ -140,16 +156,17 @@ def run_quantize(ctx: Context, key: StageKey, src: Path, out: Path, workdir: Pat
     from trtmake.precision.int8 import WEIGHTED_OP_TYPES, quantize
 
     cfg = key.config
-    # the method's ranges, derived once from the cached histograms (entropy's KL search is slow)
+    # the method's ranges, derived once from the cached histograms; the progress bar counts tensors
     stats = load_stats(ctx.artifact("calibrate.stats").path).with_method(
-        cfg["method"], percentile=cfg.get("percentile"), num_quantized_bins=cfg.get("num_quantized_bins"))
+        cfg["method"], percentile=cfg.get("percentile"), num_quantized_bins=cfg.get("num_quantized_bins"),
+        on_progress=lambda done, total: ctx.on_progress("precision", done, total))
     # the graph calibration saw, prepared once: every auto_exclude trial quantizes it as is
     prepared = prepare_model(src, workdir / "prepared" / src.name) if stats.preprocessed else src
 
     def write(excluded: tuple[str, ...], path: Path):
         return quantize(prepared, stats, cfg["dialect"], method=cfg["method"], per_channel=cfg["per_channel"],
                         exclude_nodes=(*cfg["exclude_nodes"], *excluded), exclude_op_types=cfg["exclude_op_types"],
-                        preprocess=False, out_path=path)
+                        quantize_gemm=cfg.get("quantize_gemm", False), preprocess=False, out_path=path)
 
     data: dict[str, Any] = {}
     extra: tuple[str, ...] = ()
