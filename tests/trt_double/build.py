@@ -42,6 +42,21 @@ class Obj:
         pass
 
 
+class Flags:
+    """set_flag/clear_flag/get_flag over a `_flags` bit field (builder config, ONNX parser)."""
+
+    _flags: int
+
+    def set_flag(self, flag: Any) -> None:
+        object.__setattr__(self, "_flags", self._flags | (1 << int(flag)))
+
+    def clear_flag(self, flag: Any) -> None:
+        object.__setattr__(self, "_flags", self._flags & ~(1 << int(flag)))
+
+    def get_flag(self, flag: Any) -> bool:
+        return bool(self._flags & (1 << int(flag)))
+
+
 class ImplDims(Obj):
     """trt.Dims: a mutable shape; equal to a list or tuple of its values (not to another Dims, as
     pybind11 falls back to identity there); iterable through __getitem__; -1 = dynamic."""

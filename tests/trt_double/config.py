@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import plan as planfmt
-from .build import Obj
+from .build import Flags, Obj
 
 
 # -- builder config ----------------------------------------------------------------------------------------------
@@ -115,7 +115,7 @@ class ImplIHostMemory(bytes):
         pass
 
 
-class ImplIBuilderConfig(Obj):
+class ImplIBuilderConfig(Flags, Obj):
     def _init(self, builder: Any) -> None:
         vals = dict(_builder=builder, _flags=0, _pools={}, _profiles=[], _cache=None, _opt_level=3,
                     _hw=self._m.HardwareCompatibilityLevel.NONE, _verbosity=self._m.ProfilingVerbosity.LAYER_NAMES_ONLY,
@@ -153,15 +153,6 @@ class ImplIBuilderConfig(Obj):
     quantization_flags = _prop("quantization_flags", 0)
     build_route = _prop("build_route")
     del _prop
-
-    def set_flag(self, flag: Any) -> None:
-        object.__setattr__(self, "_flags", self._flags | (1 << int(flag)))
-
-    def clear_flag(self, flag: Any) -> None:
-        object.__setattr__(self, "_flags", self._flags & ~(1 << int(flag)))
-
-    def get_flag(self, flag: Any) -> bool:
-        return bool(self._flags & (1 << int(flag)))
 
     def set_memory_pool_limit(self, pool: Any, pool_size: int) -> None:
         self._pools[pool.name] = int(pool_size)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .build import Obj
+from .build import Flags, Obj
 from .graph import Graph, load_onnx
 
 
@@ -54,7 +54,7 @@ class ImplParserError(Obj):
     __repr__ = __str__
 
 
-class ImplOnnxParser(Obj):
+class ImplOnnxParser(Flags, Obj):
     def __init__(self, network: Any, logger: Any) -> None:
         object.__setattr__(self, "_network", network)
         object.__setattr__(self, "_logger", logger)
@@ -70,15 +70,6 @@ class ImplOnnxParser(Obj):
 
     def clear_errors(self) -> None:
         self._errors.clear()
-
-    def set_flag(self, flag: Any) -> None:
-        object.__setattr__(self, "_flags", self._flags | (1 << int(flag)))
-
-    def clear_flag(self, flag: Any) -> None:
-        object.__setattr__(self, "_flags", self._flags & ~(1 << int(flag)))
-
-    def get_flag(self, flag: Any) -> bool:
-        return bool(self._flags & (1 << int(flag)))
 
     def supports_operator(self, op_name: str) -> bool:
         return op_name not in self._s.unsupported_ops
