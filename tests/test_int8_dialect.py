@@ -1,6 +1,7 @@
 """precision.dialect: the TensorRT QDQ graph built and judged on the onnxruntime backend."""
 
 import onnx
+import pytest
 
 from trtmake.precision.qdq_check import check_tensorrt_dialect
 
@@ -61,3 +62,25 @@ def test_the_precision_stage_reports_progress_per_tensor_of_the_entropy_search(t
     precision = [(done, total) for stage, done, total in calls if stage == "precision"]
     assert precision and precision[-1][0] == precision[-1][1] > 1  # one step per calibrated tensor
     assert [done for done, _ in precision] == list(range(1, precision[-1][1] + 1))
+
+
+def test_onnxruntime_dialect_weights_follow_the_cpu(monkeypatch):
+    """Signed int8 weights saturate onnxruntime's u8s8 kernels on x86-64 without VNNI: there the
+    onnxruntime dialect writes uint8 weights (auto); the precision key holds the choice."""
+    import platform
+
+    from trtmake.backends import onnxruntime as ort_backend
+    from trtmake.errors import UserError
+
+    backend = ort_backend.OnnxruntimeBackend()
+    monkeypatch.setattr(platform, "machine", lambda: "x86_64")
+    monkeypatch.setattr(ort_backend, "cpu_isa", lambda: "sse4_2,avx,avx2,fma")
+    assert backend.int8_weight_type({}) == "uint8"
+    monkeypatch.setattr(ort_backend, "cpu_isa", lambda: "avx2,avx512f,avx512_vnni")
+    assert backend.int8_weight_type({}) == "int8"
+    assert backend.int8_weight_type({"int8_weights": "uint8"}) == "uint8"
+    monkeypatch.setattr(platform, "machine", lambda: "aarch64")
+    monkeypatch.setattr(ort_backend, "cpu_isa", lambda: "asimd,asimddp")
+    assert backend.int8_weight_type({"int8_weights": "auto"}) == "int8"
+    with pytest.raises(UserError, match="backend.onnxruntime.int8_weights"):
+        backend.int8_weight_type({"int8_weights": "int4"})

@@ -164,6 +164,11 @@ class Backend(abc.ABC):
         """Held around `build`: a share of the device the build runs on (nothing by default)."""
         return nullcontext()
 
+    def int8_weight_type(self, options: dict[str, Any]) -> str:
+        """The type of int8 weights in an onnxruntime-dialect graph: "int8" (signed, the default)
+        or "uint8" where this machine's int8 kernels would saturate on signed weights."""
+        return "int8"
+
     def proxy_level(self, options: dict[str, Any]) -> str:
         """The onnxruntime graph optimization level at which onnxruntime stands in for this
         backend's engines (auto_exclude's trial runs): "basic" runs Q/DQ in float, a proxy for

@@ -79,6 +79,20 @@ class OnnxruntimeBackend(Backend):
         return {"graph_optimization_level": options.get("graph_optimization_level", "all"),
                 "execution_provider": options.get("execution_provider", "CPUExecutionProvider")}
 
+    def int8_weight_type(self, options: dict[str, Any]) -> str:
+        """uint8 weights on x86-64 without VNNI: there onnxruntime multiplies uint8 activations by
+        int8 weights with VPMADDUBSW, whose 16-bit pair sums saturate (EfficientNet-Lite0's top-1
+        agreement fell from 1.00 to 0.91 on such a CPU); uint8 x uint8 products take a path that
+        does not saturate, at a cost in speed. VNNI's dot products and ARM's do not saturate."""
+        chosen = str(options.get("int8_weights", "auto"))
+        if chosen in ("int8", "uint8"):
+            return chosen
+        if chosen != "auto":
+            raise UserError(f"backend.onnxruntime.int8_weights: {chosen!r} is not one of auto, int8, uint8")
+        isa = set(cpu_isa().split(","))
+        x86 = platform.machine().lower() in ("x86_64", "amd64", "i686")
+        return "uint8" if x86 and not isa & {"avx512_vnni", "avx_vnni", "amx_int8"} else "int8"
+
     def proxy_level(self, options: dict[str, Any]) -> str:
         """The engine's own level: at "all", Q/DQ fuses into the int8 kernels the engine runs."""
         return str(options.get("graph_optimization_level", "all"))

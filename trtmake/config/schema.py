@@ -204,6 +204,9 @@ class OrtOptions:
     graph_optimization_level: OrtOptLevel = OrtOptLevel.all
     intra_op_num_threads: int = 0
     execution_provider: str = "CPUExecutionProvider"
+    # int8 weights in onnxruntime-dialect graphs: auto (uint8 on x86-64 without VNNI, where signed
+    # weights saturate onnxruntime's int8 kernels; else int8), int8 (fastest) or uint8
+    int8_weights: str = "auto"
 
 
 @dataclass

@@ -121,6 +121,7 @@ def quantize(
     percentile: float | None = None,
     preprocess: bool | None = None,
     quantize_gemm: bool = False,
+    weight_type: str = "int8",
     out_path: Path,
 ) -> QuantizeSummary:
     """Write the QDQ graph of `model_path` for `dialect` to `out_path` and summarize it.
@@ -141,7 +142,7 @@ def quantize(
         model_path = prepare_model(model_path, private) if preprocess else copy_model(model_path, private)
         try:
             return _quantize(model_path, stats, dialect, method, exclude_nodes, exclude_op_types, per_channel,
-                             op_types, percentile, quantize_gemm, out_path, Path(tmp))
+                             op_types, percentile, quantize_gemm, weight_type, out_path, Path(tmp))
         except BaseException:
             out_path.unlink(missing_ok=True)  # never leave a partial or rejected graph behind
             raise
@@ -149,7 +150,8 @@ def quantize(
 
 def _quantize(model_path: Path, stats: CalibrationStats, dialect: str, method: str, exclude_nodes: Iterable[str],
               exclude_op_types: Iterable[str], per_channel: bool, op_types: Sequence[str] | None,
-              percentile: float | None, quantize_gemm: bool, out_path: Path, tmp: Path) -> QuantizeSummary:
+              percentile: float | None, quantize_gemm: bool, weight_type: str, out_path: Path,
+              tmp: Path) -> QuantizeSummary:
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.calibrate import TensorData, TensorsData, save_tensors_data
 
@@ -186,7 +188,8 @@ def _quantize(model_path: Path, stats: CalibrationStats, dialect: str, method: s
             quantize_static(
                 str(model_path), str(out_path), None, quant_format=QuantFormat.QDQ,
                 op_types_to_quantize=list(op_types) if op_types else None, per_channel=per_channel,
-                activation_type=kind, weight_type=QuantType.QInt8, nodes_to_exclude=[*excluded, *placed],
+                activation_type=kind, nodes_to_exclude=[*excluded, *placed],
+                weight_type=QuantType.QUInt8 if weight_type == "uint8" and dialect != "tensorrt" else QuantType.QInt8,
                 calibrate_method=calibrate_method, calibration_cache_path=str(cache),
                 use_external_data_format=_has_external_data(source), extra_options=options,
             )

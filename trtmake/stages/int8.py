@@ -12,6 +12,7 @@ from trtmake.datasets import batches, is_synthetic, load_samples, source_digest
 from trtmake.errors import UserError
 from trtmake.keys import StageKey
 from trtmake.stages.base import Context, Stage, StageOutput
+from trtmake.stages.build import backend_options
 from trtmake.stages.source import _versions
 
 KEY = "dataset.calibration"
@@ -98,6 +99,8 @@ def precision_config(ctx: Context) -> dict[str, Any]:
                            "exclude_op_types": sorted(p["exclude_op_types"])}
     if cfg["dialect"] == "tensorrt":
         cfg["quantize_gemm"] = bool(p["quantize_gemm"])
+    else:  # the weights' type the backend's int8 kernels compute exactly (onnxruntime: by CPU)
+        cfg["weight_type"] = ctx.backend.int8_weight_type(backend_options(ctx))
     if c["method"] == "percentile":
         cfg["percentile"] = float(c["percentile"])
     if c["method"] == "entropy":
@@ -122,8 +125,6 @@ def _probe_level(ctx: Context) -> str:
     """onnxruntime optimization level of auto_exclude's trial runs: the engine's own level on the
     onnxruntime backend (at "all", QDQ fuses into the int8 kernels the engine runs: faithful and
     fast); elsewhere "basic" (Q/DQ simulated in float, a proxy for TensorRT's int8)."""
-    from trtmake.stages.build import backend_options
-
     return ctx.backend.proxy_level(backend_options(ctx))
 
 
@@ -166,7 +167,8 @@ def run_quantize(ctx: Context, key: StageKey, src: Path, out: Path, workdir: Pat
     def write(excluded: tuple[str, ...], path: Path):
         return quantize(prepared, stats, cfg["dialect"], method=cfg["method"], per_channel=cfg["per_channel"],
                         exclude_nodes=(*cfg["exclude_nodes"], *excluded), exclude_op_types=cfg["exclude_op_types"],
-                        quantize_gemm=cfg.get("quantize_gemm", False), preprocess=False, out_path=path)
+                        quantize_gemm=cfg.get("quantize_gemm", False), weight_type=cfg.get("weight_type", "int8"),
+                        preprocess=False, out_path=path)
 
     data: dict[str, Any] = {}
     extra: tuple[str, ...] = ()
