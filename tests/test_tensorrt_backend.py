@@ -391,3 +391,31 @@ def test_importing_the_backend_imports_neither_tensorrt_nor_polygraphy_nor_cuda(
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorrt', 'polygraphy', 'cuda')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_context_tensorrt_cannot_create_is_a_build_failure_naming_the_engine(sim, tmp_path, model, monkeypatch):
+    """create_execution_context returns None when TensorRT cannot allocate the context's memory."""
+    result = build(tmp_path, model)
+    monkeypatch.setattr(sim.trt.ICudaEngine, "create_execution_context", lambda self, *args, **kwargs: None)
+    with pytest.raises(BuildFailed, match="could not load engine.plan"):
+        with TensorRTBackend().load(result.engine_path, {}):
+            pass
+
+
+def test_a_timing_cache_tensorrt_cannot_create_is_not_used():
+    """create_timing_cache may return None (or raise) for bytes it cannot read."""
+    class Config:
+        def __init__(self):
+            self.attached = []
+
+        def create_timing_cache(self, data):
+            return None if data else "empty-cache"
+
+        def set_timing_cache(self, cache, ignore_mismatch):
+            self.attached.append(cache)
+            return True
+
+    config = Config()
+    pinned = Path(__file__)  # any readable file: TensorRT refuses its bytes
+    status, note = timing.attach_timing_cache(config, pinned)
+    assert status == "pinned-unreadable" and "cannot be read" in note and config.attached == ["empty-cache"]
