@@ -26,6 +26,10 @@ KERNEL_ISA = ("sse4_1", "sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx5
               "avx512_vnni", "avx512_bf16", "avx512_fp16", "avx_vnni", "amx_tile", "amx_int8",
               "amx_bf16", "asimd", "asimddp", "sve", "i8mm", "bf16")
 
+# An engine is one self-contained ONNX file (external data inlined): protobuf's 2 GiB message limit,
+# less room for the graph itself.
+ENGINE_LIMIT = (1 << 31) - (64 << 20)
+
 LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC",
           "extended": "ORT_ENABLE_EXTENDED", "all": "ORT_ENABLE_ALL"}
 
@@ -102,6 +106,11 @@ class OnnxruntimeBackend(Backend):
 
         from trtmake.onnx_info import load_graph
 
+        source = load_graph(spec.onnx_path, key="engine")
+        weights = weight_bytes(source)
+        if weights > ENGINE_LIMIT:
+            raise UserError(f"{spec.onnx_path.name}: {weights / (1 << 30):.1f} GiB of weights; the onnxruntime backend's "
+                            "engine is one ONNX file, which protobuf caps at 2 GiB: build it with backend=tensorrt")
         level = spec.options.get("graph_optimization_level", "all")
         engine = workdir / "engine.onnx"
         so = session_options(ort, spec.options, level)
@@ -114,7 +123,7 @@ class OnnxruntimeBackend(Backend):
         except Exception as exc:
             raise BuildFailed(f"onnxruntime could not build {spec.onnx_path.name}: {first_line(exc)}") from None
         seconds = time.perf_counter() - started
-        before = spec.nodes if spec.nodes is not None else len(load_graph(spec.onnx_path).graph.node)
+        before = spec.nodes if spec.nodes is not None else len(source.graph.node)
         after_graph = load_graph(engine, key="engine")
         _inline_external_data(after_graph, engine, spec.onnx_path.parent)
         ops: dict[str, int] = {}
@@ -129,6 +138,18 @@ class OnnxruntimeBackend(Backend):
 
     def load(self, engine_path: Path, options: dict[str, Any]) -> "OrtRunner":
         return OrtRunner(engine_path, options)
+
+
+def weight_bytes(model) -> int:
+    """Bytes of the model's initializers, inline or external, from their declared shapes and types."""
+    import numpy as np
+    from onnx import helper
+
+    total = 0
+    for tensor in model.graph.initializer:
+        count = int(np.prod(tensor.dims, dtype=np.int64)) if tensor.dims else 1
+        total += count * np.dtype(helper.tensor_dtype_to_np_dtype(tensor.data_type)).itemsize
+    return total
 
 
 def _inline_external_data(model, engine: Path, source_dir: Path) -> None:
