@@ -74,8 +74,11 @@ def test_first_line_drops_status_prefixes(raw, expected):
 
 
 def test_first_line_cuts_long_text_at_a_word():
-    text = norm.first_line(RuntimeError("word " * 200))
-    assert len(text) <= 204 and text.endswith(" ...")
+    from trtmake.errors import first_line
+
+    text = first_line(RuntimeError("word " * 200), 200)
+    assert len(text) <= 200 and text.endswith(" ...")
+    assert first_line(RuntimeError("[ONNXRuntimeError] : 1 : FAIL : Load model from /m.onnx failed: bad")) == "bad"
 
 
 def test_precision_stage_publishes_nothing_onnxruntime_refuses(tmp_path):

@@ -187,7 +187,7 @@ def _skimage(src: dict[str, Any], inputs: list[InputSpec], count: int, key: str,
         boxes = read_crop_list(crop_list_path(root, src["path"], f"{key}.path"), f"{key}.path")
         if len(boxes) < count:
             raise UserError(f"{key}: {len(boxes)} crops in {src['path']} but {count} are asked for; "
-                            f"extend the crop list or lower {count_key}")
+                            f"extend the crop list or lower {COUNT_KEYS.get(key, 'num_samples')}")
         boxes = boxes[:count]
     else:
         boxes = crop_boxes(count, src["seed"])
