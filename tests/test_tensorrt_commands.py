@@ -163,7 +163,7 @@ def test_polygraphy_parses_the_profiles_and_options_we_print():
     spec = BuildSpec(Path("/m/model.onnx"), (p0, p1), options, timing_cache=Path("/team/t.cache"))
     argv = polygraphy_command(spec, "/out/e.plan", {"input:0", "a/b.c"}, trt_major=10)
     args, config = polygraphy_parse(argv)
-    assert args.model_file == "/m/model.onnx" and args.save_engine == "/out/e.plan"
+    assert args.model_file == "/m/model.onnx" and args.save_engine == "/out/e.plan" and args.model_type == "onnx"
     got = [{name: [tuple(s) for s in shapes] for name, shapes in prof.items()} for prof in config.profile_dicts]
     assert got == [{"input:0": [(1, 8), (1, 8), (2, 8)], "a/b.c": [(1, 8), (2, 8), (2, 8)]},
                    {"input:0": [(2, 64), (4, 64), (8, 64)], "a/b.c": [(2, 64), (4, 64), (8, 64)]}]

@@ -29,6 +29,7 @@ USAGE = """usage: trtmake [COMMAND] target=NAME [group=option ...] [key=value ..
 options (key=value, with any build):
   show=plan                 print the resolved target (every group's values) as JSON; builds nothing
   show=trtexec              print the trtexec command that builds the same engine; builds nothing
+  show=polygraphy           print the `polygraphy run` command that builds and checks the same engine
   revalidate=true           re-run validation even when cached (latency is machine state)
   report.path=PATH          the JSON report (default build/report.json)
   report.junit=PATH         also write JUnit XML (a test case per stage and per assertion)

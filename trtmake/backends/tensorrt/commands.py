@@ -100,7 +100,9 @@ def polygraphy_command(spec: BuildSpec, engine_out: str, dynamic_inputs: set[str
     its outputs against onnxruntime on the same ONNX graph."""
     opts = parse_options(spec.options)
     major = trt_major if trt_major is not None else (installed_major() or 10)
-    argv = ["polygraphy", "run", str(spec.onnx_path), "--trt", "--onnxrt", "--save-engine", engine_out]
+    # cached graphs have no .onnx suffix, from which Polygraphy would guess the model's type
+    argv = ["polygraphy", "run", str(spec.onnx_path), "--model-type", "onnx", "--trt", "--onnxrt",
+            "--save-engine", engine_out]
     if major < 11:
         argv.append("--strongly-typed")
     if dynamic_inputs:
