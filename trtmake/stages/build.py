@@ -74,14 +74,11 @@ class BuildStage(Stage):
 
 def check_engine(ctx: Context, engine: Path, options: dict[str, Any], profile: Profile) -> None:
     """An engine is published only once it loads and runs: one inference at the profile's opt
-    shapes, on zeros of each input's declared type. A failure publishes nothing."""
-    import numpy as np
-
+    shapes, on the same seeded batch the source stage ran its graph on. A failure publishes nothing."""
+    from trtmake.datasets import synthetic_batch
     from trtmake.onnx_info import input_specs
 
-    dtypes = {spec.name: spec.dtype for spec in input_specs(ctx.stage_data("source"))}
-    feeds = {name: np.zeros(shape, dtype=dtypes.get(name, "float32"))
-             for name, shape in profile.shapes_at("opt").items()}
+    feeds = synthetic_batch(input_specs(ctx.stage_data("source")), profile.shapes_at("opt"))
     with ctx.backend.load(engine, options) as runner:
         outputs = runner.infer(feeds)
     if not outputs:
