@@ -1,4 +1,5 @@
-"""This machine, named for people (reports): the CPU's model name, as /proc/cpuinfo gives it."""
+"""This machine's CPU, as /proc/cpuinfo describes it: its model name for people (reports) and its
+feature flags for keys (kernels onnxruntime picks)."""
 
 from __future__ import annotations
 
@@ -7,20 +8,25 @@ import platform
 from functools import lru_cache
 
 
+@lru_cache(maxsize=4)
+def cpuinfo_field(*prefixes: str) -> str | None:
+    """The value of the first /proc/cpuinfo line starting with one of `prefixes` ("" when the
+    line is there but empty), or None where there is no such line or no /proc/cpuinfo."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith(prefixes) and ":" in line:
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return None
+
+
 @lru_cache(maxsize=1)
 def cpu_name() -> str:
     """`AMD EPYC 7B13 (x86_64, 2 cores)`: the model name from /proc/cpuinfo (Linux), else what
     platform knows, with the architecture and the cores this process may use."""
-    name = ""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-            for line in f:
-                if line.startswith(("model name", "Model", "Hardware")) and ":" in line:
-                    name = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    name = name or platform.processor() or "unknown CPU"
+    name = cpuinfo_field("model name", "Model", "Hardware") or platform.processor() or "unknown CPU"
     try:
         cores = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 from trtmake.backends.base import Backend, BaseRunner, BuildResult, BuildSpec, ProgressStep
 from trtmake.errors import BuildFailed, UserError, first_line
+from trtmake.host import cpuinfo_field
 
 # ISA features that change which kernels/layouts ORT picks at ORT_ENABLE_ALL.
 KERNEL_ISA = ("sse4_1", "sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl",
@@ -36,15 +37,11 @@ LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC",
 
 @lru_cache(maxsize=1)
 def cpu_isa() -> str:
-    flags: set[str] = set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith(("flags", "Features")):
-                flags.update(line.split(":", 1)[1].split())
-                break
-    except OSError:
+    flags = cpuinfo_field("flags", "Features")
+    if flags is None:
         return platform.processor() or "unknown"
-    return ",".join(f for f in KERNEL_ISA if f in flags) or "none"
+    present = set(flags.split())
+    return ",".join(f for f in KERNEL_ISA if f in present) or "none"
 
 
 def ort_version() -> str:
