@@ -9,8 +9,9 @@ execution (enqueue and stream synchronize) on the host clock.
 from __future__ import annotations
 
 import time as clock
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -61,7 +62,8 @@ class TensorRTRunner(BaseRunner):
     # -- work ---------------------------------------------------------------------------------
     def infer_impl(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         self._select_profile(feeds)
-        outputs = self._run(feeds, copy_outputs_to_host=True)
+        with self._reporting():
+            outputs = self._runner.infer(feeds, copy_outputs_to_host=True)
         # TrtRunner returns its own host buffers and overwrites them on the next call: copy
         return {name: np.array(value, copy=True) for name, value in outputs.items()}
 
@@ -78,26 +80,30 @@ class TensorRTRunner(BaseRunner):
                 array = pg_cuda.DeviceArray(shape=host.shape, dtype=DataType.from_dtype(host.dtype))
                 resident[name] = array
                 array.copy_from(host)
-            for _ in range(warmup):
-                self._run(resident, copy_outputs_to_host=False)
             times = []
-            for _ in range(iters):
-                start = clock.perf_counter()
-                self._run(resident, copy_outputs_to_host=False)
-                times.append((clock.perf_counter() - start) * 1000.0)
-                on_step()
+            with self._reporting():  # once around the loop: nothing but the run inside the timing
+                for _ in range(warmup):
+                    self._runner.infer(resident, copy_outputs_to_host=False)
+                for _ in range(iters):
+                    start = clock.perf_counter()
+                    self._runner.infer(resident, copy_outputs_to_host=False)
+                    times.append((clock.perf_counter() - start) * 1000.0)
+                    on_step()
             return times
         finally:
             for array in resident.values():
                 array.free()
 
     # -- helpers ------------------------------------------------------------------------------
-    def _run(self, feeds: dict[str, Any], copy_outputs_to_host: bool) -> dict[str, Any]:
+    @contextmanager
+    def _reporting(self) -> Iterator[None]:
+        """TensorRT's and Polygraphy's messages while running, and a failed run as BuildFailed
+        naming the engine and what TensorRT said."""
         from polygraphy.exception import PolygraphyException
 
         with capture_log() as lines:
             try:
-                return self._runner.infer(feeds, copy_outputs_to_host=copy_outputs_to_host)
+                yield
             except PolygraphyException as exc:
                 reason = errors_in(lines) or first_line(exc)
                 raise BuildFailed(f"TensorRT could not run {self.engine_path.name}: {reason}") from None
