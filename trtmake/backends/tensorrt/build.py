@@ -20,7 +20,7 @@ from trtmake.backends.tensorrt.toolchain import (
     capture_log, errors_in, import_polygraphy_trt, import_tensorrt, release_note, release_of,
 )
 from trtmake.errors import BuildFailed, UserError, first_line, shorten
-from trtmake.profiles import Profile
+from trtmake.profiles import InputSpec, Profile, check_profile, fill_static_inputs
 
 ENGINE_FILE = "engine.plan"
 TIMING_FILE = "timing.cache"
@@ -52,31 +52,21 @@ def network_inputs(network: Any) -> dict[str, Any]:
     return {t.name: t for t in (network.get_input(i) for i in range(network.num_inputs))}
 
 
-def check_profiles(network: Any, profiles: tuple[Profile, ...]) -> None:
-    """Every declared profile covers exactly the network's inputs, and every dynamic one."""
+def check_profiles(network: Any, profiles: tuple[Profile, ...], model: str) -> None:
+    """Every declared profile fits the network's inputs (the check the source stage makes against
+    the ONNX graph, here against what TensorRT parsed), before TensorRT raises on a bad range."""
     inputs = network_inputs(network)
     shape_tensors = [n for n, t in inputs.items() if t.is_shape_tensor]
     if shape_tensors:
         raise UserError(f"model inputs {shape_tensors} are shape tensors; trtmake profiles cover "
                         "execution tensors only")
-    dynamic = [n for n, t in inputs.items() if any(d < 0 for d in tuple(t.shape))]
+    specs = [InputSpec(n, str(t.dtype), tuple(d if d >= 0 else None for d in tuple(t.shape)))
+             for n, t in inputs.items()]
+    dynamic = [s.name for s in specs if None in s.dims]
     if not profiles and dynamic:
         raise UserError(f"model inputs {dynamic} have dynamic dims; declare a profile for them")
     for profile in profiles:
-        unknown = sorted(set(profile.shapes) - set(inputs))
-        missing = [n for n in dynamic if n not in profile.shapes]
-        if unknown or missing:
-            what = f"unknown inputs {unknown}" if unknown else f"no shapes for dynamic inputs {missing}"
-            raise UserError(f"profile '{profile.name}': {what}; the model's inputs are {sorted(inputs)}")
-        for name, rng in profile.shapes.items():
-            dims = tuple(inputs[name].shape)
-            ranks = {len(rng.min), len(rng.opt), len(rng.max)}
-            ordered = all(lo <= mid <= hi for lo, mid, hi in zip(rng.min, rng.opt, rng.max))
-            fits = all(d < 0 or lo == hi == d for d, lo, hi in zip(dims, rng.min, rng.max))
-            if ranks != {len(dims)} or not ordered or not fits:
-                raise UserError(f"profile '{profile.name}': {name} min/opt/max {list(rng.min)}/{list(rng.opt)}/"
-                                f"{list(rng.max)} do not fit the network's {list(dims)} (-1 is free; "
-                                "min <= opt <= max on every axis)")
+        check_profile(fill_static_inputs(profile, specs), specs, model)
 
 
 def polygraphy_profiles(pg: Any, network: Any, profiles: tuple[Profile, ...]) -> list[Any]:
@@ -128,7 +118,7 @@ def build(spec: BuildSpec, workdir: Path) -> BuildResult:
             raise BuildFailed(f"TensorRT build: {exc}") from None
         strongly_typed = strongly_typed_flag(trt)
         builder, network, parser = parse_network(pg, Path(spec.onnx_path), strongly_typed, lines)
-        check_profiles(network, spec.profiles)
+        check_profiles(network, spec.profiles, Path(spec.onnx_path).name)
         try:
             config = create_config(trt, pg, opts, polygraphy_profiles(pg, network, spec.profiles))(builder, network)
             cache_status, cache_note = attach_timing_cache(config, spec.timing_cache)
