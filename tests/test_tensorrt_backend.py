@@ -26,14 +26,11 @@ BATCH = Profile("b", {"input": ShapeRange((1, 3, 8, 8), (2, 3, 8, 8), (4, 3, 8, 
 
 def _visible_gpus() -> int:
     """CUDA devices Polygraphy's real wrapper sees (0 where libcudart or a GPU is missing)."""
-    import ctypes
+    from trtmake.backends.tensorrt import cuda
 
     try:
-        from polygraphy import cuda as pg_cuda
-
-        count = ctypes.c_int(0)
-        return count.value if pg_cuda.wrapper().handle.cudaGetDeviceCount(ctypes.byref(count)) == 0 else 0
-    except Exception:
+        return cuda.device_count()
+    except cuda.CudaError:
         return 0
 
 
