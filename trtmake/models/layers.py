@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-import numpy as np
-import onnx
-from onnx import TensorProto, helper, numpy_helper
+from trtmake.heavy import lazy_import
+np = lazy_import("numpy")
+onnx = lazy_import("onnx")
+helper = lazy_import("onnx.helper")
+numpy_helper = lazy_import("onnx.numpy_helper")
 
 OPSET = 17
 IR_VERSION = 8  # the IR version that introduced opset 17; older parsers accept it
@@ -36,7 +38,7 @@ def dim(value: str | int, symbol: str) -> str | int:
 
 def tensor(name: str, shape: list[str | int]) -> onnx.ValueInfoProto:
     """A float32 graph input/output."""
-    return helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)
+    return helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, shape)
 
 
 def model(

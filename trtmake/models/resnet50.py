@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-import onnx
-from numpy.lib.stride_tricks import sliding_window_view
+from trtmake.heavy import lazy_import
+np = lazy_import("numpy")
+onnx = lazy_import("onnx")
+stride_tricks = lazy_import("numpy.lib.stride_tricks")
 
 from trtmake.models.layers import GraphBuilder, dim, he_normal, model, tensor
 
@@ -117,14 +118,14 @@ def _conv(x: np.ndarray, w: np.ndarray, stride: int) -> np.ndarray:
         return (x.reshape(-1, cin) @ w.reshape(cout, cin).T).reshape(*x.shape[:3], cout)
     p = k // 2
     xp = np.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
-    windows = sliding_window_view(xp, (k, k), axis=(1, 2))[:, ::stride, ::stride]
+    windows = stride_tricks.sliding_window_view(xp, (k, k), axis=(1, 2))[:, ::stride, ::stride]
     return np.tensordot(windows, w, axes=([3, 4, 5], [1, 2, 3]))
 
 
 def _maxpool(x: np.ndarray) -> np.ndarray:
     """MaxPool 3x3, stride 2, pad 1 on NHWC."""
     xp = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), constant_values=-np.inf)
-    return sliding_window_view(xp, (3, 3), axis=(1, 2))[:, ::2, ::2].max(axis=(4, 5))
+    return stride_tricks.sliding_window_view(xp, (3, 3), axis=(1, 2))[:, ::2, ::2].max(axis=(4, 5))
 
 
 def _calibration_images(rng: np.random.Generator, n: int, size: int) -> np.ndarray:

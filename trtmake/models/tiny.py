@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import numpy as np
-import onnx
+from trtmake.heavy import lazy_import
+np = lazy_import("numpy")
+onnx = lazy_import("onnx")
 
 from trtmake.models.layers import GraphBuilder, dim, he_normal, model, tensor
 

@@ -18,7 +18,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
+from trtmake.heavy import lazy_import
+np = lazy_import("numpy")
 
 from trtmake.errors import BuildFailed, UserError
 from trtmake.precision.stats import (
@@ -185,12 +186,10 @@ def _check_batch(index: int, feeds: dict, inputs: dict, model: str) -> int:
     return counts.pop() if counts else 0
 
 
-_ORT_TYPES = {
-    "tensor(float)": np.dtype(np.float32), "tensor(float16)": np.dtype(np.float16),
-    "tensor(double)": np.dtype(np.float64), "tensor(int64)": np.dtype(np.int64),
-    "tensor(int32)": np.dtype(np.int32), "tensor(int8)": np.dtype(np.int8),
-    "tensor(uint8)": np.dtype(np.uint8), "tensor(bool)": np.dtype(np.bool_),
-}
+# onnxruntime's type names -> numpy dtype names
+_ORT_TYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(double)": "float64",
+              "tensor(int64)": "int64", "tensor(int32)": "int32", "tensor(int8)": "int8", "tensor(uint8)": "uint8",
+              "tensor(bool)": "bool"}
 
 
 def _has_external_data(model_path: Path) -> bool:

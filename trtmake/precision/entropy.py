@@ -19,9 +19,10 @@ import os
 from collections.abc import Callable, Mapping
 from concurrent.futures import ProcessPoolExecutor
 
-import numpy as np
+from trtmake.heavy import lazy_import
+np = lazy_import("numpy")
 
-Histogram = tuple[np.ndarray, np.ndarray, float, float]  # counts, edges, min, max
+Histogram = tuple["np.ndarray", "np.ndarray", float, float]  # counts, edges, min, max
 Progress = Callable[[int, int], None]
 
 _EPS = 0.0001  # onnxruntime's smooth_distribution default

@@ -22,8 +22,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
-import onnx
+from trtmake.heavy import lazy_import
+np = lazy_import("numpy")
+onnx = lazy_import("onnx")
 
 from trtmake.errors import BuildFailed, UserError
 from trtmake.precision.calibration import CalibrationStats, check_method, copy_model, prepare_model, quiet

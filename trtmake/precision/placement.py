@@ -19,7 +19,8 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable
 
-import onnx
+from trtmake.heavy import lazy_import
+onnx = lazy_import("onnx")
 
 LINEAR = ("Conv", "ConvTranspose", "Gemm", "MatMul")
 POOLING = ("AveragePool", "GlobalAveragePool", "MaxPool", "GlobalMaxPool")

@@ -15,14 +15,15 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-import numpy as np
-import onnx
-from onnx import numpy_helper
+from trtmake.heavy import lazy_import
+np = lazy_import("numpy")
+onnx = lazy_import("onnx")
+numpy_helper = lazy_import("onnx.numpy_helper")
 
 from trtmake.errors import BuildFailed
 
 _QDQ = ("QuantizeLinear", "DequantizeLinear")
-_INT8 = onnx.TensorProto.INT8
+_INT8 = 3  # onnx.TensorProto.INT8 (a stable enum value of the ONNX format)
 
 
 def check_tensorrt_dialect(model: onnx.ModelProto) -> list[str]:

@@ -20,7 +20,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import numpy as np
+from trtmake.heavy import lazy_import
+np = lazy_import("numpy")
 
 from trtmake.errors import UserError
 
