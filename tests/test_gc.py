@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from trtmake.cmd_gc import parse_size, plan_gc, resolve_cache_dir, scan
+from trtmake.cache_dir import resolve_cache_dir
+from trtmake.commands.gc import parse_size, plan_gc, scan
 
 
 def _records(cache):
