@@ -49,6 +49,8 @@ _DENIED = {errno.EROFS: "read-only file system", errno.EACCES: "permission denie
 class Cache:
     def __init__(self, root: Path, lock_timeout_s: float = 3600.0):
         self.root = Path(root)
+        self.tmp_dir, self.locks_dir, self.plans_dir = self.root / TMP, self.root / LOCKS, self.root / PLANS
+        self.run_dirs = [self.root / name for name in RUN_FOLDERS]
         self.lock_timeout_s = lock_timeout_s
         self.warnings: list[str] = []
         self.stat = StatCache(self.root / STAT / f"{socket.gethostname()}.json", tmp_dir=self.tmp_dir,
@@ -73,22 +75,6 @@ class Cache:
                 f"cache.dir: cannot write to {exc.filename or self.root} ({exc.strerror}); "
                 "set cache.dir=PATH or TRTMAKE_CACHE to a writable folder"
             ) from None
-
-    @property
-    def tmp_dir(self) -> Path:
-        return self.root / TMP
-
-    @property
-    def locks_dir(self) -> Path:
-        return self.root / LOCKS
-
-    @property
-    def plans_dir(self) -> Path:
-        return self.root / PLANS
-
-    @property
-    def run_dirs(self) -> list[Path]:
-        return [self.root / name for name in RUN_FOLDERS]
 
     def object_path(self, digest: str) -> Path:
         return self.root / OBJECTS / digest[:2] / digest
@@ -296,8 +282,8 @@ class ActionRecord:
     it published (by output name) and the stage's data."""
 
     key: str
-    stage: str
     outputs: dict[str, Output]
+    stage: str = ""
     data: dict[str, Any] = field(default_factory=dict)
     components: dict[str, Any] = field(default_factory=dict)
     target: str | None = None
@@ -317,23 +303,23 @@ class ActionRecord:
             raise ValueError("checksum")
         try:
             outputs = {str(name): Output(out["digest"], out.get("size")) for name, out in record["outputs"].items()}
+            fields = {k: record[k] for k in _RECORD_FIELDS if k in record}
             if not all(is_digest(o.digest) and isinstance(o.size, (int, type(None))) for o in outputs.values()):
                 raise ValueError("output")
-            if not isinstance(record.get("data", {}), dict) or not isinstance(record.get("components", {}), dict):
-                raise ValueError("data")
-            return cls(key=key, stage=str(record.get("stage", "")), outputs=outputs, data=record.get("data", {}),
-                       components=record.get("components", {}), target=record.get("target"),
-                       seconds=float(record.get("seconds", 0.0)), host=record.get("host"),
-                       created=float(record.get("created", 0.0)), pid=record.get("pid"))
         except (KeyError, TypeError, AttributeError) as exc:
-            raise ValueError(f"field {exc}") from None
+            raise ValueError(f"outputs: {exc}") from None
+        if not all(isinstance(fields.get(k, {}), dict) for k in ("data", "components")):
+            raise ValueError("data")
+        return cls(key=key, outputs=outputs, **fields)
 
     def to_dict(self) -> dict[str, Any]:
         outputs = {name: {"digest": o.digest, **({} if o.size is None else {"size": o.size})}
                    for name, o in self.outputs.items()}
-        return {"format": RECORD_FORMAT, "key": self.key, "stage": self.stage, "target": self.target,
-                "components": self.components, "outputs": outputs, "data": self.data, "seconds": self.seconds,
-                "host": self.host, "created": self.created, "pid": self.pid}
+        return {"format": RECORD_FORMAT, "key": self.key, "outputs": outputs,
+                **{k: getattr(self, k) for k in _RECORD_FIELDS}}
+
+
+_RECORD_FIELDS = ("stage", "data", "components", "target", "seconds", "host", "created", "pid")
 
 
 OVERLAP_MIN_BYTES = 8 << 20
