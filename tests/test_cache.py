@@ -1,11 +1,12 @@
-"""The cache: atomic publish, verification, stat cache, corrupt records are misses."""
+"""The cache: atomic publish, verification, stat cache, corrupt records are misses, one
+record parser for every reader."""
 
 import json
 import os
 
 import pytest
 
-from trtmake.cache import Cache
+from trtmake.cache import ActionRecord, Cache, Output
 from trtmake.hashing import StatCache, canonical_json, digest_file
 from trtmake.keys import StageKey, diff_components
 
@@ -54,6 +55,46 @@ def test_corrupt_object_and_garbled_record_are_cache_misses(tmp_path):
     assert any("corrupt" in w for w in cache.warnings)
     cache.action_path("k" * 64).write_text("{not json")
     assert cache.get_action("k" * 64) is None
+    assert any("unreadable" in w for w in cache.warnings)
+
+
+def _published(cache, key, blob=b"engine bytes", **fields):
+    src = cache.tmp_dir / f"{key[:4]}.bin"
+    src.write_bytes(blob)
+    out = cache.put_file(src)
+    cache.put_action(key, {"stage": "build", "outputs": {"engine": out}, "data": {"n": 1}, **fields})
+    return out
+
+
+def test_a_record_reads_back_as_the_action_record_it_stored(tmp_path):
+    cache = Cache(tmp_path)
+    cache.ensure_writable()
+    out = _published(cache, "a" * 64, target="t", components={"config": {"x": 1}}, seconds=2.5, host={"cpu": "c"})
+    record = cache.get_record("a" * 64)
+    assert record == ActionRecord(key="a" * 64, stage="build", outputs={"engine": Output(out["digest"], out["size"])},
+                                  data={"n": 1}, components={"config": {"x": 1}}, target="t", seconds=2.5,
+                                  host={"cpu": "c"}, created=record.created, pid=os.getpid())
+    assert record.created > 0
+    action = cache.get_action("a" * 64)
+    assert action["outputs"] == {"engine": out} and action["data"] == {"n": 1} and action["seconds"] == 2.5
+    assert [(p.name, r) for p, r in cache.iter_records()] == [(f"{'a' * 64}.json", record)]
+
+
+@pytest.mark.parametrize("edit", [
+    lambda r: {**r, "seconds": 99.0},  # valid JSON, but its checksum no longer matches
+    lambda r: {**r, "key": "b" * 64},  # the record of another key
+    lambda r: {**r, "format": 2},  # an older format
+])
+def test_a_garbled_record_is_unreadable_for_every_reader(tmp_path, edit):
+    cache = Cache(tmp_path)
+    cache.ensure_writable()
+    _published(cache, "a" * 64)
+    path = cache.action_path("a" * 64)
+    path.write_text(json.dumps(edit(json.loads(path.read_text()))))
+    with pytest.raises(ValueError):
+        ActionRecord.from_json(path.read_text(), "a" * 64)
+    assert [r for _, r in cache.iter_records()] == [None] and path.exists()  # listing removes nothing
+    assert cache.get_record("a" * 64) is None and not path.exists()  # a build discards it
     assert any("unreadable" in w for w in cache.warnings)
 
 

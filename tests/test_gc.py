@@ -1,4 +1,4 @@
-"""Issue 5 §7: `gc` shrinks the cache least recently used first and keeps what targets' last
+"""`gc` shrinks the cache least recently used first and keeps what targets' last
 runs need (unless --all); `clean` drops one target; the cache is found by config or env;
 `merge-timing-cache` collects the timing caches that builds produced."""
 
@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from trtmake.cmd_gc import parse_size, plan_gc, resolve_cache_dir, scan
+from trtmake.cache_dir import resolve_cache_dir
+from trtmake.commands.gc import parse_size, plan_gc, scan
 
 
 def _records(cache):
@@ -171,6 +172,37 @@ def test_cache_dir_comes_from_the_override_the_env_or_the_default(tmp_path, monk
     assert resolve_cache_dir(ROOT, []) == tmp_path / "shared"
     assert resolve_cache_dir(ROOT, [f"cache.dir={tmp_path / 'x'}"]) == tmp_path / "x"
     assert resolve_cache_dir(ROOT, ["cache.dir=rel"]) == ROOT / "rel"
+    assert resolve_cache_dir(ROOT, ["cache.dir=a", "cache.dir=b"]) == ROOT / "b"  # the last one wins
+
+
+def test_one_cache_dir_rule_for_targets_plans_and_commands(tmp_path, monkeypatch):
+    from conftest import ROOT
+
+    from trtmake import plan_cache
+    from trtmake.errors import UserError
+    from trtmake.target import Target
+
+    monkeypatch.setenv("TRTMAKE_CACHE", str(tmp_path / "env"))
+    monkeypatch.setenv("TRTMAKE_TEST_CACHE", str(tmp_path / "interp"))
+    assert plan_cache.plan_dir(ROOT, []) == tmp_path / "env" / "plans"
+    assert plan_cache.plan_dir(ROOT, ["cache.dir=rel"]) == resolve_cache_dir(ROOT, ["cache.dir=rel"]) / "plans"
+    assert Target("t", (), ROOT, {"cache": {"dir": "rel"}}).cache_dir == ROOT / "rel"
+    interpolated = ["cache.dir=${oc.env:TRTMAKE_TEST_CACHE}/c"]
+    assert resolve_cache_dir(ROOT, interpolated) == tmp_path / "interp" / "c"
+    assert plan_cache.plan_dir(ROOT, interpolated) == ROOT / "cache" / "plans"  # not known before composing
+    with pytest.raises(UserError, match="cache.dir: cannot resolve"):
+        resolve_cache_dir(ROOT, ["cache.dir=${oc.env:TRTMAKE_NOT_SET_ANYWHERE}"])
+
+
+def test_gc_removes_a_record_that_fails_its_checksum(trtmake):
+    assert trtmake("target=tiny_cnn_fp32") == 0
+    key = _validate_key(trtmake)
+    record = json.loads(_action(trtmake.cache, key).read_text())
+    _action(trtmake.cache, key).write_text(json.dumps({**record, "seconds": 0.5}))  # still JSON, checksum wrong
+    assert _cmd(trtmake, "gc", "--max-size", "10GB", "--dry-run") == 0
+    assert "would remove: records" in trtmake.last_out and _action(trtmake.cache, key).exists()
+    assert _cmd(trtmake, "gc", "--max-size", "10GB") == 0
+    assert set(_records(trtmake.cache)) == {s["key"] for s in trtmake.report["targets"][0]["stages"]} - {key}
 
 
 def test_gc_finds_the_cache_through_TRTMAKE_CACHE(trtmake, monkeypatch, capsys):

@@ -5,18 +5,27 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from trtmake.datasets import source_files
 from trtmake.errors import UserError
-from trtmake.image_dataset import (
-    list_image_files,
-    load_image_folder,
-    load_images,
-    preprocess,
-    skimage_crops,
-    to_rgb,
-)
+from trtmake.image_dataset import load_images, preprocess, skimage_crops, to_rgb
 
 EFFICIENTNET = {"resize": 224, "center_crop": 224, "scale": 1 / 255, "mean": [0.5, 0.5, 0.5],
                 "std": [0.5, 0.5, 0.5], "layout": "NCHW", "dtype": "float32"}
+
+
+def _folder(path):
+    return source_files({"kind": "images", "path": str(path)}, "dataset", path)
+
+
+@pytest.fixture
+def photo_crops(monkeypatch):
+    """tools/photo_crops.py (a script, not part of the library)."""
+    from conftest import ROOT
+
+    monkeypatch.syspath_prepend(str(ROOT / "tools"))
+    import photo_crops
+
+    return photo_crops
 
 
 def _save(path, image):
@@ -88,25 +97,25 @@ def test_load_image_folder_in_filename_order(tmp_path):
     for name, value in (("b.png", 20), ("a.png", 10), ("c.jpg", 30)):
         _save(tmp_path / name, np.full((8, 8, 3), value, np.uint8))
     (tmp_path / "notes.txt").write_text("not an image")
-    files = list_image_files(tmp_path)
+    files = _folder(tmp_path)
     assert [f.name for f in files] == ["a.png", "b.png", "c.jpg"]
-    samples = load_image_folder(tmp_path, {"layout": "NCHW"})
+    samples = load_images(files, {"layout": "NCHW"})
     assert [int(round(float(s.mean()))) for s in samples] == [10, 20, 30]
     assert [s.shape for s in load_images(files[:2], {"layout": "NHWC"})] == [(8, 8, 3), (8, 8, 3)]
 
 
 def test_an_empty_folder_is_a_user_error(tmp_path):
-    with pytest.raises(UserError, match="holds no images .* add images or fix the path"):
-        load_image_folder(tmp_path, {})
-    with pytest.raises(UserError, match="is not a folder"):
-        load_image_folder(tmp_path / "missing", {})
+    with pytest.raises(UserError, match="holds no .png/.jpg/.* files; add samples or fix the path"):
+        _folder(tmp_path)
+    with pytest.raises(UserError, match="missing does not exist"):
+        _folder(tmp_path / "missing")
 
 
 def test_an_unreadable_image_is_a_user_error_naming_the_file(tmp_path):
     _save(tmp_path / "a.png", np.zeros((4, 4, 3), np.uint8))
     (tmp_path / "b.png").write_bytes(b"\x89PNG but truncated")
     with pytest.raises(UserError, match="b.png: not a readable image .* replace or remove it"):
-        load_image_folder(tmp_path, {})
+        load_images(_folder(tmp_path), {})
 
 
 def test_skimage_crops_are_seeded_real_photo_crops():
@@ -131,10 +140,12 @@ def test_crop_boxes_render_to_the_same_crops_as_skimage_crops():
         assert 0.6 * min(h, w) - 1 <= side <= min(h, w) and top + side <= h and left + side <= w
 
 
-def test_a_crop_list_round_trips_and_feeds_load_samples(tmp_path):
+def test_a_crop_list_round_trips_and_feeds_load_samples(tmp_path, photo_crops):
     from trtmake.datasets import load_samples, source_digest
     from trtmake.hashing import StatCache
-    from trtmake.image_dataset import crop_boxes, read_crop_list, render_crops, write_crop_list
+    from trtmake.image_dataset import crop_boxes, read_crop_list, render_crops
+
+    write_crop_list = photo_crops.write_crop_list
     from trtmake.profiles import InputSpec
 
     boxes = crop_boxes(3, seed=4)
@@ -167,13 +178,15 @@ def test_a_bad_crop_list_is_a_user_error(tmp_path, text, words):
         read_crop_list(tmp_path / "c.json")
 
 
-def test_confident_crops_keep_only_what_the_fp32_model_is_sure_of(tmp_path):
+def test_confident_crops_keep_only_what_the_fp32_model_is_sure_of(tmp_path, photo_crops):
     """The rule reads the FP32 model only: a model whose confidence follows the crop's brightness
     keeps exactly the bright crops, skips the excluded ones and records how many it drew."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    from trtmake.image_dataset import confident_crops, crop_boxes, render_crops
+    from trtmake.image_dataset import crop_boxes, render_crops
+
+    confident_crops = photo_crops.confident_crops
 
     # logits = [8 * mean(x), 0]: softmax top-1 >= 0.98 iff the crop is bright (mean(x) >= ~0.49)
     w = numpy_helper.from_array(np.array([[8.0 / 3, 0.0]] * 3, np.float32), "w")

@@ -1,10 +1,13 @@
-"""The build cache (DESIGN.md section 5).
+"""The build cache, and the one place that knows its layout.
 
     objects/<d[:2]>/<digest>     content-addressed, read-only files (engines, graphs, logs)
     actions/<key[:2]>/<key>.json one record per stage key: key components, output digests, data
     targets/<target_id>.json     the keys of each target's last successful run (status, explain)
     locks/<key>.lock             one lock per key: a key is built once, others wait and reuse
     tmp/                         work directories; published by rename into objects/
+    stat/<host>.json             the stat cache of each machine (hashing.StatCache)
+    plans/<k[:2]>/<k>.json       composed targets (plan_cache.py)
+    runs/, sweeps/               Hydra's run and multirun folders (conf/config.yaml puts them here)
 
 Readers never see partial files (temp + fsync + rename; temporary files live in tmp/ only).
 An object is verified before it is served: a cache hit checks its size and its digest through
@@ -20,17 +23,21 @@ import errno
 import json
 import os
 import shutil
+import socket
 import tempfile
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, NamedTuple
 
 from trtmake.atomic import fsync_dir, published_mode, write_text_atomic
 from trtmake.errors import BuildFailed, CacheCorrupt, UserError
 from trtmake.hashing import StatCache, digest_file, digest_json, is_digest, stat_signature
 
 RECORD_FORMAT = 3  # 2: records and pointers carry a checksum ("check") of their content; 3: BLAKE3 objects
+OBJECTS, ACTIONS, TARGETS, LOCKS, TMP, STAT, PLANS = "objects", "actions", "targets", "locks", "tmp", "stat", "plans"
+RUN_FOLDERS = ("runs", "sweeps")
 
 # OSErrors that mean "the cache's storage cannot take this write": a user error (exit 2).
 _FULL = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "disk quota exceeded",
@@ -42,23 +49,26 @@ _DENIED = {errno.EROFS: "read-only file system", errno.EACCES: "permission denie
 class Cache:
     def __init__(self, root: Path, lock_timeout_s: float = 3600.0):
         self.root = Path(root)
+        self.tmp_dir, self.locks_dir, self.plans_dir = self.root / TMP, self.root / LOCKS, self.root / PLANS
+        self.run_dirs = [self.root / name for name in RUN_FOLDERS]
         self.lock_timeout_s = lock_timeout_s
         self.warnings: list[str] = []
-        self.stat = StatCache.for_cache_dir(self.root, warn=self.warnings.append)
+        self.stat = StatCache(self.root / STAT / f"{socket.gethostname()}.json", tmp_dir=self.tmp_dir,
+                              warn=self.warnings.append)
         # objects this Cache (one target run) wrote or re-hashed, by digest -> their stat then:
-        # a later deep check in the same run does not read the bytes again (issue 7)
+        # a later deep check in the same run does not read the bytes again
         self._hashed_here: dict[str, list[int]] = {}
 
     # -- layout -----------------------------------------------------------------------------
     def ensure_writable(self) -> None:
         try:
-            for sub in ("objects", "actions", "targets", "locks", "tmp"):
+            for sub in (OBJECTS, ACTIONS, TARGETS, LOCKS, TMP):
                 (self.root / sub).mkdir(parents=True, exist_ok=True)
                 if not os.access(self.root / sub, os.W_OK):  # also a read-only mount, even for root
                     read_only = os.statvfs(self.root / sub).f_flag & os.ST_RDONLY
                     raise OSError(errno.EROFS if read_only else errno.EACCES,
                                   "read-only file system" if read_only else "permission denied", str(self.root / sub))
-            probe = tempfile.NamedTemporaryFile(dir=self.root / "tmp", delete=True)
+            probe = tempfile.NamedTemporaryFile(dir=self.tmp_dir, delete=True)
             probe.close()
         except OSError as exc:
             raise UserError(
@@ -67,13 +77,30 @@ class Cache:
             ) from None
 
     def object_path(self, digest: str) -> Path:
-        return self.root / "objects" / digest[:2] / digest
+        return self.root / OBJECTS / digest[:2] / digest
 
     def action_path(self, key: str) -> Path:
-        return self.root / "actions" / key[:2] / f"{key}.json"
+        return self.root / ACTIONS / key[:2] / f"{key}.json"
 
     def pointer_path(self, target_id: str) -> Path:
-        return self.root / "targets" / f"{target_id}.json"
+        return self.root / TARGETS / f"{target_id}.json"
+
+    def iter_objects(self) -> Iterator[Path]:
+        return (self.root / OBJECTS).glob("*/*")
+
+    def iter_records(self) -> Iterator[tuple[Path, ActionRecord | None]]:
+        """Every action record file, by path, with its record (None: unreadable or garbled).
+        Only parsed: neither the objects it names are checked nor its last use touched."""
+        for path in sorted((self.root / ACTIONS).glob("*/*.json")):
+            try:
+                yield path, ActionRecord.from_json(path.read_text(), path.stem)
+            except (OSError, ValueError):
+                yield path, None
+
+    def iter_pointers(self) -> Iterator[tuple[str, Path, dict[str, Any] | None]]:
+        """Every target pointer: (target id, path, its content or None when unreadable)."""
+        for path in sorted((self.root / TARGETS).glob("*.json")):
+            yield path.stem, path, self.read_pointer(path.stem)
 
     # -- objects ----------------------------------------------------------------------------
     def put_file(self, src: Path) -> dict[str, Any]:
@@ -135,37 +162,34 @@ class Cache:
             pass
 
     # -- action records ---------------------------------------------------------------------
-    def get_action(self, key: str) -> dict[str, Any] | None:
+    def get_record(self, key: str) -> ActionRecord | None:
         """The record for `key` if it and every object it names are intact, else None."""
         path = self.action_path(key)
         try:
-            record = json.loads(path.read_text())
-            if record.get("format") != RECORD_FORMAT or record.get("key") != key:
-                raise ValueError("unknown format")
-            if record.get("check") != _check(record):
-                raise ValueError("checksum")
-            outputs = record["outputs"]
-            for out in outputs.values():
-                if not is_digest(out["digest"]) or not isinstance(out.get("size", 0), int):
-                    raise ValueError("output")
+            record = ActionRecord.from_json(path.read_text(), key)
         except FileNotFoundError:
             return None
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        except (OSError, ValueError):
             self.warnings.append(f"action record {key[:12]} is unreadable: rebuilding")
             self._discard(path)
             return None
-        for out in outputs.values():
-            if not self.verify_object(out["digest"], out.get("size")):
+        for out in record.outputs.values():
+            if not self.verify_object(out.digest, out.size):
                 return None
         self._touch(path)
         return record
+
+    def get_action(self, key: str) -> dict[str, Any] | None:
+        """get_record as the plain dict the executor and the stages read."""
+        record = self.get_record(key)
+        return None if record is None else record.to_dict()
 
     def put_action(self, key: str, record: dict[str, Any]) -> dict[str, Any]:
         # pid + host (the executor adds host) name the process that built the key
         record = {"format": RECORD_FORMAT, "key": key, "created": time.time(), "pid": os.getpid(), **record}
         record["check"] = _check(record)
         write_text_atomic(self.action_path(key), json.dumps(record, indent=1, sort_keys=True),
-                          tmp_dir=self.root / "tmp", fault=f"{record.get('stage', '?')}:record-partial")
+                          tmp_dir=self.tmp_dir, fault=f"{record.get('stage', '?')}:record-partial")
         return record
 
     @staticmethod
@@ -195,14 +219,14 @@ class Cache:
     def write_pointer(self, target_id: str, data: dict[str, Any]) -> None:
         data = {**data, "check": _check(data)}
         write_text_atomic(self.pointer_path(target_id), json.dumps(data, indent=1, sort_keys=True),
-                          tmp_dir=self.root / "tmp", fault="pointer:partial")
+                          tmp_dir=self.tmp_dir, fault="pointer:partial")
 
     # -- locks and work directories ---------------------------------------------------------
     @contextmanager
     def lock(self, key: str, what: str) -> Iterator[None]:
         from filelock import FileLock, Timeout
 
-        lock = FileLock(str(self.root / "locks" / f"{key}.lock"))
+        lock = FileLock(str(self.locks_dir / f"{key}.lock"))
         try:
             lock.acquire(timeout=self.lock_timeout_s)
         except Timeout:
@@ -221,7 +245,7 @@ class Cache:
         probe file in tmp/, so a library that reports a failed write in its own words (onnxruntime:
         "Protobuf serialization failed") still ends as the one-line disk error, exit 2."""
         try:
-            fd, probe = tempfile.mkstemp(prefix=".probe.", dir=self.root / "tmp")
+            fd, probe = tempfile.mkstemp(prefix=".probe.", dir=self.tmp_dir)
         except OSError as exc:
             return storage_error(exc, self.root)
         try:
@@ -240,11 +264,62 @@ class Cache:
 
     @contextmanager
     def workdir(self, stage: str) -> Iterator[Path]:
-        path = Path(tempfile.mkdtemp(prefix=f"{stage}-", dir=self.root / "tmp"))
+        path = Path(tempfile.mkdtemp(prefix=f"{stage}-", dir=self.tmp_dir))
         try:
             yield path
         finally:
             shutil.rmtree(path, ignore_errors=True)
+
+
+class Output(NamedTuple):
+    digest: str
+    size: int | None  # None: not recorded, not checked
+
+
+@dataclass(frozen=True)
+class ActionRecord:
+    """One stage key's result, as `put_action` stored it: what went into the key, the objects
+    it published (by output name) and the stage's data."""
+
+    key: str
+    outputs: dict[str, Output]
+    stage: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+    components: dict[str, Any] = field(default_factory=dict)
+    target: str | None = None
+    seconds: float = 0.0
+    host: Any = None
+    created: float = 0.0
+    pid: int | None = None
+
+    @classmethod
+    def from_json(cls, text: str, key: str) -> ActionRecord:
+        """The record stored for `key`; ValueError when it is not valid JSON, of another format
+        or key, fails its checksum, or names an output that is not a digest (and a size)."""
+        record = json.loads(text)
+        if not isinstance(record, dict) or record.get("format") != RECORD_FORMAT or record.get("key") != key:
+            raise ValueError("unknown format")
+        if record.get("check") != _check(record):
+            raise ValueError("checksum")
+        try:
+            outputs = {str(name): Output(out["digest"], out.get("size")) for name, out in record["outputs"].items()}
+            fields = {k: record[k] for k in _RECORD_FIELDS if k in record}
+            if not all(is_digest(o.digest) and isinstance(o.size, (int, type(None))) for o in outputs.values()):
+                raise ValueError("output")
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"outputs: {exc}") from None
+        if not all(isinstance(fields.get(k, {}), dict) for k in ("data", "components")):
+            raise ValueError("data")
+        return cls(key=key, outputs=outputs, **fields)
+
+    def to_dict(self) -> dict[str, Any]:
+        outputs = {name: {"digest": o.digest, **({} if o.size is None else {"size": o.size})}
+                   for name, o in self.outputs.items()}
+        return {"format": RECORD_FORMAT, "key": self.key, "outputs": outputs,
+                **{k: getattr(self, k) for k in _RECORD_FIELDS}}
+
+
+_RECORD_FIELDS = ("stage", "data", "components", "target", "seconds", "host", "created", "pid")
 
 
 OVERLAP_MIN_BYTES = 8 << 20
@@ -254,7 +329,7 @@ def _digest_while_syncing(path: Path, fd: int, size: int) -> str:
     """The file's digest, computed while its bytes are flushed to disk (fsync before it is
     published). Both release the GIL, so on a large object the disk write and the hashing
     overlap (put_file of a 100 MB engine here: 0.110 s -> 0.066 s with sha256, 0.070 s -> 0.047 s
-    with BLAKE3 read from the page cache; issue 7). Small files are done one after the other: a
+    with BLAKE3 read from the page cache). Small files are done one after the other: a
     thread costs more than it saves there."""
     if size < OVERLAP_MIN_BYTES:
         os.fsync(fd)

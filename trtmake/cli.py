@@ -118,10 +118,10 @@ def _dispatch(command: str, argv: list[str]) -> int:
 
         return cmd_status.main(argv, root, _console())
     if command in ("gc", "clean"):
-        from trtmake import cmd_gc
+        from trtmake.commands import gc as cmd_gc
 
         return (cmd_gc.gc_main if command == "gc" else cmd_gc.clean_main)(argv, root, _console())
-    from trtmake import cmd_timing_cache
+    from trtmake.commands import timing_cache as cmd_timing_cache
 
     return cmd_timing_cache.main(argv, root, _console())
 

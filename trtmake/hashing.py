@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import socket
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -96,10 +95,6 @@ class StatCache:
         self._entries: dict[str, list] | None = None
         self._dirty = False
         self.hashed_bytes = 0  # how many bytes this process actually read (for tests/benchmarks)
-
-    @classmethod
-    def for_cache_dir(cls, cache_dir: Path, warn: Callable[[str], None] | None = None) -> "StatCache":
-        return cls(cache_dir / "stat" / f"{socket.gethostname()}.json", tmp_dir=cache_dir / "tmp", warn=warn)
 
     def _load(self) -> dict[str, list]:
         if self._entries is None:

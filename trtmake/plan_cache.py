@@ -35,6 +35,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from trtmake.cache import PLANS
+from trtmake.cache_dir import resolve_cache_dir
 from trtmake.hashing import RACY_SECONDS, digest_json, stat_signature
 
 FORMAT = 1
@@ -111,14 +113,7 @@ def plan_dir(root: Path, overrides: list[str]) -> Path:
     """<cache dir>/plans, with the cache dir as far as it can be known before composing:
     the last `cache.dir=` override, else TRTMAKE_CACHE, else `cache` (the schema's default).
     Only where plans are looked up; the plan itself holds the resolved cache.dir."""
-    value = os.environ.get("TRTMAKE_CACHE") or "cache"
-    for o in overrides:
-        if o.startswith("cache.dir="):
-            value = o.split("=", 1)[1]
-    if "${" in value:
-        value = "cache"
-    path = Path(value).expanduser()
-    return (path if path.is_absolute() else root / path) / "plans"
+    return resolve_cache_dir(root, overrides, interpolate=False) / PLANS
 
 
 def canonical(overrides: list[str]) -> list[str]:

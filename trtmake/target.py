@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from trtmake.cache_dir import resolve_cache_dir
 from trtmake.errors import UserError
 
 GROUPS = ("model", "precision", "calibrator", "profile", "dataset", "validation", "backend")
@@ -61,7 +62,7 @@ class Target:
 
     @property
     def cache_dir(self) -> Path:
-        return self.path(self.cfg["cache"]["dir"])
+        return resolve_cache_dir(self.project_root, [f"cache.dir={self.cfg['cache']['dir']}"])
 
 
 def _strings(value: Any):

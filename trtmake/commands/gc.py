@@ -1,6 +1,6 @@
 """`trtmake gc` (shrink the cache to a size budget) and `trtmake clean target=NAME`.
 
-The cache's reference graph (DESIGN.md section 5):
+The cache's reference graph (the layout is trtmake/cache.py's):
     targets/<id>.json  --keys-->  actions/<key>.json  --outputs-->  objects/<digest>
 An object is needed while a record names it; a record is live while a target's last-run
 pointer names it. `gc` removes records least recently used first (get_action touches a record
@@ -9,8 +9,8 @@ unless `--all`. Unreadable records, objects no record names (older than an hour:
 be publishing one right now) and work directories left by crashed builds (older than a day)
 are garbage and always go; so do Hydra's run and multirun folders (runs/, sweeps/) untouched
 for a day, and every one of them with `--all`. A target pointer that names a record gc removes
-goes with it, so `status` says the target must be built, not that its result is corrupt. Planning is a pure function of a scanned inventory; nothing
-is removed in --dry-run.
+goes with it, so `status` says the target must be built, not that its result is corrupt.
+Planning is a pure function of a scanned inventory; nothing is removed in --dry-run.
 
 A build that runs during gc and finds one of its records gone rebuilds it (a cache miss).
 """
@@ -18,7 +18,6 @@ A build that runs during gc and finds one of its records gone rebuilds it (a cac
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import shutil
 import time
@@ -26,6 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from trtmake import report
+from trtmake.cache import Cache
+from trtmake.cache_dir import resolve_cache_dir
 from trtmake.errors import UserError
 from trtmake.project import target_names
 
@@ -33,7 +35,6 @@ ORPHAN_GRACE_S = 3600.0
 TMP_GRACE_S = 86400.0
 PLAN_GRACE_S = 7 * 86400.0  # composed targets (cache/plans): cheap to compose again
 RUN_GRACE_S = 86400.0  # Hydra's run/multirun folders: logs and a finished sweep's per-job results
-RUN_FOLDERS = ("runs", "sweeps")
 _UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9,
           "t": 10**12, "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
 
@@ -71,48 +72,42 @@ class Inventory:
 
 
 def scan(root: Path) -> Inventory:
-    from trtmake.cache import RECORD_FORMAT, Cache
-
     inv = Inventory(Path(root))
     cache = Cache(inv.root)
-    for path in sorted((inv.root / "actions").glob("*/*.json")):
+    for path, record in cache.iter_records():
         st = _stat(path)
         if st is None:
             continue
-        rec = Record(path.stem, path, st.st_size, st.st_mtime)
-        try:
-            data = json.loads(path.read_text())
-            rec.outputs = {o["digest"]: int(o.get("size") or 0) for o in data["outputs"].values()}
-            rec.target = data.get("target")
-            rec.readable = data.get("format") == RECORD_FORMAT and data.get("key") == rec.key
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            rec.readable = False
+        rec = Record(path.stem, path, st.st_size, st.st_mtime, readable=record is not None)
+        if record is not None:
+            rec.outputs = {o.digest: o.size or 0 for o in record.outputs.values()}
+            rec.target = record.target
         inv.records[rec.key] = rec
-    for path in (inv.root / "objects").glob("*/*"):
+    for path in cache.iter_objects():
         st = _stat(path)
         if st is not None and path.is_file():
             inv.objects[path.name] = (path, st.st_size, st.st_mtime)
-    for path in (inv.root / "targets").glob("*.json"):
+    for target_id, path, pointer in cache.iter_pointers():
         st = _stat(path)
         if st is None:
             continue
-        data = cache.read_pointer(path.stem) or {}  # an unreadable pointer protects nothing
+        data = pointer or {}  # an unreadable pointer protects nothing
         try:
             keys = {s["key"] for s in data.get("stages", {}).values()}
         except (KeyError, TypeError, AttributeError):
             keys = set()
-        inv.pointers[path.stem] = (path, st.st_size, keys, data.get("name") or path.stem)
-    for path in (inv.root / "tmp").glob("*"):
+        inv.pointers[target_id] = (path, st.st_size, keys, data.get("name") or target_id)
+    for path in cache.tmp_dir.glob("*"):
         st = _stat(path)
         if st is not None:
             size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() else st.st_size
             inv.tmp.append((path, size, st.st_mtime))
-    for path in (inv.root / "plans").glob("*/*.json"):
+    for path in cache.plans_dir.glob("*/*.json"):
         st = _stat(path)
         if st is not None:
             inv.plans.append((path, st.st_size, st.st_mtime))
-    for folder in RUN_FOLDERS:
-        for path in (inv.root / folder).glob("*"):
+    for folder in cache.run_dirs:
+        for path in folder.glob("*"):
             found = _folder_stat(path)
             if found is not None:
                 inv.runs.append((path, *found))
@@ -131,6 +126,7 @@ def _folder_stat(path: Path) -> tuple[int, float] | None:
             newest = max(newest, fst.st_mtime)
             size += fst.st_size if f.is_file() else 0
     return size, newest
+
 
 def _stat(path: Path):
     try:
@@ -297,8 +293,6 @@ class _Done(Exception):
 
 
 def gc_main(argv: list[str], root: Path, console) -> int:
-    from trtmake import report
-
     p = _Parser(prog="trtmake gc", description="Shrink the cache to a size budget, least recently used first.")
     p.add_argument("--max-size", required=True, help="budget, e.g. 10GB, 500MB, 2GiB, 0")
     p.add_argument("--all", action="store_true", help="may also remove what targets' last runs need")
@@ -308,7 +302,7 @@ def gc_main(argv: list[str], root: Path, console) -> int:
     if args is None:
         return 0
     budget = parse_size(args.max_size)
-    cache = resolve_cache_dir(root, args.overrides)
+    cache = resolve_cache_dir(root, _cache_dir_only(args.overrides))
     inv = scan(cache)
     summary = apply(inv, plan_gc(inv, budget, args.all), args.dry_run)
     summary.update(command="gc", budget=budget, protected=_protected(inv, summary, args.all))
@@ -317,8 +311,6 @@ def gc_main(argv: list[str], root: Path, console) -> int:
 
 
 def clean_main(argv: list[str], root: Path, console) -> int:
-    from trtmake import report
-
     p = _Parser(prog="trtmake clean", description="Remove a target's last run and the results only it uses.")
     p.add_argument("--dry-run", action="store_true", help="list, remove nothing")
     p.add_argument("overrides", nargs="*", help="target=NAME[,NAME] cache.dir=PATH")
@@ -328,7 +320,7 @@ def clean_main(argv: list[str], root: Path, console) -> int:
     names = [n for o in args.overrides if o.startswith("target=") for n in o.split("=", 1)[1].split(",") if n]
     if not names:
         raise UserError("clean: which target? pass target=NAME (or target=A,B)")
-    cache = resolve_cache_dir(root, [o for o in args.overrides if not o.startswith("target=")])
+    cache = resolve_cache_dir(root, _cache_dir_only([o for o in args.overrides if not o.startswith("target=")]))
     inv = scan(cache)
     recipes = target_names(root)
     for name in names:
@@ -357,29 +349,8 @@ def parse_size(text: str) -> int:
     return int(float(m.group(1)) * _UNITS[unit])
 
 
-def resolve_cache_dir(root: Path, overrides: list[str]) -> Path:
-    """cache.dir as a build would see it: `cache.dir=` here, else conf/config.yaml, else
-    TRTMAKE_CACHE, else `cache`; relative to the project root."""
-    from omegaconf import OmegaConf
-    from omegaconf.errors import OmegaConfBaseException
-
-    from trtmake.config.schema import CacheConfig
-
-    value: Any = CacheConfig.dir
+def _cache_dir_only(overrides: list[str]) -> list[str]:
     for o in overrides:
-        if o.startswith("cache.dir="):
-            value = o.split("=", 1)[1]
-        else:
+        if not o.startswith("cache.dir="):
             raise UserError(f"{o}: not understood here; only cache.dir=PATH (or target=NAME for clean)")
-    if value is CacheConfig.dir:
-        try:
-            primary = OmegaConf.load(root / "conf" / "config.yaml")
-            value = OmegaConf.select(primary, "cache.dir", default=None) or value
-        except (OSError, OmegaConfBaseException):
-            pass
-    try:
-        value = OmegaConf.to_container(OmegaConf.create({"dir": value}), resolve=True)["dir"]
-    except OmegaConfBaseException as exc:
-        raise UserError(f"cache.dir: cannot resolve {value!r} ({exc}); pass cache.dir=PATH") from None
-    path = Path(str(value)).expanduser()
-    return path if path.is_absolute() else root / path
+    return overrides

@@ -1,5 +1,5 @@
 """`trtmake merge-timing-cache PINNED [PRODUCED ...] [cache.dir=PATH]`: the explicit command that
-merges build-produced TensorRT timing caches into the pinned file (DESIGN.md section 3).
+merges build-produced TensorRT timing caches into the pinned file.
 
 Without PRODUCED files, every `timing_cache` output of a `build` action record in the cache is
 merged, oldest first. The pinned file is an input of build keys: merging into it makes the
@@ -8,17 +8,15 @@ targets that pin it stale, as it should.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
+from trtmake import report
+from trtmake.cache import Cache
+from trtmake.cache_dir import resolve_cache_dir
 from trtmake.errors import UserError
 
 
 def main(argv: list[str], root: Path, console) -> int:
-    from trtmake import report
-    from trtmake.cmd_gc import resolve_cache_dir
-
     if not argv or argv[0] in ("-h", "--help"):
         raise UserError("merge-timing-cache: usage: trtmake merge-timing-cache PINNED_FILE [PRODUCED ...] "
                         "[cache.dir=PATH]")
@@ -44,20 +42,12 @@ def main(argv: list[str], root: Path, console) -> int:
 
 def produced_timing_caches(cache: Path) -> list[Path]:
     """The timing caches that `build` records list as outputs (and that exist), oldest first."""
-    from trtmake.cache import Cache
-
     store = Cache(cache)
     found: list[tuple[float, Path]] = []
-    for path in (cache / "actions").glob("*/*.json"):
-        try:
-            record: dict[str, Any] = json.loads(path.read_text())
-            if record.get("stage") != "build" or "timing_cache" not in record.get("outputs", {}):
-                continue
-            digest = record["outputs"]["timing_cache"]["digest"]
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    for _, record in store.iter_records():
+        if record is None or record.stage != "build" or "timing_cache" not in record.outputs:
             continue
-        obj = store.object_path(digest)
+        obj = store.object_path(record.outputs["timing_cache"].digest)
         if obj.is_file() and obj not in (p for _, p in found):
-            found.append((float(record.get("created", 0.0)), obj))
+            found.append((record.created, obj))
     return [p for _, p in sorted(found)]
-
