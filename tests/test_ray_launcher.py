@@ -1,0 +1,85 @@
+"""The README's Ray example, run for real: `hydra/launcher=ray` with a local Ray instance that
+the launcher starts itself (no `ray start`, no cluster). Each job is a Ray task in a Ray worker
+process; the CLI still ends with one report, one entry per job, and the usual exit code.
+
+Only the CLI's observable behaviour is checked (exit code, report JSON, Ray's own log files),
+not how trtmake hands its run state to the jobs. Skipped where the `ray` extra is not installed."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+
+pytest.importorskip("hydra_plugins.hydra_ray_launcher")
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def ray_tmp():
+    # Ray's session dir holds unix sockets (at most 107 bytes of path), so not under tmp_path
+    path = Path(tempfile.mkdtemp(prefix="ray", dir="/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _ray_cli(tmp_path, ray_tmp, *args, timeout=300):
+    """The CLI in its own process, its cache and report under tmp_path, over a local Ray instance
+    of 2 CPUs: no dashboard, no usage stats, no auth token written to ~/.ray."""
+    report = tmp_path / "report.json"
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    proc = subprocess.Popen([sys.executable, "-m", "trtmake", "-m", f"cache.dir={tmp_path / 'cache'}",
+                             f"report.path={report}", "hydra/launcher=ray",
+                             "+hydra.launcher.ray.init.num_cpus=2",
+                             "+hydra.launcher.ray.init.include_dashboard=false",
+                             f"+hydra.launcher.ray.init._temp_dir={ray_tmp}", *args],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out, err = proc.communicate(timeout=timeout)
+    r = json.loads(report.read_text()) if report.exists() else None
+    return proc.pid, proc.returncode, out + err, r
+
+
+def _ray_worker_pids(ray_tmp: Path) -> set[int]:
+    """The pids of the Ray workers of every session under ray_tmp, from the names of their log
+    files (logs/worker-<worker id>-<job id>-<pid>.out)."""
+    return {int(p.stem.rsplit("-", 1)[1]) for p in ray_tmp.glob("session_*/logs/worker-*.out")}
+
+
+def _assert_ran_as_ray_tasks(targets, cli_pid, ray_tmp):
+    jobs = [t["job"] for t in targets]
+    assert all(j["num"] is not None for j in jobs)  # launched, none done by the CLI from a plan
+    assert not any(j["in_process"] for j in jobs) and cli_pid not in {j["pid"] for j in jobs}
+    assert {j["pid"] for j in jobs} <= _ray_worker_pids(ray_tmp)  # each pid was a Ray worker
+
+
+def test_ray_jobs_run_as_ray_tasks_and_are_aggregated(tmp_path, ray_tmp):
+    cli_pid, code, out, r = _ray_cli(tmp_path, ray_tmp, "target=tiny_cnn_fp32,tiny_cnn_fp16")
+    assert code == 0, out
+    assert out.count("trtmake summary") == 1
+    assert r["ok"] is True
+    assert [t["name"] for t in r["targets"]] == ["tiny_cnn_fp32", "tiny_cnn_fp16"]
+    assert all(t["exit_code"] == 0 and t["metrics"]["top1_agreement"] == 1.0 for t in r["targets"])
+    _assert_ran_as_ray_tasks(r["targets"], cli_pid, ray_tmp)
+    for t in r["targets"]:  # each Ray task wrote its own entry into its job dir
+        assert json.loads((Path(t["job"]["dir"]) / "trtmake_result.json").read_text())["label"] == t["label"]
+
+
+def test_a_failed_ray_job_exits_1_and_leaves_the_other_entry_intact(tmp_path, ray_tmp):
+    cli_pid, code, out, r = _ray_cli(tmp_path, ray_tmp, "target=tiny_cnn_fp32", "validation.min_throughput=1,1000000000000")
+    assert code == 1, out
+    assert r["ok"] is False
+    ok, failed = r["targets"]
+    assert ok["label"] == "tiny_cnn_fp32 [validation.min_throughput=1]" and ok["ok"] and ok["exit_code"] == 0
+    assert ok["metrics"]["cosine_similarity"] > 0.999
+    assert failed["label"] == "tiny_cnn_fp32 [validation.min_throughput=1000000000000]"
+    assert not failed["ok"] and failed["exit_code"] == 1 and failed["error"] is None  # an assertion, not a crash
+    assert "FAILED" in out and "throughput" in out
+    _assert_ran_as_ray_tasks(r["targets"], cli_pid, ray_tmp)
