@@ -8,6 +8,7 @@ not how trtmake hands its run state to the jobs. Skipped where the `ray` extra i
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
+from fault_helpers import cli_env
 
 pytest.importorskip("hydra_plugins.hydra_ray_launcher")
 
@@ -34,15 +36,22 @@ def _ray_cli(tmp_path, ray_tmp, *args, timeout=300):
     """The CLI in its own process, its cache and report under tmp_path, over a local Ray instance
     of 2 CPUs: no dashboard, no usage stats, no auth token written to ~/.ray."""
     report = tmp_path / "report.json"
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    env = cli_env(RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="disabled",  # the Ray workers import this trtmake
+                  PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     proc = subprocess.Popen([sys.executable, "-m", "trtmake", "-m", f"cache.dir={tmp_path / 'cache'}",
                              f"report.path={report}", "hydra/launcher=ray",
+                             "hydra.launcher.ray.init.address=local",  # never a cluster running here
                              "+hydra.launcher.ray.init.num_cpus=2",
                              "+hydra.launcher.ray.init.include_dashboard=false",
                              f"+hydra.launcher.ray.init._temp_dir={ray_tmp}", *args],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    out, err = proc.communicate(timeout=timeout)
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)  # its own process group: Ray's processes join it
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # the CLI and the Ray instance it started, nothing else
+        proc.communicate()
+        raise
     r = json.loads(report.read_text()) if report.exists() else None
     return proc.pid, proc.returncode, out + err, r
 
