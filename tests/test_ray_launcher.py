@@ -86,8 +86,9 @@ def ray_head():
         port = s.getsockname()[1]
     log = tmp / "head.log"
     with open(log, "w") as out:
-        head = _own_group(["ray", "start", "--head", "--block", "--num-cpus=2", "--include-dashboard=false",
-                           "--disable-usage-stats", f"--port={port}", f"--temp-dir={tmp / 't'}"],
+        head = _own_group([sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--block",  # `ray start`
+                           "--num-cpus=2", "--include-dashboard=false", "--disable-usage-stats",
+                           f"--port={port}", f"--temp-dir={tmp / 't'}"],
                           stdout=out, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 180
