@@ -164,7 +164,10 @@ class Remote:
 
     def _say(self, exc: BaseException) -> str:
         """An exception's message on one line, with the URL's password (if any) removed."""
-        text = first_line(exc, 200)
+        return self._hide(first_line(exc, 200))
+
+    def _hide(self, text: str) -> str:
+        """`text` without the URL's password (an http(s) path holds the whole URL)."""
         secret = re.match(r"^[^:]*://[^/@:]*:([^/@]*)@", self.url)
         return text.replace(secret.group(1), "***") if secret and secret.group(1) else text
 
@@ -178,7 +181,8 @@ class Remote:
         except (UserError, RemoteFailed):
             raise
         except Exception as exc:  # every fsspec backend has its own exception types
-            raise RemoteFailed(f"remote cache {self.display}: {what} failed ({self._say(exc)})") from None
+            what = what.replace(f"{self._root}/", "")  # paths relative to the URL, which is said once
+            raise RemoteFailed(self._hide(f"remote cache {self.display}: {what} failed ({self._say(exc)})")) from None
 
     def _size(self, path: str) -> int | None:
         try:
