@@ -9,9 +9,10 @@ It is safe by construction: a key holds the content digests of a stage's inputs 
 toolchain's fingerprint, and an object is named by its BLAKE3 digest, so a remote entry can only
 be the result of the same work, and a damaged one is detected, never served:
 
-- `fetch` reads the record first, checks its format, key and checksum, then downloads each object
-  it names into the local cache's tmp/, checks its size and its BLAKE3 digest (hashed while the
-  bytes arrive) and only then publishes it (`Cache.put_file`: rename into objects/). The record
+- `fetch` reads the record first, checks its format, key and checksum, then, for each object it
+  names, checks the remote size, downloads it into the local cache's tmp/ (one streamed GET),
+  checks its size and BLAKE3 digest and only then publishes it (`Cache.put_file`: rename into
+  objects/). The record
   is written locally last, and the local `Cache.get_action` has the final word. A missing,
   partial or corrupt remote entry, or a remote that cannot be reached, is a miss with a warning
   in `cache.warnings`.
@@ -48,14 +49,13 @@ from typing import Any, Callable
 from trtmake.atomic import copy_atomic, fault_point, write_text_atomic
 from trtmake.cache import RECORD_FORMAT, Cache
 from trtmake.errors import BuildFailed, MissingDependency, UserError, first_line
-from trtmake.hashing import digest_json, is_digest
+from trtmake.hashing import digest_file, digest_json, is_digest
 
 MODES = ("read-write", "read-only", "off")
 # single-PUT stores: an upload is visible whole at its final name or not at all
 ATOMIC_PUT = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss"})
 READ_ONLY_PROTOCOLS = frozenset({"http", "https"})
 EXTRAS = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs", "az": "azure", "abfs": "azure", "abfss": "azure"}
-CHUNK = 8 << 20  # download block: large enough that request overhead does not dominate
 MAX_RECORD_BYTES = 16 << 20  # a record is a few kB; anything this big is not one
 
 
@@ -241,18 +241,19 @@ class Remote:
             what = "is missing" if remote_size is None else f"has {remote_size} bytes, its record says {size}"
             cache.warnings.append(f"remote object {digest[:12]} on {self.display} {what}: treated as a miss")
             return False
-        from blake3 import blake3
-
         (cache.root / "tmp").mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".remote.", dir=cache.root / "tmp")
-        hasher = blake3()
+        os.close(fd)
         try:
-            with os.fdopen(fd, "wb") as dst:
-                got = self._call(f"download {path}", lambda: self._download(path, size, dst, hasher))
+            # one streamed GET per object, written by the backend itself (s3fs, gcsfs and adlfs each
+            # have their own fast path); then size and BLAKE3 digest, before anything is published
+            self._call(f"download {path}", lambda: self.fs.get_file(path, tmp))
+            got = os.path.getsize(tmp)
             self.stats.bytes_in += got
-            if got != size or hasher.hexdigest() != digest:
-                what = f"{got} bytes arrived, {size} expected" if got != size else "content does not match its digest"
-                cache.warnings.append(f"remote object {digest[:12]} on {self.display} is corrupt ({what}): "
+            why = f"{got} bytes arrived, {size} expected" if got != size else (
+                "content does not match its digest" if digest_file(Path(tmp)) != digest else None)
+            if why:
+                cache.warnings.append(f"remote object {digest[:12]} on {self.display} is corrupt ({why}): "
                                       "treated as a miss, not copied")
                 return False
             published = cache.put_file(Path(tmp))  # fsync + rename into objects/
@@ -263,19 +264,6 @@ class Remote:
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
-
-    def _download(self, path: str, size: int, dst, hasher) -> int:
-        """Stream an object into `dst`, hashing as it comes; stops one chunk past `size`."""
-        got = 0
-        with self.fs.open(path, "rb", block_size=CHUNK, cache_type="none") as src:
-            while got <= size:
-                chunk = src.read(CHUNK)
-                if not chunk:
-                    break
-                hasher.update(chunk)
-                dst.write(chunk)
-                got += len(chunk)
-        return got
 
     # -- push -----------------------------------------------------------------------------------
     def push(self, cache: Cache, key: str, record: dict[str, Any]) -> bool:
