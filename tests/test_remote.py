@@ -25,7 +25,7 @@ from trtmake.cache import Cache
 from trtmake.commands import cache as cache_cmd
 from trtmake.errors import UserError
 from trtmake.hashing import digest_file
-from trtmake.remote import Remote, open_remote, record_checksum, redact
+from trtmake.remote import Remote, RemoteFailed, open_remote, record_checksum, redact
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -383,6 +383,17 @@ def test_remote_settings_are_checked_and_off_means_no_remote(tmp_path):
     assert open_remote(str(tmp_path), "read-only").writable is False
     with pytest.raises(UserError, match="cache.remote.mode: 'rw' is not one of read-write, read-only, off"):
         open_remote(str(tmp_path), "rw")
+    with pytest.raises(UserError, match="cache.remote.url: cannot open xyz://a/b"):
+        Remote("xyz://a/b").fs
+
+
+def test_pushing_to_a_bucket_that_does_not_exist_fails_with_one_line(s3_endpoint, tmp_path):
+    here = fresh(tmp_path, "here")
+    key, record = fill(here, 1, (10,))
+    remote = Remote("s3://no-such-bucket/cache", "read-write", {"client_kwargs": {"endpoint_url": s3_endpoint}})
+    with pytest.raises(RemoteFailed, match=r"^remote cache s3://no-such-bucket/cache: upload objects/\S+ failed \(.*bucket"):
+        remote.push(here, key, record)
+    assert remote.fetch(here, "c" * 64) is None  # reading it is a plain miss
 
 
 def test_schema_reads_the_remote_url_from_trtmake_remote(monkeypatch):

@@ -171,18 +171,24 @@ class Remote:
         secret = re.match(r"^[^:]*://[^/@:]*:([^/@]*)@", self.url)
         return text.replace(secret.group(1), "***") if secret and secret.group(1) else text
 
-    def _call(self, what: str, call: Callable[[], Any]) -> Any:
-        """One request to the remote: FileNotFoundError passes through (an absent entry); any
-        other failure (network, credentials, permissions, a backend's own error) -> RemoteFailed."""
+    def _call(self, what: str, call: Callable[[], Any], writing: bool = False) -> Any:
+        """One request to the remote: FileNotFoundError passes through when reading (an absent
+        entry); any other failure (network, credentials, permissions, a backend's own error, a
+        write into a bucket that does not exist) -> RemoteFailed."""
         try:
             return call()
-        except FileNotFoundError:
+        except FileNotFoundError as exc:
+            if writing:
+                raise self._failed(what, f"{self._say(exc)}; does the bucket or folder exist?") from None
             raise
         except (UserError, RemoteFailed):
             raise
         except Exception as exc:  # every fsspec backend has its own exception types
-            what = what.replace(f"{self._root}/", "")  # paths relative to the URL, which is said once
-            raise RemoteFailed(self._hide(f"remote cache {self.display}: {what} failed ({self._say(exc)})")) from None
+            raise self._failed(what, self._say(exc)) from None
+
+    def _failed(self, what: str, why: str) -> RemoteFailed:
+        what = what.replace(f"{self._root}/", "")  # paths relative to the URL, which is said once
+        return RemoteFailed(self._hide(f"remote cache {self.display}: {what} failed ({why})"))
 
     def _size(self, path: str) -> int | None:
         try:
@@ -307,9 +313,9 @@ class Remote:
         """Make `path` hold `src`'s bytes, visible whole or not at all (see the module's docstring)."""
         assert self.writable, "a read-only remote never writes"
         if self._local:
-            self._call(f"write {path}", lambda: copy_atomic(src, Path(path), tmp_dir=Path(self.root) / "tmp"))
+            self._call(f"write {path}", lambda: copy_atomic(src, Path(path), tmp_dir=Path(self.root) / "tmp"), writing=True)
         elif self.protocol in ATOMIC_PUT:
-            self._call(f"upload {path}", lambda: self.fs.put_file(str(src), path))
+            self._call(f"upload {path}", lambda: self.fs.put_file(str(src), path), writing=True)
         else:
             tmp = f"{self.root}/tmp/{uuid.uuid4().hex}"
             parent = path.rsplit("/", 1)[0]
@@ -320,7 +326,7 @@ class Remote:
                 self.fs.put_file(str(src), tmp)
                 self.fs.mv(tmp, path)
 
-            self._call(f"upload {path}", move)
+            self._call(f"upload {path}", move, writing=True)
 
     # -- listing --------------------------------------------------------------------------------
     def keys(self) -> list[str]:
