@@ -385,6 +385,24 @@ def test_remote_settings_are_checked_and_off_means_no_remote(tmp_path):
         open_remote(str(tmp_path), "rw")
     with pytest.raises(UserError, match="cache.remote.url: cannot open xyz://a/b"):
         Remote("xyz://a/b").fs
+    for options, name in (({"secret": "hunter2"}, "cache.remote.options.secret"),
+                          ({"client_kwargs": {"aws_secret_access_key": "hunter2"}},
+                           "cache.remote.options.client_kwargs.aws_secret_access_key")):
+        with pytest.raises(UserError, match=f"^{name}: credentials do not belong in the config") as err:
+            open_remote("s3://bucket/cache", "read-write", options)
+        assert "hunter2" not in str(err.value)
+    assert open_remote("s3://bucket/cache", "read-only", {"anon": True}).options == {"anon": True}
+
+
+def test_options_from_the_composed_config_reach_fsspec_as_plain_dicts(tmp_path):
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.create({"options": {"client_kwargs": {"endpoint_url": "http://127.0.0.1:9"}, "anon": True}})
+    remote = open_remote("s3://bucket/cache", "read-only", cfg.options)
+    assert remote.options == {"client_kwargs": {"endpoint_url": "http://127.0.0.1:9"}, "anon": True}
+    assert type(remote.options["client_kwargs"]) is dict
+    with pytest.raises(UserError, match="cache.remote.options.client_kwargs.aws_session_token"):
+        open_remote("s3://bucket/cache", "read-only", OmegaConf.create({"client_kwargs": {"aws_session_token": "t"}}))
 
 
 def test_pushing_to_a_bucket_that_does_not_exist_fails_with_one_line(s3_endpoint, tmp_path):

@@ -42,6 +42,7 @@ import os
 import re
 import tempfile
 import uuid
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -55,6 +56,10 @@ MODES = ("read-write", "read-only", "off")
 # single-PUT stores: an upload is visible whole at its final name or not at all
 ATOMIC_PUT = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss"})
 READ_ONLY_PROTOCOLS = frozenset({"http", "https"})
+# storage options that carry a secret: refused in cache.remote.options (config is cached and
+# reported); credentials come from the provider's environment variables, profile or role
+SECRET_OPTIONS = frozenset({"key", "secret", "password", "account_key", "sas_token", "connection_string",
+                            "client_secret", "aws_access_key_id", "aws_secret_access_key", "aws_session_token"})
 EXTRAS = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs", "az": "azure", "abfs": "azure", "abfss": "azure"}
 MAX_RECORD_BYTES = 16 << 20  # a record is a few kB; anything this big is not one
 
@@ -110,7 +115,12 @@ class Remote:
         self.mode = mode
         # an http(s) remote is a read-only mirror (a static server): it is read whatever the mode
         self.writable = mode == "read-write" and self.protocol not in READ_ONLY_PROTOCOLS
-        self.options = dict(options or {})
+        self.options = _plain(options or {})
+        secret = _secret_option(self.options, "cache.remote.options")
+        if secret:
+            raise UserError(f"{secret}: credentials do not belong in the config (it is cached and reported); "
+                            "remove it and use the provider's own way (AWS_* / GOOGLE_APPLICATION_CREDENTIALS / "
+                            "AZURE_STORAGE_* variables, a profile, an instance role)")
         self.stats = RemoteStats()
         self._fs = None
         self._root = ""
@@ -376,3 +386,27 @@ def _record_problem(raw: bytes, key: str) -> str | None:
             for o in outputs.values()):
         return "outputs"
     return None
+
+
+def _secret_option(options: Any, where: str) -> str | None:
+    """The config key of the first credential in `options` (searched through nested dicts), or None."""
+    if not isinstance(options, Mapping):
+        return None
+    for name, value in options.items():
+        here = f"{where}.{name}"
+        if str(name).lower() in SECRET_OPTIONS:
+            return here
+        found = _secret_option(value, here)
+        if found:
+            return found
+    return None
+
+
+def _plain(value: Any) -> Any:
+    """Nested mappings (an OmegaConf DictConfig too) as plain dicts, lists as lists: what fsspec's
+    backends expect as keyword arguments."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
