@@ -283,25 +283,25 @@ class Remote:
 
     # -- push -----------------------------------------------------------------------------------
     def push(self, cache: Cache, key: str, record: dict[str, Any]) -> bool:
-        """Upload `record` (as the local cache holds it for `key`) and its objects: objects first,
-        the record last. False when the remote already holds an intact record for the key (or a
-        local object turned out corrupt, with a warning); True when the record was uploaded.
-        Raises RemoteFailed when the remote refuses, UserError in read-only mode."""
+        """Upload `record` (as the local cache holds it for `key`) and its objects: every missing
+        object first (one already there with the right size is skipped), then the record unless
+        the remote holds an intact one. True when anything was uploaded; False when all was there
+        (or a local object turned out corrupt: a warning, nothing pushed). Raises RemoteFailed
+        when the remote refuses, UserError in read-only mode."""
         if not self.writable:
             raise UserError(f"cache.remote.mode: {self.display} is read-only"
                             + (" (an http(s) remote)" if self.protocol in READ_ONLY_PROTOCOLS else "")
                             + "; set cache.remote.mode=read-write and a writable cache.remote.url to push")
         if record.get("key") != key or _record_problem(json.dumps(record).encode(), key):
             raise ValueError(f"push: the record given for {key[:12]} is not the local cache's record for it")
-        self.fs.invalidate_cache()
-        if self._read_record(key, cache.warnings) is not None:
-            return False  # pushed before: its objects went up before it
         outputs = sorted(record["outputs"].values(), key=lambda o: o["digest"])
         for out in outputs:  # never spread a corrupt local object
             if not cache.verify_object(out["digest"], out["size"], deep=True):
                 cache.warnings.append(f"push {key[:12]}: local object {out['digest'][:12]} failed verification; not pushed")
                 return False
-        for out in outputs:
+        self.fs.invalidate_cache()
+        uploaded = False
+        for out in outputs:  # also when the record is there: this repairs a remote that lost an object
             path = self.object_path(out["digest"])
             if self._size(path) == out["size"]:
                 self.stats.objects_skipped += 1
@@ -309,7 +309,10 @@ class Remote:
             self._upload(cache.object_path(out["digest"]), path)
             self.stats.objects_pushed += 1
             self.stats.bytes_out += out["size"]
+            uploaded = True
             fault_point("remote:object-pushed")  # the crash tests kill the pusher here
+        if self._read_record(key, cache.warnings) is not None:
+            return uploaded  # another runner's record (its objects are there too) or our own
         text = json.dumps(record, indent=1, sort_keys=True)
         with tempfile.TemporaryDirectory(prefix="push-", dir=cache.root / "tmp") as work:
             local = Path(work) / f"{key}.json"
