@@ -236,9 +236,22 @@ class TargetMeta:
 
 
 @dataclass
+class RemoteCacheConfig:
+    """A remote cache shared by a fleet (trtmake.remote): any fsspec URL (s3://bucket/prefix, gs://,
+    az://, a folder, read-only http(s)://). Credentials come the provider's standard way (env,
+    profile, instance role), never from here. mode: read-write, read-only or off (checked in
+    trtmake.remote.open_remote). options: fsspec storage options, e.g. client_kwargs.endpoint_url."""
+
+    url: Optional[str] = "${oc.env:TRTMAKE_REMOTE,null}"
+    mode: str = "read-write"
+    options: Dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
 class CacheConfig:
     dir: str = "${oc.env:TRTMAKE_CACHE,cache}"
     lock_timeout_s: float = 3600.0
+    remote: RemoteCacheConfig = field(default_factory=RemoteCacheConfig)
 
 
 @dataclass
