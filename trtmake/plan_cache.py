@@ -44,9 +44,6 @@ _DETERMINISTIC = {"oc.env", "oc.select", "oc.decode", "oc.create", "oc.dict.keys
 _RESOLVER = re.compile(r"\$\{\s*([A-Za-z_][\w.]*)\s*:")
 _ENV = re.compile(r"\$\{\s*oc\.env\s*:\s*([^,}\s]+)")
 
-# In the CLI process: the candidate plan of a single Hydra run, stored once the run returned.
-PENDING: list[dict[str, Any]] = []
-
 
 def enabled() -> bool:
     return os.environ.get(DISABLE_ENV, "1") not in ("0", "false", "no", "off")
@@ -268,18 +265,12 @@ def _strings(value: Any):
         yield value
 
 
-def user_env(env_set: Any) -> dict[str, str]:
-    """The `hydra.job.env_set` entries a user's config or overrides set (trtmake's own TRTMAKE_*
-    entries, which the CLI adds to every run, left out)."""
-    return {str(k): str(v) for k, v in (env_set or {}).items() if not str(k).startswith("TRTMAKE_")}
-
-
 def store(root: Path, overrides: list[str], snap: dict[str, Any], target: Any, job_env: Any = None) -> None:
     """Write the plan under the plan dir: temp file + rename, no fsync (a plan is a cache: a
     plan torn by a crash fails its checksum and is composed again). A failure costs a compose.
     A composition that sets `hydra.job.env_set` (`job_env`, the composed mapping) is not stored:
     only Hydra applies those variables around a job, and a plan runs without Hydra."""
-    if not enabled() or user_env(job_env):
+    if not enabled() or job_env:
         return
     env_names, deterministic = interpolations(snap, overrides)
     if not deterministic or extra_search_path(snap, overrides):
@@ -307,10 +298,3 @@ def store(root: Path, overrides: list[str], snap: dict[str, Any], target: Any, j
 def _check(data: dict[str, Any]) -> str:
     return digest_json({k: v for k, v in data.items() if k != "check"})
 
-
-def target_from_plan(plan: dict[str, Any], overrides: list[str], root: Path):
-    """The Target that from_config would make of the same composition and these overrides."""
-    from trtmake.target import _NEUTRAL, Target
-
-    kept = tuple(o for o in overrides if not o.lstrip("+~").startswith(_NEUTRAL))
-    return Target(name=plan["name"], overrides=kept, project_root=root, cfg=plan["cfg"])

@@ -1,4 +1,4 @@
-"""A composed config, resolved and frozen into a plain, serializable Target.
+"""The Target: a composed config, resolved and frozen into plain, serializable data.
 
 After this point nothing reads Hydra or OmegaConf: the executor only executes (ninja's
 "generator decides, executor runs").
@@ -75,11 +75,9 @@ def _strings(value: Any):
             yield from _strings(v)
 
 
-# Overrides that change where results go or how they are shown, not what is built.
-_NEUTRAL = ("report.", "cache.", "hydra.", "show=", "revalidate=", "target=")
-
-
-def from_config(cfg: Any, overrides: list[str], project_root: Path) -> Target:
+def freeze(cfg: Any, project_root: Path) -> tuple[str, dict[str, Any]]:
+    """A composed config, resolved, checked and made plain: (the target's name, its cfg).
+    trtmake.planner makes the Target of it."""
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
@@ -99,8 +97,7 @@ def from_config(cfg: Any, overrides: list[str], project_root: Path) -> Target:
     plain["profile"]["shapes"] = resolved_shapes(plain["profile"])  # what every reader of the profile sees
     _spread_int_range(plain["dataset"])
     _check_static(plain)
-    kept = tuple(o for o in overrides if not o.lstrip("+~").startswith(_NEUTRAL))
-    return Target(name=name, overrides=kept, project_root=project_root, cfg=plain)
+    return name, plain
 
 
 def _target_name(plain: dict[str, Any], project_root: Path) -> str:
