@@ -146,9 +146,9 @@ def _run(request: Request, argv: list[str]) -> int:
     planner.store_single(root, argv, snap, job.plans)
     if job.sweep is not None:
         return build.finish_multirun(request, job.sweep, _console())
-    if {"-m", "--multirun"} & set(flags):
-        raise TrtmakeError("multirun: the jobs' results were not collected (trtmake's sweeper collects them; "
-                           "drop hydra/sweeper=...); each job's entry is in its folder under the sweep dir")
+    if not job.results and {"-m", "--multirun"} & set(flags):  # another sweeper, jobs run in other processes
+        raise TrtmakeError("multirun: no job's result reached this process (the trtmake sweeper collects them "
+                           "from any launcher; drop hydra/sweeper=...); each job's entry is in its folder under the sweep dir")
     return build.finish_single(request, job.results, _console(), _error)
 
 

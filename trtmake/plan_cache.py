@@ -35,6 +35,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from trtmake import __version__
 from trtmake.hashing import RACY_SECONDS, digest_json, stat_signature
 
 FORMAT = 1
@@ -172,8 +173,6 @@ def load(root: Path, overrides: list[str], snap: dict[str, Any]) -> dict[str, An
             return None
     except (OSError, ValueError):
         return None
-    from trtmake import __version__
-
     if data["files"] != snap["files"] or data["overrides"] != canonical(overrides) or data["root"] != str(root) \
             or data["trtmake"] != __version__:
         return None
@@ -275,8 +274,6 @@ def store(root: Path, overrides: list[str], snap: dict[str, Any], target: Any, j
     env_names, deterministic = interpolations(snap, overrides)
     if not deterministic or extra_search_path(snap, overrides):
         return
-    from trtmake import __version__
-
     data = {"format": FORMAT, "trtmake": __version__, "root": str(root), "overrides": canonical(overrides),
             "taken_ns": snap["taken_ns"], "files": snap["files"],
             "env": {name: os.environ.get(name) for name in env_names},

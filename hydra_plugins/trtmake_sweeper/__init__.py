@@ -9,8 +9,8 @@ job's entry, trtmake/sweep.py) once every job was launched, and handed to the ta
 (trtmake.app.Job), which also carries the CLI's request (project root, command).
 A job whose composed plan is cached and whose stages are all up to date is not launched: it runs
 here through its plan (trtmake.sweep.Plans); the sweeper stores the plan of every job it composes.
-Selected in conf/config.yaml (`override hydra/sweeper: trtmake`). trtmake's multirun report needs
-it: under `hydra/sweeper=basic` the jobs run but the CLI says that their results were not collected.
+Selected in conf/config.yaml (`override hydra/sweeper: trtmake`); under `hydra/sweeper=basic` only
+the jobs run in the CLI's process (the basic launcher) reach the report.
 """
 
 from dataclasses import dataclass
@@ -20,6 +20,9 @@ from typing import Any, Dict, List, Optional, Sequence
 from hydra._internal.core_plugins import basic_sweeper
 from hydra.core.config_store import ConfigStore
 from hydra.core.override_parser.overrides_parser import OverridesParser
+
+from trtmake.errors import UserError
+from trtmake.sweep import Manifest, Plans, collect
 
 
 @dataclass
@@ -39,8 +42,6 @@ class TrtmakeSweeper(basic_sweeper.BasicSweeper):
 
     def sweep(self, arguments: List[str]) -> Any:
         from omegaconf import OmegaConf
-
-        from trtmake.sweep import Manifest, Plans, collect
 
         params = [f"{k}={v}" for k, v in self.params.items()] + list(arguments)
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
@@ -91,8 +92,6 @@ class TrtmakeSweeper(basic_sweeper.BasicSweeper):
 def _refuse_duplicate_jobs(batches: Sequence[Sequence[Sequence[str]]]) -> None:
     """Two identical jobs would build the same target twice and write one report entry over the
     other: `target=a,a` is a typo, so the sweep is refused before anything runs."""
-    from trtmake.errors import UserError
-
     seen: set = set()
     for batch in batches:
         for job in batch:
