@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from trtmake import __version__, app, cmd_gc, cmd_timing_cache, planner
+from trtmake import __version__, app, planner
 from trtmake.cache import storage_error
 from trtmake.commands import build, status
 from trtmake.config.errors import to_user_error
@@ -119,8 +119,13 @@ def _dispatch(command: str, argv: list[str]) -> int:
         return _run(Request(command, root, show_progress(), os.getpid()), argv)
     if command == "status":
         return status.main(argv, root, _console())
+    # gc, clean and merge-timing-cache: imported here while they move into trtmake/commands/
     if command in ("gc", "clean"):
+        from trtmake import cmd_gc
+
         return (cmd_gc.gc_main if command == "gc" else cmd_gc.clean_main)(argv, root, _console())
+    from trtmake import cmd_timing_cache
+
     return cmd_timing_cache.main(argv, root, _console())
 
 
