@@ -28,6 +28,8 @@ ENTRY_FILE = "trtmake_result.json"
 
 
 class Job:
+    """The task function Hydra calls with each job's composed config."""
+
     def __init__(self, request: Request):
         self.request = request
         self.results: list[TargetResult] = []  # the jobs this process ran, in order

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -81,7 +82,7 @@ class Plans:
 
     def __init__(self, config: Any, launcher: Any, request: Request):
         self.root = request.project_root
-        self.request = Request(request.command, self.root, progress=False, cli_pid=request.cli_pid)
+        self.request = replace(request, progress=False)
         usable = plan_cache.enabled() and not config.hydra.job.env_set
         self.snap = plan_cache.snapshot(self.root) if usable else None
         self.local = type(launcher).__name__ in self.LOCAL_LAUNCHERS
