@@ -52,10 +52,11 @@ def test_an_unknown_dialect_is_one_line_exit_2(trtmake):
 
 
 def test_the_precision_stage_reports_progress_per_tensor_of_the_entropy_search(trtmake, monkeypatch):
+    from trtmake import cli
     from trtmake.progress import RichProgress
 
     calls: list[tuple[str, int, int]] = []
-    monkeypatch.setenv("TRTMAKE_PROGRESS", "1")  # the progress display, as on a terminal
+    monkeypatch.setattr(cli, "show_progress", lambda: True)  # the progress display, as on a terminal
     monkeypatch.setattr(RichProgress, "stage_progress",
                         lambda self, target, stage, done, total: calls.append((stage, done, total)))
     assert trtmake("target=tiny_cnn_int8", "calibrator=entropy") == 0

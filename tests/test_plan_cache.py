@@ -24,7 +24,6 @@ def project(tmp_path, monkeypatch):
         shutil.copytree(ROOT / folder, root / folder)
     _age(root)
     monkeypatch.setenv("TRTMAKE_PROJECT", str(root))
-    monkeypatch.setenv("TRTMAKE_PROJECT_ROOT", str(root))
     monkeypatch.chdir(root)
     return root
 
@@ -39,9 +38,9 @@ class Counter:
     def __init__(self, monkeypatch):
         self.status_composes = 0
         self.hydra_runs = 0
-        from trtmake import cli, cmd_status
+        from trtmake import planner
 
-        real_composer, real_run = cmd_status._composer, cli._compose_and_run
+        real_composer, real_run = planner.composer, planner.run_hydra
 
         def composer(*args):
             inner = real_composer(*args)
@@ -55,8 +54,8 @@ class Counter:
             self.hydra_runs += 1
             return real_run(*args)
 
-        monkeypatch.setattr(cmd_status, "_composer", composer)
-        monkeypatch.setattr(cli, "_compose_and_run", run)
+        monkeypatch.setattr(planner, "composer", composer)
+        monkeypatch.setattr(planner, "run_hydra", run)
 
 
 def _rows(trtmake, *args):
@@ -253,15 +252,17 @@ def test_a_planned_job_that_has_something_to_build_is_launched(trtmake, project,
 def test_plans_stand_in_for_jobs_only_when_they_run_on_this_machine(trtmake, project, monkeypatch):
     from omegaconf import OmegaConf
 
+    from trtmake.planner import Request
     from trtmake.sweep import Plans
 
     assert trtmake("target=tiny_cnn_fp32") == 0
-    config = OmegaConf.create({"hydra": {"job": {"env_set": {"TRTMAKE_COMMAND": "build"}}}})
+    config = OmegaConf.create({"hydra": {"job": {"env_set": {}}}})
+    request = Request("build", project, progress=False, cli_pid=os.getpid())
     job = [f"cache.dir={trtmake.cache}", f"report.path={trtmake.report_path}", "target=tiny_cnn_fp32"]
     SlurmLauncher = type("SlurmLauncher", (), {})  # a job there has another toolchain (its GPU, its CPU)
     BasicLauncher = type("BasicLauncher", (), {})
-    assert Plans(config, SlurmLauncher(), project).up_to_date_entry(job) is None
-    here = Plans(config, BasicLauncher(), project).up_to_date_entry(job)
+    assert Plans(config, SlurmLauncher(), request).up_to_date_entry(job) is None
+    here = Plans(config, BasicLauncher(), request).up_to_date_entry(job)
     assert here is not None and here["job"]["from_plan"] and {s["status"] for s in here["stages"]} == {"cached"}
     config.hydra.job.env_set.OMP_NUM_THREADS = "1"  # only Hydra applies env_set around a job
-    assert Plans(config, BasicLauncher(), project).up_to_date_entry(job) is None
+    assert Plans(config, BasicLauncher(), request).up_to_date_entry(job) is None

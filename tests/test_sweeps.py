@@ -96,10 +96,9 @@ def test_explain_multirun_lists_every_job(trtmake):
 
 
 def test_a_launched_job_that_left_no_entry_is_a_failed_entry(tmp_path, monkeypatch):
-    from trtmake.cli import exit_code
+    from trtmake.commands.build import exit_code
     from trtmake.sweep import ENTRY_FILE, Manifest, collect
 
-    monkeypatch.setenv("TRTMAKE_PROJECT_ROOT", str(ROOT))
     m = Manifest(tmp_path)
     m.launched(["target=tiny_cnn_fp32"], 0)
     m.launched(["target=tiny_cnn_fp16"], 1)
@@ -108,7 +107,7 @@ def test_a_launched_job_that_left_no_entry_is_a_failed_entry(tmp_path, monkeypat
     (tmp_path / "0_tiny_cnn_fp32").mkdir()
     (tmp_path / "0_tiny_cnn_fp32" / ENTRY_FILE).write_text(json.dumps(
         {"label": "tiny_cnn_fp32", "ok": True, "exit_code": 0, "error": None, "job": {"num": 0}}))
-    entries = collect(tmp_path)
+    entries = collect(tmp_path, ROOT)
     assert [e["label"] for e in entries] == ["tiny_cnn_fp32", "tiny_cnn_fp16"]
     assert entries[1]["exit_code"] == 1 and "worker killed" in entries[1]["error"]
     assert exit_code(entries) == 1

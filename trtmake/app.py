@@ -1,118 +1,101 @@
-"""The Hydra task function: composed config -> Target -> executor.
+"""The Hydra task function: a composed config -> Target (trtmake.planner) -> executor.
 
-Single runs append to RESULTS, which the entry point reports after Hydra returns. A multirun
-job may run in another process (joblib, submitit), so it also writes its report entry into its
-Hydra output dir, where trtmake.sweep collects it. Exit codes are decided in cli.py, never here
-(Hydra turns exceptions raised in callbacks into warnings).
-
-The CLI passes its mode through `hydra.job.env_set`, which Hydra applies around the task in
-whichever process runs it: TRTMAKE_COMMAND (build|explain), TRTMAKE_PROGRESS (1: show the
-progress display, only in the CLI's own process, TRTMAKE_CLI_PID).
+`Job(request)` is the task function, an object rather than a function so that the CLI's
+Request travels with it: launchers (joblib, submitit, Ray) pickle the task function to the
+processes and hosts that run jobs. Jobs run in the CLI's process leave their results on the Job
+(`results`, and `plans`, a single run's candidate plan); the trtmake sweeper leaves the sweep's
+collected entries there (`sweep`). A multirun job may run elsewhere, so it also writes its
+report entry into its Hydra output dir, where trtmake.sweep collects it. Exit codes are decided
+in cli.py, never here (Hydra turns exceptions raised in callbacks into warnings).
 """
 
 from __future__ import annotations
 
+import json
 import os
-import traceback
 from pathlib import Path
 from typing import Any
 
-from trtmake.executor import TargetResult
+from trtmake import planner
+from trtmake.atomic import write_text_atomic
+from trtmake.executor import TargetResult, run_target
+from trtmake.planner import Request
+from trtmake.progress import RichProgress
+from trtmake.report import target_entry
+from trtmake.show import show
 
-RESULTS: list[TargetResult] = []
+ENTRY_FILE = "trtmake_result.json"
 
 
-def task(cfg: Any) -> TargetResult:
-    from hydra.core.hydra_config import HydraConfig
+class Job:
+    """The task function Hydra calls with each job's composed config."""
 
-    from trtmake import sweep
+    def __init__(self, request: Request):
+        self.request = request
+        self.results: list[TargetResult] = []  # the jobs this process ran, in order
+        self.plans: list[tuple] = []  # single runs in the CLI process: (overrides, target, env_set)
+        self.sweep: dict[str, Any] | None = None  # set by the trtmake sweeper once a multirun ended
 
-    from omegaconf import OmegaConf
+    def __getstate__(self) -> dict[str, Any]:
+        return {"request": self.request}  # another process starts with nothing collected
 
-    root = Path(os.environ.get("TRTMAKE_PROJECT_ROOT") or _find_root())
-    # unresolved: an override like `a=${a}` is the user's text, reported by from_config with its key
-    overrides = [str(o) for o in OmegaConf.to_container(HydraConfig.get().overrides.task, resolve=False)]
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["request"])
+
+    def __call__(self, cfg: Any) -> TargetResult:
+        from hydra.core.hydra_config import HydraConfig
+        from omegaconf import OmegaConf
+
+        hc, root = HydraConfig.get(), self.request.project_root
+        # unresolved: an override like `a=${a}` is the user's text, reported by from_config with its key
+        overrides = [str(o) for o in OmegaConf.to_container(hc.overrides.task, resolve=False)]
+        result = guarded(lambda: self._run(cfg, overrides, hc), overrides, root)
+        write_job_entry(hc, {"skip": True} if result is None else target_entry(result), self.request)
+        if result is None:  # show=...: printed, nothing built
+            return TargetResult(planner.stub(overrides, root))
+        self.results.append(result)
+        return result
+
+    def _run(self, cfg: Any, overrides: list[str], hc: Any) -> TargetResult | None:
+        from hydra.types import RunMode
+
+        target = planner.from_config(cfg, overrides, self.request.project_root)
+        if hc.mode != RunMode.MULTIRUN and self.request.in_cli_process():
+            self.plans.append((overrides, target, dict(hc.job.env_set or {})))
+        return execute(target, self.request)
+
+
+def guarded(run, overrides: list[str], root: Path) -> TargetResult | None:
+    """`run()`, where a failure (a bad config, a crash around the executor) is a failed result:
+    one job never takes a sweep down."""
     try:
-        result = _run(cfg, overrides, root)
-    except Exception as exc:  # never let one job take the sweep down: it becomes a failed entry
-        result = failed_result(overrides, root, exc)
-        result.data["traceback"] = {"text": traceback.format_exc()}
-    if result is None:  # show=...: printed, nothing built
-        sweep.write_job_entry({"skip": True})
-        return TargetResult(_stub(overrides, root))
-    RESULTS.append(result)
-    from trtmake.report import target_entry
-
-    sweep.write_job_entry(target_entry(result))
-    return result
+        return run()
+    except Exception as exc:
+        return planner.failed_result(overrides, root, exc)
 
 
-def _run(cfg: Any, overrides: list[str], root: Path) -> TargetResult | None:
-    from trtmake.errors import TrtmakeError
-    from trtmake.target import from_config
-
-    try:
-        target = from_config(cfg, overrides, root)
-    except TrtmakeError as exc:
-        return failed_result(overrides, root, exc)
-    _offer_plan(overrides, target)
-    explain = os.environ.get("TRTMAKE_COMMAND") == "explain"
-    progress = os.environ.get("TRTMAKE_PROGRESS") == "1" and os.environ.get("TRTMAKE_CLI_PID") == str(os.getpid())
-    return execute(target, explain, progress)
-
-
-def execute(target: Any, explain: bool, progress: bool) -> TargetResult | None:
-    """Run (or explain, or show) a frozen Target: the same from a Hydra job or a cached plan."""
-    from trtmake.executor import run_target
-
+def execute(target: Any, request: Request) -> TargetResult | None:
+    """Run (or explain, or show) a frozen Target: the same from a Hydra job or a cached plan.
+    None: show=... printed the target, nothing was built."""
     if target.cfg.get("show"):
-        from trtmake.show import show
-
         show(target, target.cfg["show"])
         return None
-    if progress and not explain:
-        from trtmake.progress import RichProgress
-
+    if request.progress and request.in_cli_process() and not request.explain:
         with RichProgress() as events:
             return run_target(target, events)
-    return run_target(target, explain=explain)
+    return run_target(target, explain=request.explain)
 
 
-def _offer_plan(overrides: list[str], target: Any) -> None:
-    """In the CLI's own process, a single run's composed target is a candidate plan (cli.py
-    stores it once Hydra returned; trtmake/plan_cache.py)."""
-    if os.environ.get("TRTMAKE_CLI_PID") != str(os.getpid()):
-        return
-    from hydra.core.hydra_config import HydraConfig
+def write_job_entry(hc: Any, entry: dict[str, Any], request: Request) -> Path | None:
+    """In a multirun job: store this job's report entry in its Hydra output dir (trtmake.sweep
+    collects it in the launching process)."""
+    from hydra.types import RunMode
 
-    from trtmake import plan_cache
-
-    if plan_cache.enabled():
-        plan_cache.PENDING.append({"overrides": overrides, "target": target,
-                                   "job_env": dict(HydraConfig.get().job.env_set or {})})
-
-
-def _find_root() -> Path:
-    from trtmake.project import find_project_root
-
-    return find_project_root()
-
-
-def failed_result(overrides: list[str], root: Path, exc: BaseException) -> TargetResult:
-    """A result for a job that never reached the executor (bad config, crash around it)."""
-    from trtmake.errors import TrtmakeError
-
-    if isinstance(exc, TrtmakeError):
-        error, code = str(exc), exc.exit_code
-    else:
-        error, code = f"internal error: {type(exc).__name__}: {exc}", 1
-    return TargetResult(_stub(overrides, root), error=error, exit_code=code)
-
-
-def _stub(overrides: list[str], root: Path):
-    from trtmake.target import _NEUTRAL, Target
-
-    name = next((o.split("=", 1)[1] for o in overrides if o.startswith("target=")), "?")
-    kept = tuple(o for o in overrides if not o.lstrip("+~").startswith(_NEUTRAL))
-    return Target(name=name, overrides=kept, project_root=root,
-                  cfg={"model": {"name": "?", "synthetic_weights": False}, "precision": {"mode": "?"}})
+    if hc.mode != RunMode.MULTIRUN:
+        return None
+    out = Path(hc.runtime.output_dir)
+    job = {"num": int(hc.job.num), "overrides": list(hc.overrides.task), "dir": str(out), "pid": os.getpid(),
+           "in_process": request.in_cli_process()}  # False: another process ran it
+    path = out / ENTRY_FILE
+    write_text_atomic(path, json.dumps({**entry, "job": job}, indent=1, default=str))
+    return path

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import os
 import sys
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
-from trtmake.errors import TrtmakeError
+from trtmake import __version__, app, planner
+from trtmake.cache import storage_error
+from trtmake.commands import build, status
+from trtmake.config.errors import to_user_error
+from trtmake.errors import TrtmakeError, UserError
+from trtmake.planner import Request
+from trtmake.project import find_project_root, target_names
 
 HYDRA_COMMANDS = ("build", "explain")
 COMMANDS = (*HYDRA_COMMANDS, "status", "gc", "clean", "merge-timing-cache")
@@ -71,8 +75,6 @@ def version_text() -> str:
     import platform
     from importlib.metadata import PackageNotFoundError, version
 
-    from trtmake import __version__
-
     parts = [f"python {platform.python_version()}"]
     for dist in TOOLCHAIN:
         try:
@@ -106,17 +108,18 @@ def _console():
     return Console(width=None if sys.stdout.isatty() else 160)
 
 
+def show_progress() -> bool:
+    """The progress display: only on a terminal."""
+    return sys.stderr.isatty()
+
+
 def _dispatch(command: str, argv: list[str]) -> int:
-    from trtmake.project import find_project_root
-
     root = find_project_root()
-    os.environ["TRTMAKE_PROJECT_ROOT"] = str(root)
     if command in HYDRA_COMMANDS:
-        return _run_hydra(command, argv, root)
+        return _run(Request(command, root, show_progress(), os.getpid()), argv)
     if command == "status":
-        from trtmake import cmd_status
-
-        return cmd_status.main(argv, root, _console())
+        return status.main(argv, root, _console())
+    # gc, clean and merge-timing-cache: imported here while they move into trtmake/commands/
     if command in ("gc", "clean"):
         from trtmake.commands import gc as cmd_gc
 
@@ -126,108 +129,32 @@ def _dispatch(command: str, argv: list[str]) -> int:
     return cmd_timing_cache.main(argv, root, _console())
 
 
-def _progress() -> bool:
-    return sys.stderr.isatty() or bool(os.environ.get("TRTMAKE_PROGRESS"))
-
-
-def _run_hydra(command: str, argv: list[str], root: Path) -> int:
-    from trtmake import plan_cache
-
-    check_overrides(split_flags(argv)[1], root)
-    snap = None
-    if not any(a.startswith("-") for a in argv):  # plain overrides: a cached plan may stand in for Hydra
-        snap = plan_cache.snapshot(root)
-        plan = plan_cache.load(root, argv, snap)
-        if plan is not None:
-            return _run_plan(command, plan_cache.target_from_plan(plan, argv, root), root)
-    probe = snap is None or plan_cache.sets_hydra_mode(snap, argv)
-    with _mode_probe(probe):
-        code = _compose_and_run(command, argv, root)
-    if snap is not None:
-        _store_plan(argv, root, snap)
-    return code
-
-
-@contextmanager
-def _mode_probe(keep: bool):
-    """@hydra.main composes a single run twice: once only to read `hydra.mode` (Hydra.get_mode,
-    ~40% of a composing run), once for the job. With no -m flag and no config or override that
-    sets hydra.mode, that probe returns None anyway, which is what it is replaced by here."""
-    from hydra._internal.hydra import Hydra
-
-    original = getattr(Hydra, "get_mode", None)
-    if keep or original is None:
-        yield
-        return
-    Hydra.get_mode = lambda self, config_name, overrides: None
+def _run(request: Request, argv: list[str]) -> int:
+    """A build or explain: through the target's cached plan when it is valid, else through Hydra."""
+    root = request.project_root
+    flags, overrides = split_flags(argv)
+    check_overrides(overrides, root)
+    target, snap = planner.cached(root, argv)
+    if target is not None:  # what the Hydra job would do with the same composed target
+        result = app.guarded(lambda: app.execute(target, request), list(target.overrides) or [f"target={target.name}"],
+                             root)
+        return build.finish_single(request, [result] if result else [], _console(), _error)
+    job = app.Job(request)
     try:
-        yield
-    finally:
-        Hydra.get_mode = original
-
-
-def _run_plan(command: str, target: Any, root: Path) -> int:
-    """Up to date plan: what the Hydra task would do with the same composed target."""
-    from trtmake import app
-
-    try:
-        result = app.execute(target, command == "explain", _progress())
-    except Exception as exc:  # as in app.task: a crash around the executor is a failed entry
-        import traceback
-
-        result = app.failed_result(list(target.overrides) or [f"target={target.name}"], root, exc)
-        result.data["traceback"] = {"text": traceback.format_exc()}
-    if result is None:  # show=...: printed, nothing built
-        return 0
-    return _finish_single(command, [result], root)
-
-
-def _store_plan(argv: list[str], root: Path, snap: dict) -> None:
-    from trtmake import plan_cache, sweep
-
-    pending = list(plan_cache.PENDING)
-    plan_cache.PENDING.clear()
-    if sweep.STARTED or len(pending) != 1 or pending[0]["overrides"] != argv:
-        return
-    plan_cache.store(root, argv, snap, pending[0]["target"], pending[0]["job_env"])
-
-
-def _compose_and_run(command: str, argv: list[str], root: Path) -> int:
-    os.environ["HYDRA_FULL_ERROR"] = "1"  # exceptions reach us; we print one line, not a traceback
-
-    import hydra
-
-    import trtmake.config.schema  # noqa: F401  (registers the structured configs)
-    from trtmake import app, plan_cache, sweep
-    from trtmake.config.errors import to_user_error
-
-    app.RESULTS.clear()
-    sweep.STARTED.clear()
-    sweep.LAST.clear()
-    plan_cache.PENDING.clear()
-    progress = _progress()
-    mode = [f"+hydra.job.env_set.TRTMAKE_COMMAND={command}",  # applied in whichever process runs a job
-            f"+hydra.job.env_set.TRTMAKE_PROGRESS={int(progress)}",
-            f"+hydra.job.env_set.TRTMAKE_CLI_PID={os.getpid()}",
-            f"+hydra.job.env_set.TRTMAKE_PROJECT_ROOT={_quoted(str(root))}"]  # for jobs on other hosts (Ray)
-    entry = hydra.main(version_base="1.3", config_path=str(root / "conf"), config_name="config")(app.task)
-    saved = sys.argv
-    sys.argv = ["trtmake", *hydra_argv(argv, mode)]
-    try:
-        entry()
-    except SystemExit as exc:  # --help, --cfg and friends exit through here
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
-        if code:
-            return code
+        code = planner.run_hydra(job, flags, overrides, root, snap)
     except TrtmakeError:
         raise
     except Exception as exc:
-        raise _classify(exc, to_user_error) from None
-    finally:
-        sys.argv = saved
-    if sweep.STARTED:
-        return _finish_multirun(command, root)
-    return _finish_single(command, app.RESULTS, root)
+        raise _classify(exc) from None
+    if code:
+        return code
+    planner.store_single(root, argv, snap, job.plans)
+    if job.sweep is not None:
+        return build.finish_multirun(request, job.sweep, _console())
+    if not job.results and {"-m", "--multirun"} & set(flags):  # another sweeper, jobs run in other processes
+        raise TrtmakeError("multirun: no job's result reached this process (the trtmake sweeper collects them "
+                           "from any launcher; drop hydra/sweeper=...); each job's entry is in its folder under the sweep dir")
+    return build.finish_single(request, job.results, _console(), _error)
 
 
 # Hydra's flags that take a value (argparse there rejects overrides on both sides of a flag).
@@ -236,22 +163,12 @@ _VALUED = {"--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--config-n
 _INFO = ("all", "config", "defaults", "defaults-tree", "plugins", "searchpath")
 
 
-def hydra_argv(argv: list[str], extra: list[str]) -> list[str]:
-    """Flags first, then overrides, then `extra`: `trtmake target=a,b -m` works as `-m target=a,b`."""
-    flags, overrides = split_flags(argv)
-    return [*flags, *overrides, *extra]
-
-
 def check_overrides(overrides: list[str], root: Path) -> None:
     """A word that is neither a flag nor KEY=VALUE (nor Hydra's `~KEY`): say what was meant,
     before Hydra's `Error parsing override`."""
-    from trtmake.errors import UserError
-
     for arg in overrides:
         if "=" in arg or arg.startswith("~"):
             continue
-        from trtmake.project import target_names
-
         if arg in target_names(root):
             raise UserError(f"{arg}: not an override; did you mean target={arg}?")
         raise UserError(f"{arg}: not a command or a KEY=VALUE override; commands: {', '.join(COMMANDS)}; "
@@ -259,7 +176,8 @@ def check_overrides(overrides: list[str], root: Path) -> None:
 
 
 def split_flags(argv: list[str]) -> tuple[list[str], list[str]]:
-    """Hydra's flags (with their values) and the overrides, in their orders."""
+    """Hydra's flags (with their values) and the overrides, in their orders: Hydra is given the
+    flags first (`trtmake target=a,b -m` works as `-m target=a,b`)."""
     flags, overrides = [], []
     it = iter(range(len(argv)))
     for i in it:
@@ -274,100 +192,23 @@ def split_flags(argv: list[str]) -> tuple[list[str], list[str]]:
     return flags, overrides
 
 
-def _classify(exc: Exception, to_user_error) -> TrtmakeError:
+def _classify(exc: Exception) -> TrtmakeError:
+    """An exception out of Hydra: a user error with one line naming the key or file, else internal."""
+    import re
+
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
-
     from yaml import YAMLError
 
     if isinstance(exc, (HydraException, OmegaConfBaseException, ValueError, YAMLError)):
         return to_user_error(exc)
-    import re
-
-    from trtmake.errors import UserError
-
     key = re.search(r"^\s*full_key: (\S+)$", str(exc), re.M)
     if isinstance(exc, AttributeError) and key:  # OmegaConf cannot merge a mapping into a None node
         return UserError(f"{key.group(1)}: cannot be given as a whole on the command line (it is unset in "
                          f"this target); declare it in a recipe file, e.g. engine_recipes/model/NAME.yaml, "
                          f"and select that recipe")
     if isinstance(exc, OSError):  # Hydra makes its run dir under cache.dir before trtmake runs
-        from trtmake.cache import storage_error
-
         user = storage_error(exc, None)
         if user is not None:
             return user
     return TrtmakeError(f"internal error: {type(exc).__name__}: {exc}")
-
-
-def _finish_single(command: str, results: list, root: Path) -> int:
-    from trtmake import report
-
-    if not results:
-        return 0
-    entries = [report.target_entry(r) for r in results]
-    if command == "explain":
-        report.print_explain(entries, _console())
-        return max(e["exit_code"] for e in entries)
-    cfg = results[0].target.cfg.get("report") or {}
-    if results[0].exit_code == 2:  # user error: one line, no table (a report only if a stage ran)
-        if results[0].stages:
-            _write(entries, cfg.get("path"), cfg.get("junit"), root)
-        _error(results[0].error or "bad input")
-        return 2
-    return _report(entries, cfg.get("path"), cfg.get("junit"), root)
-
-
-def _finish_multirun(command: str, root: Path) -> int:
-    from trtmake import report, sweep
-
-    if "entries" not in sweep.LAST:
-        raise TrtmakeError(f"multirun: the jobs' results could not be collected from {sweep.STARTED['sweep_dir']} "
-                           "(see the warning above); each job's entry is in its subfolder")
-    entries = sweep.LAST["entries"]
-    if not entries:
-        from trtmake.errors import UserError
-
-        raise UserError("multirun: the sweep expanded to no jobs; check the values or the glob(...) pattern")
-    if command == "explain":
-        report.print_explain(entries, _console())
-        return max(e["exit_code"] for e in entries)
-    return _report(entries, sweep.STARTED.get("report_path"), sweep.STARTED.get("junit"), root)
-
-
-def _report(entries: list[dict[str, Any]], path: str | None, junit: str | None, root: Path) -> int:
-    from trtmake import report
-
-    data, out = _write(entries, path, junit, root)
-    report.print_summary(data, _console(), report_path=out, junit_path=_under(root, junit) if junit else None)
-    return exit_code(entries)
-
-
-def _write(entries: list[dict[str, Any]], path: str | None, junit: str | None, root: Path):
-    from trtmake import report
-
-    data = report.report_from_entries(entries)
-    out = _under(root, path or "build/report.json")
-    report.write_json(data, out)
-    if junit:
-        report.write_junit(data, _under(root, junit))
-    return data, out
-
-
-def exit_code(entries: list[dict[str, Any]]) -> int:
-    """0 all ok; 2 when every failure is a user error; else 1 (a build or an assertion failed)."""
-    codes = [e["exit_code"] or (0 if e["ok"] else 1) for e in entries]
-    failed = [c for c in codes if c]
-    if not failed:
-        return 0
-    return 2 if all(c == 2 for c in failed) else 1
-
-
-def _quoted(value: str) -> str:
-    """A Hydra override value that stays one string whatever it holds (commas, spaces, quotes)."""
-    return "'" + value.replace("'", "\\'") + "'"  # Hydra unescapes only backslashes before quotes
-
-
-def _under(root: Path, value: str) -> Path:
-    p = Path(value).expanduser()
-    return p if p.is_absolute() else root / p

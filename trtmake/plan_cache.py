@@ -35,6 +35,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from trtmake import __version__
 from trtmake.cache import PLANS
 from trtmake.cache_dir import resolve_cache_dir
 from trtmake.hashing import RACY_SECONDS, digest_json, stat_signature
@@ -45,9 +46,6 @@ _PACKAGE = Path(__file__).resolve().parent
 _DETERMINISTIC = {"oc.env", "oc.select", "oc.decode", "oc.create", "oc.dict.keys", "oc.dict.values", "hydra"}
 _RESOLVER = re.compile(r"\$\{\s*([A-Za-z_][\w.]*)\s*:")
 _ENV = re.compile(r"\$\{\s*oc\.env\s*:\s*([^,}\s]+)")
-
-# In the CLI process: the candidate plan of a single Hydra run, stored once the run returned.
-PENDING: list[dict[str, Any]] = []
 
 
 def enabled() -> bool:
@@ -170,8 +168,6 @@ def load(root: Path, overrides: list[str], snap: dict[str, Any]) -> dict[str, An
             return None
     except (OSError, ValueError):
         return None
-    from trtmake import __version__
-
     if data["files"] != snap["files"] or data["overrides"] != canonical(overrides) or data["root"] != str(root) \
             or data["trtmake"] != __version__:
         return None
@@ -263,24 +259,16 @@ def _strings(value: Any):
         yield value
 
 
-def user_env(env_set: Any) -> dict[str, str]:
-    """The `hydra.job.env_set` entries a user's config or overrides set (trtmake's own TRTMAKE_*
-    entries, which the CLI adds to every run, left out)."""
-    return {str(k): str(v) for k, v in (env_set or {}).items() if not str(k).startswith("TRTMAKE_")}
-
-
 def store(root: Path, overrides: list[str], snap: dict[str, Any], target: Any, job_env: Any = None) -> None:
     """Write the plan under the plan dir: temp file + rename, no fsync (a plan is a cache: a
     plan torn by a crash fails its checksum and is composed again). A failure costs a compose.
     A composition that sets `hydra.job.env_set` (`job_env`, the composed mapping) is not stored:
     only Hydra applies those variables around a job, and a plan runs without Hydra."""
-    if not enabled() or user_env(job_env):
+    if not enabled() or job_env:
         return
     env_names, deterministic = interpolations(snap, overrides)
     if not deterministic or extra_search_path(snap, overrides):
         return
-    from trtmake import __version__
-
     data = {"format": FORMAT, "trtmake": __version__, "root": str(root), "overrides": canonical(overrides),
             "taken_ns": snap["taken_ns"], "files": snap["files"],
             "env": {name: os.environ.get(name) for name in env_names},
@@ -302,10 +290,3 @@ def store(root: Path, overrides: list[str], snap: dict[str, Any], target: Any, j
 def _check(data: dict[str, Any]) -> str:
     return digest_json({k: v for k, v in data.items() if k != "check"})
 
-
-def target_from_plan(plan: dict[str, Any], overrides: list[str], root: Path):
-    """The Target that from_config would make of the same composition and these overrides."""
-    from trtmake.target import _NEUTRAL, Target
-
-    kept = tuple(o for o in overrides if not o.lstrip("+~").startswith(_NEUTRAL))
-    return Target(name=plan["name"], overrides=kept, project_root=root, cfg=plan["cfg"])

@@ -172,27 +172,6 @@ def _precision_summary(precision: dict[str, Any]) -> str:
     return mode
 
 
-def print_explain(entries: Iterable[dict[str, Any]], console=None) -> None:
-    """Report entries (report.target_entry) whose stages carry their reasons."""
-    from rich.console import Console
-    from rich.markup import escape
-
-    console = console or Console()
-    said: dict[str, str] = {}  # an error shared by many targets (TensorRT missing) is said once
-    for e in entries:
-        console.print(f"[bold]{escape(e['label'])}[/] ({e['backend'] or 'backend ?'})")
-        if e["error"] and e["error"] in said:
-            console.print(f"  [bold red]error[/] the same as for {escape(said[e['error']])}")
-        elif e["error"]:
-            said[e["error"]] = e["label"]
-            console.print(f"  [bold red]error[/] {escape(e['error'])}")
-        for s in e["stages"]:
-            style = STATUS_STYLE.get(s["status"], "")
-            console.print(f"  {s['name']:<10} [{style}]{s['status']}[/]")
-            for line in s.get("reasons", []):
-                console.print(f"      {escape(line)}")
-
-
 def print_status(rows: list[dict[str, Any]], console=None, seconds: float | None = None,
                  as_json: bool = False) -> None:
     """`trtmake status`: one row per target, the first changed key component when stale."""

@@ -7,66 +7,32 @@ so the sweep dir is the meeting point, not memory:
                                              trtmake_sweeper): every job in sweep order, the
                                              entries of jobs whose config did not compose, and
                                              launcher errors
-    <sweep dir>/<job subdir>/trtmake_result.json   written by each job (app.task): its report
+    <sweep dir>/<job subdir>/trtmake_result.json   written by each job (app.Job): its report
                                              entry (report.target_entry) plus {"job": ...}
 
-`SweepCollector` (a Hydra callback, registered in conf/config.yaml) reads them back in
-`on_multirun_end`, in the launching process, and leaves the entries in `LAST` for cli.py,
-which writes the report and decides the exit code. Hydra turns a callback's exception into
-a warning, so the collector never decides anything: a missing `LAST` is itself a failure.
+The sweeper reads them back with `collect` once every job was launched, in the launching
+process, and leaves the entries on the task function (app.Job.sweep) for cli.py, which writes
+the report and decides the exit code.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Sequence
 
-from hydra.experimental.callback import Callback
-
+from trtmake import app, plan_cache, planner
+from trtmake.app import ENTRY_FILE
 from trtmake.atomic import write_text_atomic
+from trtmake.config.errors import to_user_error
+from trtmake.errors import BuildFailed, TrtmakeError
+from trtmake.executor import run_target
+from trtmake.planner import Request
+from trtmake.report import target_entry
 
-ENTRY_FILE = "trtmake_result.json"
 MANIFEST_FILE = "trtmake_sweep.json"
-
-# Set by SweepCollector in the launching process; read by cli.py after Hydra returns.
-STARTED: dict[str, Any] = {}
-LAST: dict[str, Any] = {}
-
-
-class SweepCollector(Callback):
-    """Hydra callback: collects every job's entry from the sweep dir when the multirun ends."""
-
-    def on_multirun_start(self, config: Any, **kwargs: Any) -> None:
-        from omegaconf import OmegaConf
-
-        LAST.clear()
-        STARTED.clear()
-        STARTED.update(sweep_dir=str(config.hydra.sweep.dir),
-                       report_path=OmegaConf.select(config, "report.path", default=None),
-                       junit=OmegaConf.select(config, "report.junit", default=None))
-
-    def on_multirun_end(self, config: Any, **kwargs: Any) -> None:
-        sweep_dir = Path(str(config.hydra.sweep.dir))
-        LAST.update(sweep_dir=str(sweep_dir), entries=collect(sweep_dir))
-
-
-# -- written by each job ---------------------------------------------------------------------
-def write_job_entry(entry: dict[str, Any]) -> Path | None:
-    """In a multirun job: store this job's report entry in its Hydra output dir."""
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-
-    hc = HydraConfig.get()
-    if hc.mode != RunMode.MULTIRUN:
-        return None
-    out = Path(hc.runtime.output_dir)
-    job = {"num": int(hc.job.num), "overrides": list(hc.overrides.task), "dir": str(out), "pid": os.getpid(),
-           "in_process": os.environ.get("TRTMAKE_CLI_PID") == str(os.getpid())}  # False: another process ran it
-    path = out / ENTRY_FILE
-    write_text_atomic(path, json.dumps({**entry, "job": job}, indent=1, default=str))
-    return path
 
 
 # -- written by the sweeper -------------------------------------------------------------------
@@ -78,13 +44,8 @@ class Manifest:
         self.jobs: list[dict[str, Any]] = []
 
     def invalid(self, overrides: Sequence[str], exc: BaseException, root: Path) -> None:
-        from trtmake.app import failed_result
-        from trtmake.config.errors import to_user_error
-        from trtmake.errors import TrtmakeError
-        from trtmake.report import target_entry
-
         error = exc if isinstance(exc, TrtmakeError) else to_user_error(exc)
-        entry = target_entry(failed_result(list(overrides), root, error))
+        entry = target_entry(planner.failed_result(list(overrides), root, error))
         entry["job"] = {"num": None, "overrides": list(overrides), "dir": None, "pid": None}  # never launched
         self.done_here(overrides, entry)
 
@@ -119,36 +80,25 @@ class Plans:
 
     LOCAL_LAUNCHERS = ("BasicLauncher", "JoblibLauncher", "LocalLauncher")
 
-    def __init__(self, config: Any, launcher: Any, root: Path):
-        from trtmake import plan_cache
-
-        env_set = config.hydra.job.env_set or {}
-        self.root = root
-        self.command = str(env_set.get("TRTMAKE_COMMAND", "build"))
-        usable = plan_cache.enabled() and not plan_cache.user_env(env_set)
-        self.snap = plan_cache.snapshot(root) if usable else None
+    def __init__(self, config: Any, launcher: Any, request: Request):
+        self.root = request.project_root
+        self.request = replace(request, progress=False)
+        usable = plan_cache.enabled() and not config.hydra.job.env_set
+        self.snap = plan_cache.snapshot(self.root) if usable else None
         self.local = type(launcher).__name__ in self.LOCAL_LAUNCHERS
 
     def up_to_date_entry(self, overrides: Sequence[str]) -> dict[str, Any] | None:
         if self.snap is None or not self.local:
             return None
-        from trtmake import app, plan_cache
-        from trtmake.executor import run_target
-        from trtmake.report import target_entry
-
-        plan = plan_cache.load(self.root, list(overrides), self.snap)
-        if plan is None:
+        target = planner.planned(self.root, list(overrides), self.snap)
+        if target is None or target.cfg.get("show"):
             return None
-        target = plan_cache.target_from_plan(plan, list(overrides), self.root)
-        if target.cfg.get("show"):
-            return None
-        explain = self.command == "explain"
         try:
-            if not explain:
+            if not self.request.explain:
                 probe = run_target(target, explain=True)
                 if probe.error or probe.first_stale is not None:
                     return None  # something to build: the launcher runs it where jobs run
-            result = app.execute(target, explain, progress=False)
+            result = app.execute(target, self.request)
         except Exception:  # launched instead: the job reports whatever this was, as any job does
             return None
         entry = target_entry(result)
@@ -161,19 +111,16 @@ class Plans:
             return
         from hydra.core.hydra_config import HydraConfig
 
-        from trtmake import plan_cache
-        from trtmake.target import from_config
-
         HydraConfig.instance().set_config(cfg)  # ${hydra:...} resolves to this job, not the last one launched
         try:
-            target = from_config(cfg, list(overrides), self.root)
+            target = planner.from_config(cfg, list(overrides), self.root)
         except Exception:  # a plan is an optimisation: the launched job reports what is wrong
             return
         plan_cache.store(self.root, list(overrides), self.snap, target, cfg.hydra.job.env_set)
 
 
 # -- read back in the launching process ---------------------------------------------------------
-def collect(sweep_dir: Path) -> list[dict[str, Any]]:
+def collect(sweep_dir: Path, root: Path) -> list[dict[str, Any]]:
     """Every job's entry, in sweep order. A launched job that left no entry is a failed entry."""
     sweep_dir = Path(sweep_dir)
     by_num: dict[int, dict[str, Any]] = {}
@@ -197,16 +144,11 @@ def collect(sweep_dir: Path) -> list[dict[str, Any]]:
                 entries.append(entry)
         else:
             why = job.get("launch_error") or "the job ended without writing a result (killed or crashed?)"
-            entries.append(_missing_entry(job["overrides"], job["num"], why, sweep_dir))
+            entries.append(_missing_entry(job["overrides"], job["num"], why, sweep_dir, root))
     return entries
 
 
-def _missing_entry(overrides: list[str], num: int, why: str, sweep_dir: Path) -> dict[str, Any]:
-    from trtmake.app import failed_result
-    from trtmake.errors import BuildFailed
-    from trtmake.report import target_entry
-
-    root = Path(os.environ.get("TRTMAKE_PROJECT_ROOT", "."))
-    entry = target_entry(failed_result(overrides, root, BuildFailed(f"job {num}: {why}; see {sweep_dir}")))
+def _missing_entry(overrides: list[str], num: int, why: str, sweep_dir: Path, root: Path) -> dict[str, Any]:
+    entry = target_entry(planner.failed_result(overrides, root, BuildFailed(f"job {num}: {why}; see {sweep_dir}")))
     entry["job"] = {"num": num, "overrides": overrides, "dir": None, "pid": None}
     return entry

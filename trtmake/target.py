@@ -1,4 +1,4 @@
-"""A composed config, resolved and frozen into a plain, serializable Target.
+"""The Target: a composed config, resolved and frozen into plain, serializable data.
 
 After this point nothing reads Hydra or OmegaConf: the executor only executes (ninja's
 "generator decides, executor runs").
@@ -11,8 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from trtmake.assertions import declared
+from trtmake.config.checks import check_values
 from trtmake.cache_dir import resolve_cache_dir
 from trtmake.errors import UserError
+from trtmake.models import GENERATOR_VERSION
+from trtmake.profiles import profile_from_config, resolved_shapes
+from trtmake.project import target_names
 
 GROUPS = ("model", "precision", "calibrator", "profile", "dataset", "validation", "backend")
 
@@ -76,11 +81,9 @@ def _strings(value: Any):
             yield from _strings(v)
 
 
-# Overrides that change where results go or how they are shown, not what is built.
-_NEUTRAL = ("report.", "cache.", "hydra.", "show=", "revalidate=", "target=")
-
-
-def from_config(cfg: Any, overrides: list[str], project_root: Path) -> Target:
+def freeze(cfg: Any, project_root: Path) -> tuple[str, dict[str, Any]]:
+    """A composed config, resolved, checked and made plain: (the target's name, its cfg).
+    trtmake.planner makes the Target of it."""
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
@@ -95,21 +98,16 @@ def from_config(cfg: Any, overrides: list[str], project_root: Path) -> Target:
     plain.pop("hydra", None)
     _check_model(plain["model"])
     name = _target_name(plain, project_root)
-    from trtmake.profiles import resolved_shapes
-
     plain["profile"]["shapes"] = resolved_shapes(plain["profile"])  # what every reader of the profile sees
     _spread_int_range(plain["dataset"])
     _check_static(plain)
-    kept = tuple(o for o in overrides if not o.lstrip("+~").startswith(_NEUTRAL))
-    return Target(name=name, overrides=kept, project_root=project_root, cfg=plain)
+    return name, plain
 
 
 def _target_name(plain: dict[str, Any], project_root: Path) -> str:
     """The target recipe's name; with no target, a user's own file names it (and its model)."""
     model = plain["model"]
     if model.get("path") and not model.get("generator"):
-        from trtmake.models import GENERATOR_VERSION
-
         if model.get("name") in GENERATOR_VERSION:  # a generator recipe pointed at a user's file
             model["name"] = None
     if not model.get("name"):
@@ -118,8 +116,6 @@ def _target_name(plain: dict[str, Any], project_root: Path) -> str:
     if name:
         return name
     if not model.get("path"):
-        from trtmake.project import target_names
-
         raise UserError(f"target: none given; pass target=NAME (available: {', '.join(target_names(project_root))}) "
                         "or build your own file with model=onnx model.path=FILE")
     plain["target"]["name"] = model["name"]
@@ -152,11 +148,6 @@ def _check_model(model: dict[str, Any]) -> None:
 
 def _check_static(cfg: dict[str, Any]) -> None:
     """What can be checked without reading any file: value ranges, assertions, profile syntax."""
-    from trtmake.assertions import declared
-    from trtmake.config.checks import check_values
-
     check_values(cfg)
-    from trtmake.profiles import profile_from_config
-
     declared(cfg["validation"])
     profile_from_config(cfg["profile"]["name"], cfg["profile"]["shapes"])

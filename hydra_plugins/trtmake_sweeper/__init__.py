@@ -4,14 +4,15 @@ that one job whose config does not compose, or a launcher that fails, does not s
 Hydra's BasicSweeper composes every job of a batch before launching any and aborts the whole
 multirun on the first composition error (`target=a,nope` runs nothing). Here such a job is
 recorded as a failed entry (exit 2, the one-line message naming the key) and the others run.
-Everything the collector needs lands in `<sweep dir>/trtmake_sweep.json` (trtmake/sweep.py).
+What the jobs left is collected from the sweep dir (`<sweep dir>/trtmake_sweep.json` and each
+job's entry, trtmake/sweep.py) once every job was launched, and handed to the task function
+(trtmake.app.Job), which also carries the CLI's request (project root, command).
 A job whose composed plan is cached and whose stages are all up to date is not launched: it runs
 here through its plan (trtmake.sweep.Plans); the sweeper stores the plan of every job it composes.
-Selected in conf/config.yaml (`override hydra/sweeper: trtmake`); `hydra/sweeper=basic`
-restores Hydra's behaviour.
+Selected in conf/config.yaml (`override hydra/sweeper: trtmake`); under `hydra/sweeper=basic` only
+the jobs run in the CLI's process (the basic launcher) reach the report.
 """
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
@@ -19,6 +20,9 @@ from typing import Any, Dict, List, Optional, Sequence
 from hydra._internal.core_plugins import basic_sweeper
 from hydra.core.config_store import ConfigStore
 from hydra.core.override_parser.overrides_parser import OverridesParser
+
+from trtmake.errors import UserError
+from trtmake.sweep import Manifest, Plans, collect
 
 
 @dataclass
@@ -32,10 +36,12 @@ ConfigStore.instance().store(group="hydra/sweeper", name="trtmake", node=Trtmake
 
 
 class TrtmakeSweeper(basic_sweeper.BasicSweeper):
+    def setup(self, *, hydra_context: Any, task_function: Any, config: Any) -> None:
+        super().setup(hydra_context=hydra_context, task_function=task_function, config=config)
+        self.job = task_function  # trtmake.app.Job
+
     def sweep(self, arguments: List[str]) -> Any:
         from omegaconf import OmegaConf
-
-        from trtmake.sweep import Manifest, Plans
 
         params = [f"{k}={v}" for k, v in self.params.items()] + list(arguments)
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
@@ -45,8 +51,8 @@ class TrtmakeSweeper(basic_sweeper.BasicSweeper):
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
         manifest = Manifest(sweep_dir)
-        root = Path(os.environ.get("TRTMAKE_PROJECT_ROOT", "."))
-        plans = Plans(self.config, self.launcher, root)  # snapshot of the config files before any compose
+        root = self.job.request.project_root
+        plans = Plans(self.config, self.launcher, self.job.request)  # snapshot of the config files before any compose
         returns, next_num = [], 0
         while not self.is_done():
             batch = [list(job) for job in self.get_job_batch()]
@@ -74,6 +80,9 @@ class TrtmakeSweeper(basic_sweeper.BasicSweeper):
                 manifest.launch_failed(list(nums), exc)
                 manifest.save()
             next_num += len(legal)
+        self.job.sweep = {"sweep_dir": str(sweep_dir), "entries": collect(sweep_dir, root),
+                          "report_path": OmegaConf.select(self.config, "report.path", default=None),
+                          "junit": OmegaConf.select(self.config, "report.junit", default=None)}
         return returns
 
     def validate_batch_is_legal(self, batch: Sequence[Sequence[str]]) -> None:
@@ -83,8 +92,6 @@ class TrtmakeSweeper(basic_sweeper.BasicSweeper):
 def _refuse_duplicate_jobs(batches: Sequence[Sequence[Sequence[str]]]) -> None:
     """Two identical jobs would build the same target twice and write one report entry over the
     other: `target=a,a` is a typo, so the sweep is refused before anything runs."""
-    from trtmake.errors import UserError
-
     seen: set = set()
     for batch in batches:
         for job in batch:

@@ -8,6 +8,7 @@ import re
 import typing
 
 from trtmake.errors import UserError
+from trtmake.project import find_project_root
 
 
 def _valid_keys(full_key: str) -> list[str]:
@@ -61,7 +62,10 @@ def yaml_syntax_error(exc: BaseException) -> UserError | None:
         return None
     mark = cause.context_mark or cause.problem_mark
     name = str(getattr(mark, "name", "") or "a config file")
-    root = os.environ.get("TRTMAKE_PROJECT_ROOT")
+    try:
+        root = str(find_project_root())
+    except UserError:
+        root = None
     if root and os.path.isabs(name) and name.startswith(os.path.join(root, "")):
         name = os.path.relpath(name, root)
     where = f"{name}, line {mark.line + 1}" if mark is not None else name

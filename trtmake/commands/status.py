@@ -1,8 +1,8 @@
 """`trtmake status [--json] [target=NAME|PATTERN[,...]] [key=value ...]`: every target under
 engine_recipes/target/, up to date or stale, and the first changed key component. Builds
 nothing: each target goes through the same up-to-date check as `explain`
-(executor.run_target(..., explain=True)). A target whose plan is cached is not composed
-(trtmake/plan_cache.py); Hydra is initialised once, and only if some target must be composed.
+(executor.run_target(..., explain=True)). Targets come from trtmake.planner.Planner: a target
+whose plan is cached is not composed; Hydra is initialised once, and only if some target must be.
 
 Status is data first (a list of rows), printed as a table or as JSON (`--json`).
 """
@@ -11,17 +11,21 @@ from __future__ import annotations
 
 import fnmatch
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from trtmake.errors import UserError
+from trtmake import report
+from trtmake.config.errors import to_user_error
+from trtmake.errors import TrtmakeError, UserError
+from trtmake.executor import run_target
+from trtmake.planner import Planner
+from trtmake.project import target_names
 
 USAGE = "usage: trtmake status [--json] [target=NAME|PATTERN[,...]] [key=value ...]"
 
 
 def main(argv: list[str], root: Path, console) -> int:
-    from trtmake import report
-
     flags = [a for a in argv if a.startswith("-")]
     if {"-h", "--help"} & set(flags):
         console.print(USAGE, markup=False, highlight=False)
@@ -39,8 +43,6 @@ def main(argv: list[str], root: Path, console) -> int:
 
 
 def select_targets(root: Path, patterns: list[str]) -> list[str]:
-    from trtmake.project import target_names
-
     names = target_names(root)
     if not patterns:
         return names
@@ -53,31 +55,15 @@ def select_targets(root: Path, patterns: list[str]) -> list[str]:
 
 
 def status_rows(root: Path, names: list[str], overrides: list[str]) -> list[dict[str, Any]]:
-    """One row per target. A target whose plan is cached (trtmake/plan_cache.py) is not composed;
-    Hydra is initialised once, and only when some target must be composed."""
-    from contextlib import ExitStack
-
-    from trtmake import plan_cache
-
-    snap = plan_cache.snapshot(root) if plan_cache.enabled() else None
+    """One row per target; a broken recipe is a row, not the end of the listing."""
     rows = []
     with ExitStack() as hydra_scope:
-        compose = None
+        plans = Planner(root, hydra_scope)
         for name in names:
             started = time.perf_counter()
-            argv = [f"target={name}", *overrides]
             try:
-                plan = plan_cache.load(root, argv, snap) if snap is not None else None
-                if plan is not None:
-                    target = plan_cache.target_from_plan(plan, argv, root)
-                else:
-                    compose = compose or _composer(root, hydra_scope)
-                    target = compose(argv, snap)
-                row = _row(target, name)
-            except Exception as exc:  # a broken recipe is a row, not the end of the listing
-                from trtmake.config.errors import to_user_error
-                from trtmake.errors import TrtmakeError
-
+                row = _row(plans.target([f"target={name}", *overrides]), name)
+            except Exception as exc:
                 err = exc if isinstance(exc, TrtmakeError) else to_user_error(exc)
                 row = {"target": name, "state": "error", "passing": None, "stage": None, "why": str(err),
                        "exit_code": err.exit_code}
@@ -86,32 +72,7 @@ def status_rows(root: Path, names: list[str], overrides: list[str]) -> list[dict
     return rows
 
 
-def _composer(root: Path, scope):
-    """Initialise Hydra (once) and return argv -> Target, which also stores the target's plan."""
-    from hydra import compose, initialize_config_dir
-    from hydra.core.hydra_config import HydraConfig
-
-    import trtmake.config.schema  # noqa: F401  (registers the structured configs)
-    from trtmake import plan_cache
-    from trtmake.target import from_config
-
-    scope.enter_context(initialize_config_dir(config_dir=str(root / "conf"), version_base="1.3",
-                                              job_name="trtmake_status"))
-
-    def composed(argv: list[str], snap: dict[str, Any] | None):
-        cfg = compose(config_name="config", overrides=argv, return_hydra_config=True)
-        HydraConfig.instance().set_config(cfg)
-        target = from_config(cfg, argv, root)
-        if snap is not None:
-            plan_cache.store(root, argv, snap, target, cfg.hydra.job.env_set)
-        return target
-
-    return composed
-
-
 def _row(target: Any, name: str) -> dict[str, Any]:
-    from trtmake.executor import run_target
-
     result = run_target(target, explain=True)
     if result.error:
         return {"target": name, "state": "error", "passing": None, "stage": None, "why": result.error,
