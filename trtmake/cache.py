@@ -25,6 +25,7 @@ import os
 import shutil
 import socket
 import tempfile
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -334,12 +335,21 @@ def _digest_while_syncing(path: Path, fd: int, size: int) -> str:
     if size < OVERLAP_MIN_BYTES:
         os.fsync(fd)
         return digest_file(path)
-    from concurrent.futures import ThreadPoolExecutor
 
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="trtmake-fsync") as pool:
-        synced = pool.submit(os.fsync, fd)
-        digest = digest_file(path)
-        synced.result()  # an fsync error (EIO, ENOSPC) surfaces here, before anything is published
+    failed: list[OSError] = []
+
+    def sync() -> None:
+        try:
+            os.fsync(fd)
+        except OSError as exc:
+            failed.append(exc)
+
+    syncing = threading.Thread(target=sync, name="trtmake-fsync")
+    syncing.start()
+    digest = digest_file(path)
+    syncing.join()
+    if failed:  # an fsync error (EIO, ENOSPC) surfaces here, before anything is published
+        raise failed[0]
     return digest
 
 

@@ -3,13 +3,20 @@ code in one place: 0 ok, 1 a build or an assertion failed, 2 user error."""
 
 from __future__ import annotations
 
+import gc
 import os
+import platform
+import re
 import sys
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from trtmake import __version__, app, planner
 from trtmake.cache import storage_error
-from trtmake.commands import build, status
+from trtmake.commands import build
+from trtmake.commands import gc as cmd_gc
+from trtmake.commands import status
+from trtmake.commands import timing_cache as cmd_timing_cache
 from trtmake.config.errors import to_user_error
 from trtmake.errors import TrtmakeError, UserError
 from trtmake.planner import Request
@@ -72,8 +79,6 @@ TOOLCHAIN = ("hydra-core", "onnx", "onnxruntime", "tensorrt", "torch")
 def version_text() -> str:
     """`trtmake --version`: trtmake's own version, then the installed toolchain (read from the
     package metadata, nothing imported)."""
-    import platform
-    from importlib.metadata import PackageNotFoundError, version
 
     parts = [f"python {platform.python_version()}"]
     for dist in TOOLCHAIN:
@@ -93,7 +98,6 @@ def _tune_gc() -> None:
     Python's default gen-0 threshold (700) a full resnet50 build ran 271 collections costing
     0.056 s (0.022 s on a rebuild from a cached plan); at 50,000 it runs 3 (0.021 s; 0.009 s).
     Cycles are still collected, later."""
-    import gc
 
     gc.set_threshold(GC_GEN0_THRESHOLD, *gc.get_threshold()[1:])
 
@@ -121,10 +125,7 @@ def _dispatch(command: str, argv: list[str]) -> int:
         return status.main(argv, root, _console())
     # gc, clean and merge-timing-cache: imported here while they move into trtmake/commands/
     if command in ("gc", "clean"):
-        from trtmake.commands import gc as cmd_gc
-
         return (cmd_gc.gc_main if command == "gc" else cmd_gc.clean_main)(argv, root, _console())
-    from trtmake.commands import timing_cache as cmd_timing_cache
 
     return cmd_timing_cache.main(argv, root, _console())
 
@@ -194,7 +195,6 @@ def split_flags(argv: list[str]) -> tuple[list[str], list[str]]:
 
 def _classify(exc: Exception) -> TrtmakeError:
     """An exception out of Hydra: a user error with one line naming the key or file, else internal."""
-    import re
 
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException

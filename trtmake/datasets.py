@@ -7,6 +7,7 @@ exactly what they saw; batches are built for the shapes of one profile point.
 
 from __future__ import annotations
 
+from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
 
 from trtmake.errors import UserError
 from trtmake.hashing import StatCache, digest_json
+from trtmake.image_dataset import crop_boxes, crop_list_path, load_images, preprocess, read_crop_list, render_crops
 from trtmake.profiles import InputSpec, Shape, summarize
 
 NPY_SUFFIXES = (".npy", ".npz")
@@ -26,7 +28,6 @@ def source_files(src: dict[str, Any], key: str, root: Path) -> list[Path]:
     if src["kind"] == "synthetic" or (src["kind"] == "skimage" and not src.get("path")):
         return []
     if src["kind"] == "skimage":  # a crop list (JSON) of scikit-image's photos
-        from trtmake.image_dataset import crop_list_path
 
         return [crop_list_path(root, src["path"], f"{key}.path")]
     if not src.get("path"):
@@ -46,8 +47,6 @@ def source_digest(src: dict[str, Any], key: str, root: Path, stat: StatCache) ->
     files = source_files(src, key, root)
     config = {k: v for k, v in src.items() if k != "path"}
     if src["kind"] == "skimage":
-        from importlib import metadata
-
         try:
             config["scikit-image"] = metadata.version("scikit-image")
         except metadata.PackageNotFoundError:
@@ -178,7 +177,6 @@ def constant_inputs(samples: list[dict[str, np.ndarray]]) -> list[str]:
 def _skimage(src: dict[str, Any], inputs: list[InputSpec], count: int, key: str, root: Path):
     """Crops of scikit-image's real photographs, then the declared preprocessing: the crops a
     crop list (`path`, JSON) names, in order, or else seeded random crops."""
-    from trtmake.image_dataset import crop_boxes, crop_list_path, preprocess, read_crop_list, render_crops
 
     if len(inputs) != 1:
         raise UserError(f"{key}: photos feed one input, the model has {[i.name for i in inputs]}")
@@ -214,8 +212,6 @@ def _read_npy(path: Path, inputs: list[InputSpec], key: str) -> dict[str, np.nda
 
 
 def _read_images(files: list[Path], src: dict[str, Any], inputs: list[InputSpec], key: str):
-    from trtmake.image_dataset import load_images
-
     if len(inputs) != 1:
         raise UserError(f"{key}: an image folder feeds one input, the model has {[i.name for i in inputs]}")
     return [{inputs[0].name: arr} for arr in load_images(files, src["preprocess"])]

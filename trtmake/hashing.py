@@ -22,6 +22,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from blake3 import blake3
+
 from trtmake.atomic import write_text_atomic
 
 CHUNK = 1 << 20
@@ -50,7 +52,6 @@ def digest_file(path: Path) -> str:
     chunks); a small one, one that cannot be mapped, and one modified within RACY_SECONDS (it may
     still be being written: a mapped file truncated under its reader kills the reader with SIGBUS,
     a read file only gives a digest that the next run recomputes) are read."""
-    from blake3 import blake3
 
     if mappable(path):
         try:

@@ -21,9 +21,10 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-
 from trtmake.errors import MissingDependency, UserError
+from trtmake.heavy import lazy_import
+
+np = lazy_import("numpy")
 
 SPEC_KEYS = ("color", "resize", "center_crop", "scale", "mean", "std", "layout", "dtype")
 SKIMAGE_PHOTOS = (

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from trtmake.errors import first_line
+from trtmake.onnx_info import onnxruntime_rejects
 
 # bump when what normalize() writes changes, so that normalized sources are rebuilt
 NORMALIZE_VERSION = 1
@@ -94,7 +95,6 @@ def ir_version_to_write(model) -> int:
     """The IR version a graph trtmake writes carries: at least what its opset needs; lowered to
     that only where the installed onnxruntime refuses the stamp (a newer onnx package stamps
     its own IR version, which an older onnxruntime rejects)."""
-    from trtmake.onnx_info import onnxruntime_rejects
 
     need = min_ir_version(model)
     if model.ir_version < need:

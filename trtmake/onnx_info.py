@@ -3,7 +3,9 @@ external-data files it references. Imports `onnx` lazily (not on the up-to-date 
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -129,8 +131,6 @@ def onnxruntime_rejects(ir_version: int, opset: int) -> str | None:
     Identity model with the same stamps (a few ms, once per pair and process)."""
     if ir_version <= 0 or opset <= 0:
         return None  # unstamped: let the loader and the checker speak
-    import re
-    from importlib import metadata
 
     import onnxruntime as ort
     from onnx import TensorProto, helper

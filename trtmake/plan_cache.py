@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -80,7 +81,6 @@ def _walk(folder: str, suffixes: tuple[str, ...], out: list[str]) -> None:
 
 def _package_inits(*names: str) -> list[str]:
     """The __init__.py of installed packages, found without importing them."""
-    import sys
 
     out = []
     for name in names:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+import trtmake.config.schema
 from trtmake import plan_cache
 from trtmake.errors import TrtmakeError
 from trtmake.executor import TargetResult
@@ -110,7 +111,6 @@ def run_hydra(task: Callable[[Any], Any], flags: list[str], overrides: list[str]
     os.environ["HYDRA_FULL_ERROR"] = "1"  # exceptions reach the CLI, which prints one line
     import hydra
 
-    import trtmake.config.schema  # noqa: F401  (registers the structured configs; imports Hydra)
 
     entry = hydra.main(version_base="1.3", config_path=str(root / "conf"), config_name="config")(task)
     saved = sys.argv
@@ -149,7 +149,6 @@ def composer(root: Path, scope: ExitStack) -> Callable[[list[str], dict[str, Any
     from hydra import compose, initialize_config_dir
     from hydra.core.hydra_config import HydraConfig
 
-    import trtmake.config.schema  # noqa: F401  (registers the structured configs; imports Hydra)
 
     scope.enter_context(initialize_config_dir(config_dir=str(root / "conf"), version_base="1.3",
                                               job_name="trtmake_status"))

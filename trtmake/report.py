@@ -11,11 +11,12 @@ import json
 import time
 from pathlib import Path
 from typing import Any, Iterable
+from xml.etree import ElementTree as ET
 
-from trtmake import __version__
+from trtmake import __version__, summary
 from trtmake.atomic import write_text_atomic
 from trtmake.executor import TargetResult
-
+from trtmake.normalize import PER_TENSOR
 from trtmake.summary import STATUS_STYLE
 
 
@@ -64,7 +65,6 @@ def target_entry(r: TargetResult) -> dict[str, Any]:
 
 def source_notes(source: dict[str, Any], mode: str) -> list[str]:
     """Warnings from the source stage's normalization that change what this build does."""
-    from trtmake.normalize import PER_TENSOR
 
     skipped = (source.get("normalized") or {}).get("skipped", [])
     return [note for note in skipped if mode == "int8" and PER_TENSOR in note]
@@ -98,7 +98,6 @@ def write_json(report: dict[str, Any], path: Path) -> None:
 
 def write_junit(report: dict[str, Any], path: Path) -> None:
     """One testsuite per target (per multirun job): a case per stage and one per assertion."""
-    from xml.etree import ElementTree as ET
 
     suites = ET.Element("testsuites", name="trtmake")
     for t in report["targets"]:
@@ -133,7 +132,6 @@ def print_summary(report: dict[str, Any], console=None, report_path: Path | None
     from rich.markup import escape
     from rich.table import Table
 
-    from trtmake import summary
 
     console = console or Console()
     targets = [{**t, "label": escape(t["label"])} for t in report["targets"]]

@@ -7,6 +7,7 @@ wraps rather than being cut, so override labels stay whole in a narrow terminal 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -28,8 +29,6 @@ def fixed(value: Any, decimals: int) -> str:
     if isinstance(value, int):
         return str(value)
     if value and abs(value) < 10 ** -decimals * 10:
-        import math
-
         decimals = min(12, max(decimals, 1 - math.floor(math.log10(abs(value)))))
     return f"{value:.{decimals}f}"
 

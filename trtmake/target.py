@@ -6,14 +6,15 @@ After this point nothing reads Hydra or OmegaConf: the executor only executes (n
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from trtmake.assertions import declared
-from trtmake.config.checks import check_values
 from trtmake.cache_dir import resolve_cache_dir
+from trtmake.config.checks import check_values
 from trtmake.errors import UserError
 from trtmake.models import GENERATOR_VERSION
 from trtmake.profiles import profile_from_config, resolved_shapes
@@ -50,7 +51,6 @@ class Target:
     def path_hint(self, message: str) -> str:
         """`message` (a user error) with a note when it names a relative config path resolved from
         the project root while trtmake runs in another folder: the user meant the current one."""
-        import os
 
         cwd = Path.cwd()
         if cwd == self.project_root:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from trtmake import report
+from trtmake.backends.tensorrt import merge_timing_caches
 from trtmake.cache import Cache
 from trtmake.cache_dir import resolve_cache_dir
 from trtmake.errors import UserError
@@ -34,7 +35,6 @@ def main(argv: list[str], root: Path, console) -> int:
             return 0
     elif overrides:
         raise UserError(f"{overrides[0]}: not a file; cache.dir=PATH only applies without PRODUCED files")
-    from trtmake.backends.tensorrt import merge_timing_caches  # lazy: needs TensorRT
 
     report.print_timing_merge(merge_timing_caches(pinned, produced), console)
     return 0

@@ -7,13 +7,12 @@ import os
 import re
 import typing
 
+from trtmake.config.schema import Config
 from trtmake.errors import UserError
 from trtmake.project import find_project_root
 
 
 def _valid_keys(full_key: str) -> list[str]:
-    from trtmake.config.schema import Config
-
     node: typing.Any = Config
     for part in full_key.split(".")[:-1]:
         if not dataclasses.is_dataclass(node):
@@ -29,7 +28,6 @@ def _valid_keys(full_key: str) -> list[str]:
 
 def _is_mapping_entry(full_key: str) -> bool:
     """`full_key` is a free mapping of the schema (a Dict field) or an entry of one."""
-    from trtmake.config.schema import Config
 
     node: typing.Any = Config
     for part in full_key.split("."):

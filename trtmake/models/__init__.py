@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from trtmake.errors import UserError
+from trtmake.models import resnet50, tiny
 
 if TYPE_CHECKING:
     import onnx
@@ -32,8 +33,6 @@ GENERATOR_VERSION: dict[str, int] = {
 
 
 def _generators() -> dict[str, Callable[..., onnx.ModelProto]]:
-    from trtmake.models import resnet50, tiny
-
     return {
         "resnet50": resnet50.resnet50,
         "tiny_cnn": tiny.tiny_cnn,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 
 from trtmake.heavy import lazy_import
+
 np = lazy_import("numpy")
 onnx = lazy_import("onnx")
 stride_tricks = lazy_import("numpy.lib.stride_tricks")
@@ -30,7 +31,7 @@ FC_GAIN = 8.0  # logits spread over a few units, as a trained classifier's do
 CALIB_IMAGES, CALIB_SIZE = 2, 128  # the statistics pass: NHWC float64, kept small for speed
 
 # The builders pass activations as (tensor name in the graph, NHWC float64 array of the pass).
-Act = tuple[str, np.ndarray]
+Act = tuple[str, "np.ndarray"]
 
 
 def resnet50(
