@@ -66,7 +66,7 @@ def execute(target: Any, explain: bool, progress: bool) -> TargetResult | None:
     from trtmake.executor import run_target
 
     if target.cfg.get("show"):
-        from trtmake.show import show
+        from trtmake.commands.show import show
 
         show(target, target.cfg["show"])
         return None

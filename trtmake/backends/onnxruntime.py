@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import platform
 import time
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
@@ -35,6 +36,34 @@ LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC",
           "extended": "ORT_ENABLE_EXTENDED", "all": "ORT_ENABLE_ALL"}
 
 
+@dataclass(frozen=True)
+class OrtOptions:
+    """The `backend.onnxruntime` config slice, checked; the defaults live here (the schema leaves
+    these keys unset, None)."""
+
+    graph_optimization_level: str = "all"  # one of LEVELS
+    intra_op_num_threads: int = 0  # 0: onnxruntime decides
+    execution_provider: str = "CPUExecutionProvider"
+    # int8 weights in onnxruntime-dialect graphs: auto (uint8 on x86-64 without VNNI, where signed
+    # weights saturate onnxruntime's int8 kernels; else int8), int8 (fastest) or uint8
+    int8_weights: str = "auto"
+
+
+def parse_options(raw: dict[str, Any] | None) -> OrtOptions:
+    """Check each key; an unset one (absent or None) takes its default."""
+    given = {k: getattr(v, "value", v) for k, v in (raw or {}).items() if v is not None}  # str Enums
+    opts = OrtOptions(**{k: given[k] for k in OrtOptions.__dataclass_fields__ if k in given})
+    if opts.graph_optimization_level not in LEVELS:
+        raise UserError(f"backend.onnxruntime.graph_optimization_level: {opts.graph_optimization_level!r} is not "
+                        f"one of {', '.join(LEVELS)}")
+    if opts.int8_weights not in ("auto", "int8", "uint8"):
+        raise UserError(f"backend.onnxruntime.int8_weights: {opts.int8_weights!r} is not one of auto, int8, uint8")
+    threads = opts.intra_op_num_threads
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
+        raise UserError(f"backend.onnxruntime.intra_op_num_threads: expected an integer >= 0, got {threads!r}")
+    return opts
+
+
 @lru_cache(maxsize=1)
 def cpu_isa() -> str:
     flags = cpuinfo_field("flags", "Features")
@@ -51,11 +80,11 @@ def ort_version() -> str:
         return "not installed"
 
 
-def session_options(ort, options: dict[str, Any], level: str):
+def session_options(ort, options: OrtOptions, level: str):
     so = ort.SessionOptions()
     so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, LEVELS[level])
-    if options.get("intra_op_num_threads"):
-        so.intra_op_num_threads = int(options["intra_op_num_threads"])
+    if options.intra_op_num_threads:
+        so.intra_op_num_threads = options.intra_op_num_threads
     so.log_severity_level = 3
     return so
 
@@ -64,39 +93,39 @@ class OnnxruntimeBackend(Backend):
     name = "onnxruntime"
     quantization_dialect = "onnxruntime"
 
-    def fingerprint(self, options: dict[str, Any]) -> dict[str, str]:
-        level = options.get("graph_optimization_level", "all")
+    def parse_options(self, raw: dict[str, Any] | None) -> OrtOptions:
+        return parse_options(raw)
+
+    def fingerprint(self, options: OrtOptions) -> dict[str, str]:
+        level = options.graph_optimization_level
         return {
             "backend": "onnxruntime",
             "onnxruntime": ort_version(),
-            "execution_provider": options.get("execution_provider", "CPUExecutionProvider"),
+            "execution_provider": options.execution_provider,
             "machine": platform.machine(),
             # Only an ALL-level graph is hardware specific; lower levels are portable.
             "isa": cpu_isa() if level == "all" else "portable",
         }
 
-    def build_config(self, options: dict[str, Any], profiles: Any) -> dict[str, Any]:
+    def build_config(self, options: OrtOptions, profiles: Any) -> dict[str, Any]:
         """The config slice an ORT engine depends on (profiles do not change an ORT graph)."""
-        return {"graph_optimization_level": options.get("graph_optimization_level", "all"),
-                "execution_provider": options.get("execution_provider", "CPUExecutionProvider")}
+        return {"graph_optimization_level": options.graph_optimization_level,
+                "execution_provider": options.execution_provider}
 
-    def int8_weight_type(self, options: dict[str, Any]) -> str:
+    def int8_weight_type(self, options: OrtOptions) -> str:
         """uint8 weights on x86-64 without VNNI: there onnxruntime multiplies uint8 activations by
         int8 weights with VPMADDUBSW, whose 16-bit pair sums saturate (EfficientNet-Lite0's top-1
         agreement fell from 1.00 to 0.91 on such a CPU); uint8 x uint8 products take a path that
         does not saturate, at a cost in speed. VNNI's dot products and ARM's do not saturate."""
-        chosen = str(options.get("int8_weights", "auto"))
-        if chosen in ("int8", "uint8"):
-            return chosen
-        if chosen != "auto":
-            raise UserError(f"backend.onnxruntime.int8_weights: {chosen!r} is not one of auto, int8, uint8")
+        if options.int8_weights != "auto":
+            return options.int8_weights
         isa = set(cpu_isa().split(","))
         x86 = platform.machine().lower() in ("x86_64", "amd64", "i686")
         return "uint8" if x86 and not isa & {"avx512_vnni", "avx_vnni", "amx_int8"} else "int8"
 
-    def proxy_level(self, options: dict[str, Any]) -> str:
+    def proxy_level(self, options: OrtOptions) -> str:
         """The engine's own level: at "all", Q/DQ fuses into the int8 kernels the engine runs."""
-        return str(options.get("graph_optimization_level", "all"))
+        return options.graph_optimization_level
 
     def build(self, spec: BuildSpec, workdir: Path) -> BuildResult:
         import onnxruntime as ort
@@ -108,11 +137,11 @@ class OnnxruntimeBackend(Backend):
         if weights > ENGINE_LIMIT:
             raise UserError(f"{spec.onnx_path.name}: {weights / (1 << 30):.1f} GiB of weights; the onnxruntime backend's "
                             "engine is one ONNX file, which protobuf caps at 2 GiB: build it with backend=tensorrt")
-        level = spec.options.get("graph_optimization_level", "all")
+        level = spec.options.graph_optimization_level
         engine = workdir / "engine.onnx"
         so = session_options(ort, spec.options, level)
         so.optimized_model_filepath = str(engine)
-        provider = spec.options.get("execution_provider", "CPUExecutionProvider")
+        provider = spec.options.execution_provider
         _check_provider(ort, provider)
         started = time.perf_counter()
         try:
@@ -133,7 +162,7 @@ class OnnxruntimeBackend(Backend):
                f"{layer_info['layers_after']} nodes in {seconds:.2f} s\n")
         return BuildResult(engine_path=engine, layer_info=layer_info, log=log)
 
-    def load(self, engine_path: Path, options: dict[str, Any]) -> "OrtRunner":
+    def load(self, engine_path: Path, options: OrtOptions) -> "OrtRunner":
         return OrtRunner(engine_path, options)
 
 
@@ -165,17 +194,18 @@ def _inline_external_data(model, engine: Path, source_dir: Path) -> None:
 
 
 class OrtRunner(BaseRunner):
-    """A session on an engine (already optimized: loaded with optimization disabled)."""
+    """A session on an engine (already optimized: loaded with optimization disabled), or at
+    `level` on any graph (the reference outputs, auto_exclude's trials: default options)."""
 
-    def __init__(self, path: Path, options: dict[str, Any], level: str = "disable"):
+    def __init__(self, path: Path, options: OrtOptions | None = None, level: str = "disable"):
         super().__init__(f"onnxruntime:{Path(path).name}")
-        self.path, self.options, self.level = Path(path), options, level
+        self.path, self.options, self.level = Path(path), options or OrtOptions(), level
         self.session = None
 
     def activate_impl(self) -> None:
         import onnxruntime as ort
 
-        provider = self.options.get("execution_provider", "CPUExecutionProvider")
+        provider = self.options.execution_provider
         _check_provider(ort, provider)
         try:
             self.session = ort.InferenceSession(

@@ -61,3 +61,9 @@ def _version(dist: str) -> str:
         return metadata.version(dist)
     except metadata.PackageNotFoundError:
         return "not installed"
+
+
+def export_summary(info: dict[str, Any]) -> dict[str, Any]:
+    """What the source stage's record keeps of an export's own report."""
+    keep = ("exporter", "torch", "opset", "max_abs_diff", "seconds", "warnings")
+    return {k: info[k] for k in keep if k in info}
