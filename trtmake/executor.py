@@ -91,7 +91,7 @@ def run_target(target: Target, events: Events | None = None, explain: bool = Fal
         # target runs again, which rebuilds it (a cache miss). Bounded: corruption that reappears
         # on every attempt is reported as a failed build.
         for attempt in range(_ATTEMPTS):
-            ctx = Context(target.name, target.project_root, cache, backend, options,
+            ctx = Context(target.name, target.project_root, target.path, cache, backend, options,
                           backend_missing=str(missing) if missing else None, explain=explain,
                           on_progress=lambda stage, done, total: events.stage_progress(target, stage, done, total))
             result.stages.clear()

@@ -134,10 +134,8 @@ class BaseRunner(abc.ABC):
 
 
 class Backend(abc.ABC):
-    """A toolchain that turns an ONNX graph into an engine. Holds no state of its own.
-
-    Every method taking `options` takes the backend's own typed options, parsed once per target
-    from its `backend.<name>` config slice by `parse_options` (which holds the defaults)."""
+    """A toolchain that turns an ONNX graph into an engine. Holds no state of its own. `options`:
+    what its `parse_options` made of the target's `backend.<name>` slice, once per target."""
 
     name: str = ""
     #: the Q/DQ form this backend fuses: "tensorrt" (symmetric int8) or "onnxruntime" (uint8 activations)
@@ -145,8 +143,7 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     def parse_options(self, raw: dict[str, Any] | None) -> Any:
-        """The `backend.<name>` config slice checked into this backend's options object; an unset
-        key (absent or None) takes its default. UserError naming the key otherwise."""
+        """This backend's typed options, with their defaults (an unset key: absent or None)."""
 
     @abc.abstractmethod
     def fingerprint(self, options: Any) -> dict[str, str]:
@@ -154,8 +151,8 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     def build_config(self, options: Any, profiles: tuple[Profile, ...]) -> dict[str, Any]:
-        """The config slice a build reads, for its stage key: checked options with defaults filled
-        in, so that `{}` and explicit defaults key alike."""
+        """The config slice a build reads, for its stage key (the parsed options: an unset key
+        and its explicit default key alike)."""
 
     @abc.abstractmethod
     def build(self, spec: BuildSpec, workdir: Path) -> BuildResult: ...

@@ -12,7 +12,6 @@ import platform
 import time
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +21,7 @@ if TYPE_CHECKING:
 from trtmake.backends.base import Backend, BaseRunner, BuildResult, BuildSpec, ProgressStep
 from trtmake.errors import BuildFailed, UserError, first_line
 from trtmake.host import cpuinfo_field
+from trtmake.keys import toolchain_versions
 
 # ISA features that change which kernels/layouts ORT picks at ORT_ENABLE_ALL.
 KERNEL_ISA = ("sse4_1", "sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl",
@@ -50,17 +50,12 @@ class OrtOptions:
 
 
 def parse_options(raw: dict[str, Any] | None) -> OrtOptions:
-    """Check each key; an unset one (absent or None) takes its default."""
+    """An unset key (absent or None) takes its default. The schema types each key (the level is an
+    enum) and trtmake/config/checks.py bounds the thread count; int8_weights is checked here."""
     given = {k: getattr(v, "value", v) for k, v in (raw or {}).items() if v is not None}  # str Enums
     opts = OrtOptions(**{k: given[k] for k in OrtOptions.__dataclass_fields__ if k in given})
-    if opts.graph_optimization_level not in LEVELS:
-        raise UserError(f"backend.onnxruntime.graph_optimization_level: {opts.graph_optimization_level!r} is not "
-                        f"one of {', '.join(LEVELS)}")
     if opts.int8_weights not in ("auto", "int8", "uint8"):
         raise UserError(f"backend.onnxruntime.int8_weights: {opts.int8_weights!r} is not one of auto, int8, uint8")
-    threads = opts.intra_op_num_threads
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
-        raise UserError(f"backend.onnxruntime.intra_op_num_threads: expected an integer >= 0, got {threads!r}")
     return opts
 
 
@@ -71,13 +66,6 @@ def cpu_isa() -> str:
         return platform.processor() or "unknown"
     present = set(flags.split())
     return ",".join(f for f in KERNEL_ISA if f in present) or "none"
-
-
-def ort_version() -> str:
-    try:
-        return metadata.version("onnxruntime")
-    except metadata.PackageNotFoundError:
-        return "not installed"
 
 
 def session_options(ort, options: OrtOptions, level: str):
@@ -100,7 +88,7 @@ class OnnxruntimeBackend(Backend):
         level = options.graph_optimization_level
         return {
             "backend": "onnxruntime",
-            "onnxruntime": ort_version(),
+            **toolchain_versions("onnxruntime"),
             "execution_provider": options.execution_provider,
             "machine": platform.machine(),
             # Only an ALL-level graph is hardware specific; lower levels are portable.

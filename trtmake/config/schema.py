@@ -203,23 +203,23 @@ class ValidationConfig:
 # which parses this slice once per target. None: unset, the backend's default.
 @dataclass
 class OrtOptions:
-    graph_optimization_level: Optional[OrtOptLevel] = None  # default all
-    intra_op_num_threads: Optional[int] = None  # default 0: onnxruntime decides
-    execution_provider: Optional[str] = None  # default CPUExecutionProvider
-    int8_weights: Optional[str] = None  # default auto: uint8 on x86-64 without VNNI, else int8
+    graph_optimization_level: Optional[OrtOptLevel] = None
+    intra_op_num_threads: Optional[int] = None
+    execution_provider: Optional[str] = None
+    int8_weights: Optional[str] = None  # auto, int8 or uint8
 
 
 @dataclass
 class TrtOptions:
-    workspace_mb: Optional[int] = None  # default: TensorRT's
-    builder_optimization_level: Optional[int] = None  # default 3
+    workspace_mb: Optional[int] = None
+    builder_optimization_level: Optional[int] = None
     timing_cache: Optional[str] = None
-    hardware_compatibility_level: Optional[str] = None  # default none
-    version_compatible: Optional[bool] = None  # default false
-    tiling_optimization_level: Optional[str] = None  # default none
-    max_aux_streams: Optional[int] = None  # default: TensorRT's
-    device: Optional[int] = None  # default 0
-    max_builds_per_gpu: Optional[int] = None  # default 1
+    hardware_compatibility_level: Optional[str] = None
+    version_compatible: Optional[bool] = None
+    tiling_optimization_level: Optional[str] = None
+    max_aux_streams: Optional[int] = None
+    device: Optional[int] = None
+    max_builds_per_gpu: Optional[int] = None
 
 
 @dataclass

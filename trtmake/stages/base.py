@@ -46,7 +46,8 @@ class Context:
     stage reads its own slice from its StageInput)."""
 
     name: str  # the target's
-    root: Path  # the project root: relative paths in the config resolve from it
+    root: Path  # the project root (datasets resolve their paths from it)
+    path: Callable[[str], Path]  # a path in the config, resolved (Target.path)
     cache: Cache
     backend: Backend
     options: Any  # the backend's parsed options (backend.parse_options), once per target
@@ -70,10 +71,6 @@ class Context:
         if name not in self.data:
             raise Upstream(name)
         return self.data[name]
-
-    def path(self, value: str) -> Path:
-        p = Path(value).expanduser()
-        return p if p.is_absolute() else self.root / p
 
     def host(self) -> str:
         return socket.gethostname()
@@ -105,9 +102,6 @@ class StageInput:
 
     def artifact(self, name: str) -> Artifact:
         return self.ctx.artifact(name)
-
-    def progress(self, stage: str, done: int, total: int) -> None:
-        self.ctx.on_progress(stage, done, total)
 
 
 class Stage:

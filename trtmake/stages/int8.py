@@ -161,7 +161,7 @@ def run_quantize(inp: StageInput, key: StageKey, src: Path, out: Path, workdir: 
     # the method's ranges, derived once from the cached histograms; the progress bar counts tensors
     stats = load_stats(inp.artifact("calibrate.stats").path).with_method(
         cfg["method"], percentile=cfg.get("percentile"), num_quantized_bins=cfg.get("num_quantized_bins"),
-        on_progress=lambda done, total: inp.progress("precision", done, total))
+        on_progress=lambda done, total: inp.ctx.on_progress("precision", done, total))
     # the graph calibration saw, prepared once: every auto_exclude trial quantizes it as is
     prepared = prepare_model(src, workdir / "prepared" / src.name) if stats.preprocessed else src
 

@@ -125,13 +125,13 @@ class ValidateStage(Stage):
                 for feed in feeds:
                     actual.append(runner.infer(feed))
                     done += 1
-                    inp.progress(self.name, done, total)
+                    inp.ctx.on_progress(self.name, done, total)
                 m = metrics.accuracy(reference[point], actual, v["class_axis"])
 
                 def step() -> None:
                     nonlocal done
                     done += 1
-                    inp.progress(self.name, done, total)
+                    inp.ctx.on_progress(self.name, done, total)
 
                 lat = runner.time(feeds[0], iters=v["iters"], warmup=v["warmup"], on_step=step)
                 batch = next(iter(feeds[0].values())).shape[0]
