@@ -22,6 +22,7 @@ from trtmake.backends.base import Backend, BaseRunner, BuildResult, BuildSpec, P
 from trtmake.errors import BuildFailed, UserError, first_line
 from trtmake.host import cpuinfo_field
 from trtmake.keys import toolchain_versions
+from trtmake.onnx_info import external_files, load_graph
 
 # ISA features that change which kernels/layouts ORT picks at ORT_ENABLE_ALL.
 KERNEL_ISA = ("sse4_1", "sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl",
@@ -118,8 +119,6 @@ class OnnxruntimeBackend(Backend):
     def build(self, spec: BuildSpec, workdir: Path) -> BuildResult:
         import onnxruntime as ort
 
-        from trtmake.onnx_info import load_graph
-
         source = load_graph(spec.onnx_path, key="engine")
         weights = weight_bytes(source)
         if weights > ENGINE_LIMIT:
@@ -170,8 +169,6 @@ def _inline_external_data(model, engine: Path, source_dir: Path) -> None:
     """ORT writes the optimized graph pointing at the source's external-data files; an engine
     in the cache must be self-contained, so those tensors are copied into it."""
     from onnx import external_data_helper as edh
-
-    from trtmake.onnx_info import external_files
 
     if not external_files(model, engine):
         return

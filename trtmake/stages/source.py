@@ -9,14 +9,14 @@ from trtmake.datasets import synthetic_batch
 from trtmake.errors import UserError, first_line
 from trtmake.hashing import digest_json
 from trtmake.keys import StageKey, toolchain_versions
-from trtmake.normalize import NORMALIZE_VERSION, wanted_opset
+from trtmake.models import GENERATOR_VERSION, generate
+from trtmake.normalize import NORMALIZE_VERSION, normalize, wanted_opset
 from trtmake.onnx_info import check_opset, check_supported_dtypes, describe, external_files, input_specs, load_graph
 from trtmake.ort_check import onnxruntime_refuses
 from trtmake.profiles import check_profile, model_profile
 from trtmake.stages.base import Artifact, Stage, StageInput, StageOutput
 
-# The export and generator branches import trtmake.export / trtmake.models inside the functions
-# that use them: those modules import numpy (and torch) at their top, which a no-op must not load.
+# trtmake.export is imported where it is used: it imports numpy at its top, which a no-op must not load.
 
 
 class SourceStage(Stage):
@@ -27,8 +27,6 @@ class SourceStage(Stage):
     def key(self, inp: StageInput) -> StageKey:
         model, ctx = inp.params["model"], inp.ctx
         if model.get("generator"):
-            from trtmake.models import GENERATOR_VERSION
-
             gen = model["generator"]
             return StageKey(self.name, self.version, config={
                 "generator": gen, "params": model.get("generator_params") or {},
@@ -62,8 +60,6 @@ class SourceStage(Stage):
         files: dict[str, Path] = {}
         extra: dict[str, Any] = {}
         if model.get("generator"):
-            from trtmake.models import generate
-
             path = workdir / "model.onnx"
             generate(model["generator"], dict(model.get("generator_params") or {}), path)
             files["onnx"] = path
@@ -81,8 +77,6 @@ class SourceStage(Stage):
         shown = path.name if model.get("path") else model.get("name") or path.name
         check_supported_dtypes(describe(graph), key_name, shown)
         if model.get("path"):  # a user's file: normalized into the cache (trtmake/normalize.py)
-            from trtmake.normalize import normalize
-
             out = workdir / "model.onnx"
             done = normalize(graph, out, opset=key.config.get("opset"),
                              external=bool(external_files(graph, path)))
