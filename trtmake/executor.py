@@ -42,7 +42,7 @@ class TargetResult:
     error: str | None = None
     exit_code: int = 0
     warnings: list[str] = field(default_factory=list)
-    context: Any = None  # the stage context after the run (explain/show read artifacts from it)
+    context: Context | None = None  # the run's state afterwards (show reads artifacts and the profile from it)
 
     @property
     def assertions(self) -> list[dict[str, Any]]:
@@ -117,7 +117,6 @@ def run_target(target: Target, events: Events | None = None, explain: bool = Fal
         result.error, result.exit_code = str(exc), exc.exit_code
         if isinstance(exc, UserError):
             result.error = target.path_hint(result.error)
-        _mark_failed(result)
         if not isinstance(exc, UserError):
             cache.stat.save()
     except OSError as exc:  # a full or read-only disk under the cache is a user error (exit 2), else internal
@@ -126,12 +125,11 @@ def run_target(target: Target, events: Events | None = None, explain: bool = Fal
         result.exit_code = 2 if user else 1
         if not user:
             result.data["traceback"] = {"text": traceback.format_exc()}
-        _mark_failed(result)
     except Exception as exc:  # an internal error: one line for the user, the traceback in the report
         result.error = f"internal error in stage {_failed_stage(result)}: {type(exc).__name__}: {exc}"
         result.exit_code = 1
         result.data["traceback"] = {"text": traceback.format_exc()}
-        _mark_failed(result)
+    _mark_failed(result)
     result.warnings = list(cache.warnings) + notes
     if result.exit_code == 0 and not result.ok:
         result.exit_code = 1
@@ -187,6 +185,9 @@ def _failed_stage(result: TargetResult) -> str:
 
 
 def _mark_failed(result: TargetResult) -> None:
+    """After an error: the stage it happened in says why, the stages after it are skipped."""
+    if result.error is None:
+        return
     for s in result.stages:
         if s.status == "failed" and not s.reasons:
             s.reasons = [result.error or ""]
