@@ -19,7 +19,7 @@ def test_the_pipeline_follows_each_stages_own_rule():
     names = lambda mode: [s.name for s in pipeline({"precision": {"mode": mode}})]  # noqa: E731
     assert names("fp16") == ["source", "precision", "build", "reference", "validate"]
     assert names("int8") == ["source", "calibrate", "precision", "build", "reference", "validate"]
-    assert all(cls.params or cls.name == "build" for cls in STAGES)  # build reads the parsed options
+    assert all(s.params or s.name == "build" for s in STAGES)  # build reads the parsed options
 
 
 def test_stage_results_carry_the_components_their_key_digests(trtmake):

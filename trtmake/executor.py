@@ -104,7 +104,7 @@ def run_target(target: Target, events: Events | None = None, explain: bool = Fal
                                       f"{cache.root}") from None
         if missing is not None:
             result.error, result.exit_code = str(missing), missing.exit_code
-        ctx.clear_memos()  # one run's memos (the parsed source graph, the validation batches) die with it
+        ctx.source_graph = ctx.validation_batches = None  # one run's memos die with it
         result.context = ctx
         result.data = {**ctx.data, **result.data}
         if not explain:

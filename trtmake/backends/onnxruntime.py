@@ -179,8 +179,7 @@ def _inline_external_data(model, engine: Path, source_dir: Path) -> None:
 
 
 class OrtRunner(BaseRunner):
-    """A session on an engine (already optimized: loaded with optimization disabled), or at
-    `level` on any graph (the reference outputs, auto_exclude's trials: default options)."""
+    """A session on an engine (already optimized: loaded with optimization disabled) or any graph at `level`."""
 
     def __init__(self, path: Path, options: OrtOptions | None = None, level: str = "disable"):
         super().__init__(f"onnxruntime:{Path(path).name}")

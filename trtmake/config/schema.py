@@ -198,9 +198,8 @@ class ValidationConfig:
     max_abs_error: Optional[float] = None
 
 
-# The backends' options: typed here, their defaults and value checks in each backend's options
-# class (trtmake.backends.onnxruntime.OrtOptions, trtmake.backends.tensorrt.options.TrtOptions),
-# which parses this slice once per target. None: unset, the backend's default.
+# The backends' options, typed; None: unset. Their defaults live in each backend's options class
+# (backends/onnxruntime.py OrtOptions, backends/tensorrt/options.py TrtOptions), parsed once per target.
 @dataclass
 class OrtOptions:
     graph_optimization_level: Optional[OrtOptLevel] = None

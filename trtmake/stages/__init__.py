@@ -12,10 +12,10 @@ from trtmake.stages.precision import PrecisionStage
 from trtmake.stages.source import SourceStage
 from trtmake.stages.validate import ReferenceStage, ValidateStage
 
-STAGES = (SourceStage, CalibrateStage, PrecisionStage, BuildStage, ReferenceStage, ValidateStage)
+STAGES: tuple[Stage, ...] = (SourceStage(), CalibrateStage(), PrecisionStage(), BuildStage(), ReferenceStage(),
+                             ValidateStage())  # stateless
 
 
 def pipeline(cfg: dict[str, Any]) -> list[Stage]:
     """The stages a target with this config runs, in order."""
-    stages = [cls() for cls in STAGES]
-    return [s for s in stages if s.applies(config_slice(cfg, s.params))]
+    return [s for s in STAGES if s.applies(config_slice(cfg, s.params))]

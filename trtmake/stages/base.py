@@ -75,9 +75,6 @@ class Context:
     def host(self) -> str:
         return socket.gethostname()
 
-    def clear_memos(self) -> None:
-        self.source_graph = self.validation_batches = None
-
 
 @dataclass(frozen=True)
 class StageInput:
@@ -131,7 +128,7 @@ class Stage:
             ctx.artifacts[f"{self.name}.{out_name}"] = Artifact(out["digest"], ctx.cache.object_path(out["digest"]))
 
     def check(self, inp: StageInput) -> None:
-        """After the stage ran or its record was accepted: what must hold before the next stage."""
+        """What must hold once it ran or its record was accepted, before the next stage."""
 
     def always_run(self, inp: StageInput) -> bool:
         return False

@@ -10,7 +10,6 @@ from trtmake.datasets import synthetic_batch
 from trtmake.errors import BuildFailed, UserError
 from trtmake.keys import StageKey
 from trtmake.onnx_info import input_specs
-from trtmake.profiles import Profile
 from trtmake.stages.base import Stage, StageInput, StageOutput
 
 
@@ -44,7 +43,7 @@ class BuildStage(Stage):
         with backend.build_slot(options, ctx.cache.root / "locks", ctx.cache.lock_timeout_s,
                                 what=f"{ctx.name}/build"):
             result = backend.build(spec, workdir)
-            check_engine(inp, result.engine_path, inp.profile)
+            check_engine(inp, result.engine_path)
         log = workdir / "build.log"
         log.write_text(result.log)
         files = {"engine": result.engine_path, "log": log}
@@ -53,10 +52,10 @@ class BuildStage(Stage):
         return StageOutput(files=files, data={"layer_info": result.layer_info, **result.extra})
 
 
-def check_engine(inp: StageInput, engine: Path, profile: Profile) -> None:
+def check_engine(inp: StageInput, engine: Path) -> None:
     """An engine is published only once it loads and runs: one inference at the profile's opt
     shapes, on the same seeded batch the source stage ran its graph on. A failure publishes nothing."""
-    feeds = synthetic_batch(input_specs(inp.ctx.stage_data("source")), profile.shapes_at("opt"))
+    feeds = synthetic_batch(input_specs(inp.ctx.stage_data("source")), inp.profile.shapes_at("opt"))
     with inp.backend.load(engine, inp.options) as runner:
         outputs: dict[str, Any] = runner.infer(feeds)
     if not outputs:

@@ -109,9 +109,8 @@ class SourceStage(Stage):
             ctx.artifacts["source"] = Artifact(digest, ctx.path(inp.params["model"]["path"]))
 
     def check(self, inp: StageInput) -> None:
-        """The target's profile, its static inputs filled in from the model, against the model's
-        inputs; also after a cache hit (the cached source may be another target's, under another
-        profile). Downstream stages read it from the context."""
+        """The target's profile (static inputs filled in from the model) against the model, also
+        after a cache hit (the source may be another target's); downstream stages read it from ctx."""
         model = inp.params["model"]
         specs = input_specs(inp.ctx.data[self.name])
         profile = model_profile(inp.params["profile"], specs)

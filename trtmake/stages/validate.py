@@ -22,8 +22,7 @@ KEY = "dataset.validation"
 
 
 def _points(inp: StageInput) -> dict[str, dict[str, list[int]]]:
-    profile = inp.profile
-    return {p: {n: list(s) for n, s in sorted(profile.shapes_at(p).items())} for p in inp.params["validation"]["shapes"]}
+    return {p: {n: list(s) for n, s in sorted(inp.profile.shapes_at(p).items())} for p in inp.params["validation"]["shapes"]}
 
 
 def validation_batches(inp: StageInput) -> dict[str, list[dict[str, np.ndarray]]]:

@@ -29,8 +29,7 @@ class TrtOptions:
     timing_cache: str | None = None  # a pinned timing cache file (an input of the build's key)
     max_builds_per_gpu: int = 1
 
-    # what an engine does not depend on: the GPU is in the fingerprint, the timing cache's bytes in
-    # the key's inputs, the build slots in nothing
+    # not in the build's key config: the GPU is in the fingerprint, the timing cache in its inputs
     NOT_KEYED = ("device", "timing_cache", "max_builds_per_gpu")
 
 
