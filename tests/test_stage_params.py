@@ -32,12 +32,3 @@ def test_stage_results_carry_the_components_their_key_digests(trtmake):
         assert s.components["stage"] == s.name and digest_json(s.components) == s.key
     assert app.RESULTS[-1].context.profile.shapes_at("opt")  # the profile, once per target
 
-
-def test_explain_says_a_stage_waits_for_an_upstream_that_is_rebuilt(trtmake, tiny_model):
-    args = ("target=tiny_cnn_fp32", f"model.path={tiny_model}", "model.generator=null")
-    assert trtmake(*args) == 0
-    weights = tiny_model.with_name("tiny.weights")
-    weights.write_bytes(b"\0" * weights.stat().st_size)
-    trtmake(*args, command="explain")
-    out = " ".join(trtmake.last_out.split())
-    assert "its input 'source' will be rebuilt first" in out and "(rebuilt by" not in out
