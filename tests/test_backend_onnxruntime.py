@@ -37,9 +37,9 @@ def test_fp16_graph_keeps_io_types_and_converts_weights(trtmake):
 
 def test_isa_is_in_fingerprint_only_at_level_all():
     b = OnnxruntimeBackend()
-    assert b.fingerprint({"graph_optimization_level": "extended"})["isa"] == "portable"
-    assert b.fingerprint({"graph_optimization_level": "all"})["isa"] != "portable"
-    assert b.fingerprint({})["onnxruntime"] == ort.__version__
+    assert b.fingerprint(b.parse_options({"graph_optimization_level": "extended"}))["isa"] == "portable"
+    assert b.fingerprint(b.parse_options({"graph_optimization_level": "all"}))["isa"] != "portable"
+    assert b.fingerprint(b.parse_options({}))["onnxruntime"] == ort.__version__
 
 
 def test_engine_digest_is_verified_and_corrupt_engine_is_rebuilt(trtmake):

@@ -76,12 +76,12 @@ def test_onnxruntime_dialect_weights_follow_the_cpu(monkeypatch):
     backend = ort_backend.OnnxruntimeBackend()
     monkeypatch.setattr(platform, "machine", lambda: "x86_64")
     monkeypatch.setattr(ort_backend, "cpu_isa", lambda: "sse4_2,avx,avx2,fma")
-    assert backend.int8_weight_type({}) == "uint8"
+    assert backend.int8_weight_type(backend.parse_options({})) == "uint8"
     monkeypatch.setattr(ort_backend, "cpu_isa", lambda: "avx2,avx512f,avx512_vnni")
-    assert backend.int8_weight_type({}) == "int8"
-    assert backend.int8_weight_type({"int8_weights": "uint8"}) == "uint8"
+    assert backend.int8_weight_type(backend.parse_options({})) == "int8"
+    assert backend.int8_weight_type(backend.parse_options({"int8_weights": "uint8"})) == "uint8"
     monkeypatch.setattr(platform, "machine", lambda: "aarch64")
     monkeypatch.setattr(ort_backend, "cpu_isa", lambda: "asimd,asimddp")
-    assert backend.int8_weight_type({"int8_weights": "auto"}) == "int8"
+    assert backend.int8_weight_type(backend.parse_options({"int8_weights": "auto"})) == "int8"
     with pytest.raises(UserError, match="backend.onnxruntime.int8_weights"):
-        backend.int8_weight_type({"int8_weights": "int4"})
+        backend.int8_weight_type(backend.parse_options({"int8_weights": "int4"}))

@@ -100,9 +100,9 @@ def test_build_slot_takes_a_gpu_slot_only_for_tensorrt(tmp_path):
     from trtmake.backends.onnxruntime import OnnxruntimeBackend
     from trtmake.backends.tensorrt import TensorRTBackend
 
-    options = {"device": 0, "max_builds_per_gpu": 1}
+    options = TensorRTBackend().parse_options({"device": 0, "max_builds_per_gpu": 1})
     locks = tmp_path / "locks"
-    with OnnxruntimeBackend().build_slot({}, locks, 0.2, what="tiny/build"):
+    with OnnxruntimeBackend().build_slot(OnnxruntimeBackend().parse_options({}), locks, 0.2, what="tiny/build"):
         assert not locks.exists()
     with TensorRTBackend().build_slot(options, locks, 0.2, what="tiny/build"):
         assert list((locks / "gpu").glob("*/gpu0-slot0.lock"))
@@ -238,6 +238,7 @@ def test_build_stage_holds_a_gpu_slot_while_tensorrt_builds(tmp_path, monkeypatc
     from trtmake.backends.tensorrt import TensorRTBackend
     from trtmake.profiles import Profile
     from trtmake.stages import build as build_stage
+    from trtmake.stages.base import StageInput
 
     seen = []
 
@@ -276,14 +277,13 @@ def test_build_stage_holds_a_gpu_slot_while_tensorrt_builds(tmp_path, monkeypatc
         def load(self, engine_path, options):
             return Runner("fake")
 
-    monkeypatch.setattr(build_stage, "target_profile", lambda ctx: Profile("b1"))
-    target = _Target(backend={"tensorrt": {"device": 0, "max_builds_per_gpu": 1}})
-    target.path = lambda p: tmp_path / p
-    ctx = SimpleNamespace(backend=Backend(), target=target,
+    backend = Backend()
+    ctx = SimpleNamespace(backend=backend, options=backend.parse_options({"device": 0, "max_builds_per_gpu": 1}),
+                          profile=Profile("b1"), name="tiny", path=lambda p: tmp_path / p,
                           cache=SimpleNamespace(root=tmp_path, lock_timeout_s=0.2),
                           artifacts={}, artifact=lambda name: SimpleNamespace(path=tmp_path / "graph.onnx"),
                           stage_data=lambda name: {"inputs": []})
-    out = build_stage.BuildStage().run(ctx, None, tmp_path)
+    out = build_stage.BuildStage().run(StageInput({}, ctx), None, tmp_path)
     assert seen == [("build", True), ("load", True)] and out.files["engine"].read_bytes() == b"engine"
     with gpu_slot(tmp_path / "locks", 0, 1, timeout_s=0.1):  # released when the build returned
         pass

@@ -30,7 +30,7 @@ def test_every_shipped_target_composes(name):
         target = from_config(cfg, [f"target={name}"], ROOT)
     assert target.name == name
     assert target["model"]["name"]
-    assert target["precision"]["mode"] in ("fp32", "fp16", "bf16", "int8")
+    assert target["precision"]["mode"] in ("fp32", "fp16", "int8")
     assert not Path(str(target["model"].get("path") or "")).is_absolute() or "shared" not in str(target["model"]["path"])
     assert "../shared" not in str(target.cfg), "shipped targets must not depend on ../shared"
 

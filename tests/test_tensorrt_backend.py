@@ -16,6 +16,7 @@ from trtmake.backends import select
 from trtmake.backends.base import BaseRunner, BuildSpec
 from trtmake.backends.tensorrt import TensorRTBackend, build as trt_build, probe
 from trtmake.backends.tensorrt import timing
+from trtmake.backends.tensorrt.options import TrtOptions, parse_options
 from trtmake.backends.tensorrt.toolchain import import_tensorrt
 from trtmake.errors import BuildFailed, MissingDependency, UserError
 from trtmake.profiles import Profile, ShapeRange
@@ -50,7 +51,7 @@ def model(tmp_path) -> Path:
 
 
 def build(tmp_path, onnx_path, profiles=(BATCH,), options=None, **kw):
-    spec = BuildSpec(Path(onnx_path), tuple(profiles), dict(options or {}), **kw)
+    spec = BuildSpec(Path(onnx_path), tuple(profiles), parse_options(options), **kw)
     return TensorRTBackend().build(spec, tmp_path / f"work{len(list(tmp_path.glob('work*')))}")
 
 
@@ -77,7 +78,7 @@ def test_engine_computes_what_onnxruntime_computes_at_every_batch_of_the_profile
     result = build(tmp_path, model)
     assert result.engine_path.is_file() and result.timing_cache_path.is_file()
     assert result.layer_info["layers_before"] == 4 and result.layer_info["layers_after"] >= 1
-    with TensorRTBackend().load(result.engine_path, {}) as runner:
+    with TensorRTBackend().load(result.engine_path, TrtOptions()) as runner:
         for batch in (1, 2, 4):
             x = np.random.default_rng(batch).standard_normal((batch, 3, 8, 8)).astype(np.float32)
             got = runner.infer({"input": x})
@@ -91,7 +92,7 @@ def test_outputs_of_one_call_survive_the_next(sim, tmp_path, model):
     earlier result equal to the last one."""
     result = build(tmp_path, model)
     xs = [np.full((1, 3, 8, 8), v, np.float32) for v in (0.5, -2.0)]
-    with TensorRTBackend().load(result.engine_path, {}) as runner:
+    with TensorRTBackend().load(result.engine_path, TrtOptions()) as runner:
         first = runner.infer({"input": xs[0]})["logits"]
         runner.infer({"input": xs[1]})
     np.testing.assert_allclose(first, trt_models.onnxruntime_outputs(model, {"input": xs[0]})["logits"], rtol=1e-5)
@@ -166,7 +167,7 @@ def test_static_model_needs_no_profile(sim, tmp_path):
     model = trt_models.conv_relu(tmp_path / "static.onnx", batch=1)
     result = build(tmp_path, model, profiles=())
     x = np.ones((1, 3, 8, 8), np.float32)
-    with TensorRTBackend().load(result.engine_path, {}) as runner:
+    with TensorRTBackend().load(result.engine_path, TrtOptions()) as runner:
         np.testing.assert_allclose(runner.infer({"input": x})["logits"],
                                    trt_models.onnxruntime_outputs(model, {"input": x})["logits"], rtol=1e-5)
 
@@ -176,7 +177,7 @@ def test_runner_switches_between_profiles_by_the_input_shapes(sim, tmp_path, mod
     small = Profile("small", {"input": ShapeRange((1, 3, 8, 8), (1, 3, 8, 8), (2, 3, 8, 8))})
     large = Profile("large", {"input": ShapeRange((4, 3, 8, 8), (6, 3, 8, 8), (8, 3, 8, 8))})
     result = build(tmp_path, model, profiles=(small, large))
-    with TensorRTBackend().load(result.engine_path, {}) as runner:
+    with TensorRTBackend().load(result.engine_path, TrtOptions()) as runner:
         for batch in (8, 1, 6, 2):
             x = np.random.default_rng(batch).standard_normal((batch, 3, 8, 8)).astype(np.float32)
             np.testing.assert_allclose(runner.infer({"input": x})["logits"],
@@ -189,7 +190,7 @@ def test_data_dependent_output_shapes_come_back_whole(sim, tmp_path):
     model = trt_models.nonzero(tmp_path / "nz.onnx")
     result = build(tmp_path, model, profiles=(Profile("p", {"x": ShapeRange((1,), (8,), (16,))}),))
     x = np.array([0, 1.5, 0, 2, 3, 0, 0, 4], np.float32)
-    with TensorRTBackend().load(result.engine_path, {}) as runner:
+    with TensorRTBackend().load(result.engine_path, TrtOptions()) as runner:
         got = runner.infer({"x": x})["idx"]
     np.testing.assert_array_equal(got, np.nonzero(x)[0][None, :])
 
@@ -199,14 +200,14 @@ def test_integer_and_float_inputs_keep_their_types(sim, tmp_path):
     prof = Profile("p", {"ids": ShapeRange((1, 4), (2, 16), (4, 32)), "mask": ShapeRange((1, 4), (2, 16), (4, 32))})
     result = build(tmp_path, model, profiles=(prof,))
     feeds = {"ids": np.arange(32, dtype=np.int64).reshape(2, 16), "mask": np.full((2, 16), 0.5, np.float32)}
-    with TensorRTBackend().load(result.engine_path, {}) as runner:
+    with TensorRTBackend().load(result.engine_path, TrtOptions()) as runner:
         np.testing.assert_allclose(runner.infer(feeds)["y"], np.arange(32).reshape(2, 16) * 0.5)
 
 
 def test_time_runs_warmup_plus_iters_and_reports_each_step(sim, tmp_path, model):
     result = build(tmp_path, model)
     steps = []
-    with TensorRTBackend().load(result.engine_path, {}) as runner:
+    with TensorRTBackend().load(result.engine_path, TrtOptions()) as runner:
         times = runner.time({"input": np.ones((2, 3, 8, 8), np.float32)}, iters=5, warmup=2,
                             on_step=lambda: steps.append(1))
         with pytest.raises(ValueError, match="iters"):
@@ -216,7 +217,7 @@ def test_time_runs_warmup_plus_iters_and_reports_each_step(sim, tmp_path, model)
 
 def test_runner_checks_its_state_and_its_feeds(sim, tmp_path, model):
     result = build(tmp_path, model)
-    runner = TensorRTBackend().load(result.engine_path, {})
+    runner = TensorRTBackend().load(result.engine_path, TrtOptions())
     assert isinstance(runner, BaseRunner)
     with pytest.raises(RuntimeError, match="outside its `with` block"):
         runner.infer({"input": np.ones((1, 3, 8, 8), np.float32)})
@@ -231,7 +232,7 @@ def test_an_engine_from_another_compute_capability_is_refused(tmp_path, model, m
     result = build(tmp_path, model)
     install(monkeypatch, version="10.13.3.9", devices=[Device("NVIDIA A100-SXM4-80GB", (8, 0))])
     with pytest.raises(BuildFailed, match="could not load engine.plan"):
-        with TensorRTBackend().load(result.engine_path, {}):
+        with TensorRTBackend().load(result.engine_path, TrtOptions()):
             pass
 
 
@@ -240,7 +241,7 @@ def test_one_tensorrt_logger_per_process(sim, tmp_path, model):
     simulator (as real TensorRT) never warns that a different logger was passed."""
     first = build(tmp_path, model)
     second = build(tmp_path, model)
-    with TensorRTBackend().load(first.engine_path, {}) as runner:
+    with TensorRTBackend().load(first.engine_path, TrtOptions()) as runner:
         runner.infer({"input": np.ones((1, 3, 8, 8), np.float32)})
     timing.merge_timing_caches(tmp_path / "pinned.cache", [first.timing_cache_path, second.timing_cache_path])
     assert not [m for m in sim.messages("WARNING") if "logger passed into" in m]
@@ -301,7 +302,7 @@ def test_no_timing_cache_after_a_build_is_a_build_failure():
 
 # -- toolchain: release gate, fingerprint, probe, selection -----------------------------------------
 def test_fingerprint_names_release_gpu_and_platform(sim):
-    fp = TensorRTBackend().fingerprint({})
+    fp = TensorRTBackend().fingerprint(parse_options({}))
     assert fp["tensorrt"] == sim.trt.__version__ and fp["gpu"].startswith("NVIDIA ")
     assert fp["compute_capability"].count(".") == 1 and fp["os"] and fp["arch"]
     if sim.cuda is not None:
@@ -311,14 +312,14 @@ def test_fingerprint_names_release_gpu_and_platform(sim):
 
 def test_fingerprint_differs_by_gpu_and_by_cpu_architecture(monkeypatch):
     install(monkeypatch, devices=[Device("NVIDIA H100 80GB HBM3", (9, 0)), Device("NVIDIA L4", (8, 9))])
-    h100, l4 = TensorRTBackend().fingerprint({}), TensorRTBackend().fingerprint({"device": 1})
+    h100, l4 = TensorRTBackend().fingerprint(parse_options({})), TensorRTBackend().fingerprint(parse_options({"device": 1}))
     assert (h100["gpu"], l4["gpu"]) == ("NVIDIA H100 80GB HBM3", "NVIDIA L4") and l4["compute_capability"] == "8.9"
     import platform
 
     arch = {}
     for machine in ("x86_64", "aarch64"):  # engines do not move between CPU architectures
         monkeypatch.setattr(platform, "machine", lambda machine=machine: machine)
-        arch[machine] = TensorRTBackend().fingerprint({})
+        arch[machine] = TensorRTBackend().fingerprint(parse_options({}))
     assert arch["x86_64"]["arch"] == "x86_64" and arch["aarch64"]["arch"] == "aarch64"
     assert arch["x86_64"] != arch["aarch64"]
 
@@ -326,7 +327,7 @@ def test_fingerprint_differs_by_gpu_and_by_cpu_architecture(monkeypatch):
 def test_a_device_that_is_not_there_is_a_user_error_and_probe_says_which(monkeypatch):
     install(monkeypatch)
     with pytest.raises(UserError, match="device 1"):
-        TensorRTBackend().fingerprint({"device": 1})
+        TensorRTBackend().fingerprint(parse_options({"device": 1}))
     ok, why = probe(1)
     assert not ok and "device 1" in why
     assert probe(0) == (True, "TensorRT 10.13.3 on NVIDIA H100 80GB HBM3 (sm_90)")
@@ -376,9 +377,13 @@ def _no_libcudart(self):
 
 def test_build_config_keys_defaults_alike_and_leaves_out_the_device():
     backend = TensorRTBackend()
-    assert backend.build_config({}, (BATCH,)) == backend.build_config(
-        {"builder_optimization_level": 3, "device": 1, "timing_cache": None}, (BATCH,))
-    assert backend.build_config({"workspace_mb": 64}, (BATCH,)) != backend.build_config({}, (BATCH,))
+    unset = backend.parse_options({})
+    assert backend.build_config(unset, (BATCH,)) == backend.build_config(backend.parse_options(
+        {"builder_optimization_level": 3, "device": 1, "timing_cache": None, "max_builds_per_gpu": 2}), (BATCH,))
+    assert backend.build_config(backend.parse_options({"workspace_mb": 64}), (BATCH,)) != backend.build_config(
+        unset, (BATCH,))
+    # the schema leaves every key unset (None): the options class's defaults apply
+    assert backend.parse_options({"builder_optimization_level": None, "version_compatible": None}) == unset
 
 
 def test_importing_the_backend_imports_neither_tensorrt_nor_polygraphy_nor_cuda():
@@ -395,7 +400,7 @@ def test_a_context_tensorrt_cannot_create_is_a_build_failure_naming_the_engine(s
     result = build(tmp_path, model)
     monkeypatch.setattr(sim.trt.ICudaEngine, "create_execution_context", lambda self, *args, **kwargs: None)
     with pytest.raises(BuildFailed, match="could not load engine.plan"):
-        with TensorRTBackend().load(result.engine_path, {}):
+        with TensorRTBackend().load(result.engine_path, TrtOptions()):
             pass
 
 

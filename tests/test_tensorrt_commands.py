@@ -16,6 +16,7 @@ from trtmake.backends.base import BuildSpec
 from trtmake.backends.tensorrt.commands import (
     polygraphy_command, polygraphy_shell, trtexec_command, trtexec_shell,
 )
+from trtmake.backends.tensorrt.options import TrtOptions, parse_options
 from trtmake.errors import UserError
 from trtmake.profiles import Profile, ShapeRange
 
@@ -73,7 +74,7 @@ def trtexec_accepts(argv: list[str], inputs: dict[str, tuple[int, ...]]) -> None
 
 
 def test_dynamic_model_gets_the_dynamic_inputs_shapes_trtexec_accepts():
-    spec = BuildSpec(Path("/m/model.onnx"), (ONE,), {})
+    spec = BuildSpec(Path("/m/model.onnx"), (ONE,), TrtOptions())
     argv = trtexec_command(spec, "/out/engine.plan", {"x"}, trt_major=10)
     trtexec_accepts(argv, {"x": (-1, 3, 224, 224)})
     assert trtexec_profiles(argv) == [{"min": {"x": (1, 3, 224, 224)}, "opt": {"x": (8, 3, 224, 224)},
@@ -83,7 +84,7 @@ def test_dynamic_model_gets_the_dynamic_inputs_shapes_trtexec_accepts():
 
 
 def test_static_model_gets_no_shapes_since_trtexec_refuses_them():
-    spec = BuildSpec(Path("m.onnx"), (STATIC,), {})
+    spec = BuildSpec(Path("m.onnx"), (STATIC,), TrtOptions())
     argv = trtexec_command(spec, "e.plan", set(), trt_major=10)
     trtexec_accepts(argv, {"x": (1, 3, 224, 224)})
     assert not any("Shapes" in a for a in argv)
@@ -93,7 +94,7 @@ def test_static_model_gets_no_shapes_since_trtexec_refuses_them():
 
 def test_static_inputs_of_a_dynamic_model_are_left_to_the_model():
     profile = Profile("p", {"ids": ShapeRange((1, 8), (4, 64), (8, 128)), "scale": ShapeRange((1,), (1,), (1,))})
-    argv = trtexec_command(BuildSpec(Path("m.onnx"), (profile,), {}), "e.plan", {"ids"}, trt_major=10)
+    argv = trtexec_command(BuildSpec(Path("m.onnx"), (profile,), TrtOptions()), "e.plan", {"ids"}, trt_major=10)
     trtexec_accepts(argv, {"ids": (-1, -1), "scale": (1,)})
     assert all("scale" not in a for a in argv)
 
@@ -102,20 +103,20 @@ def test_every_option_maps_to_its_flag_and_11x_drops_strongly_typed():
     options = {"workspace_mb": 2048, "builder_optimization_level": 5, "hardware_compatibility_level": "ampere_plus",
                "version_compatible": True, "tiling_optimization_level": "moderate", "max_aux_streams": 0,
                "device": 1}
-    argv = trtexec_command(BuildSpec(Path("m.onnx"), (ONE,), options), "e.plan", {"x"}, trt_major=11)
+    argv = trtexec_command(BuildSpec(Path("m.onnx"), (ONE,), parse_options(options)), "e.plan", {"x"}, trt_major=11)
     assert "--stronglyTyped" not in argv
     for flag in ("--memPoolSize=workspace:2048M", "--builderOptimizationLevel=5",
                  "--hardwareCompatibilityLevel=ampere+", "--versionCompatible", "--tilingOptimizationLevel=2",
                  "--maxAuxStreams=0", "--device=1"):
         assert flag in argv
-    same_cc = BuildSpec(Path("m.onnx"), (ONE,), {"hardware_compatibility_level": "same_compute_capability"})
+    same_cc = BuildSpec(Path("m.onnx"), (ONE,), parse_options({"hardware_compatibility_level": "same_compute_capability"}))
     assert "--hardwareCompatibilityLevel=sameComputeCapability" in trtexec_command(same_cc, "e.plan", {"x"}, 10)
 
 
 def test_names_with_colons_are_quoted_and_profiles_numbered_as_trtexec_parses_them():
     p0 = Profile("a", {"input:0": ShapeRange((1, 8), (1, 8), (2, 8)), "a/b.c": ShapeRange((1, 8), (1, 8), (2, 8))})
     p1 = Profile("b", {"input:0": ShapeRange((2, 64), (4, 64), (8, 64)), "a/b.c": ShapeRange((2, 64), (4, 64), (8, 64))})
-    argv = trtexec_command(BuildSpec(Path("m.onnx"), (p0, p1), {}), "e.plan", {"input:0", "a/b.c"}, trt_major=10)
+    argv = trtexec_command(BuildSpec(Path("m.onnx"), (p0, p1), TrtOptions()), "e.plan", {"input:0", "a/b.c"}, trt_major=10)
     trtexec_accepts(argv, {"input:0": (-1, -1), "a/b.c": (-1, -1)})
     assert [a for a in argv if a.startswith("--profile")] == ["--profile=0", "--profile=1"]
     assert trtexec_profiles(argv)[1]["opt"] == {"input:0": (4, 64), "a/b.c": (4, 64)}
@@ -124,17 +125,17 @@ def test_names_with_colons_are_quoted_and_profiles_numbered_as_trtexec_parses_th
 def test_a_name_trtexec_cannot_express_is_a_user_error_pointing_to_polygraphy():
     p = Profile("p", {"a,b": ShapeRange((1, 8), (1, 8), (2, 8))})
     with pytest.raises(UserError, match="show=polygraphy"):
-        trtexec_command(BuildSpec(Path("m.onnx"), (p,), {}), "e.plan", {"a,b"}, trt_major=10)
+        trtexec_command(BuildSpec(Path("m.onnx"), (p,), TrtOptions()), "e.plan", {"a,b"}, trt_major=10)
 
 
 def test_trtexec_shell_copies_the_pinned_cache_so_trtexec_never_updates_it():
-    spec = BuildSpec(Path("m.onnx"), (ONE,), {}, timing_cache=Path("/team/timing cache.bin"))
+    spec = BuildSpec(Path("m.onnx"), (ONE,), TrtOptions(), timing_cache=Path("/team/timing cache.bin"))
     copy_line, run_line = trtexec_shell(spec, "/out/engine.plan", {"x"}, trt_major=10).splitlines()
     assert shlex.split(copy_line) == ["cp", "/team/timing cache.bin", "/out/timing.cache"]
     argv = shlex.split(run_line)
     assert argv[0] == "trtexec" and "--timingCacheFile=/out/timing.cache" in argv
     assert not any("/team/" in a for a in argv)
-    assert len(trtexec_shell(BuildSpec(Path("m.onnx"), (ONE,), {}), "e.plan", {"x"}, 10).splitlines()) == 1
+    assert len(trtexec_shell(BuildSpec(Path("m.onnx"), (ONE,), TrtOptions()), "e.plan", {"x"}, 10).splitlines()) == 1
 
 
 # -- Polygraphy's own parser ------------------------------------------------------------------------
@@ -160,7 +161,7 @@ def test_polygraphy_parses_the_profiles_and_options_we_print():
     p1 = Profile("b", {"input:0": ShapeRange((2, 64), (4, 64), (8, 64)), "a/b.c": ShapeRange((2, 64), (4, 64), (8, 64))})
     options = {"workspace_mb": 512, "builder_optimization_level": 4, "hardware_compatibility_level": "ampere_plus",
                "version_compatible": True, "max_aux_streams": 2}
-    spec = BuildSpec(Path("/m/model.onnx"), (p0, p1), options, timing_cache=Path("/team/t.cache"))
+    spec = BuildSpec(Path("/m/model.onnx"), (p0, p1), parse_options(options), timing_cache=Path("/team/t.cache"))
     argv = polygraphy_command(spec, "/out/e.plan", {"input:0", "a/b.c"}, trt_major=10)
     args, config = polygraphy_parse(argv)
     assert args.model_file == "/m/model.onnx" and args.save_engine == "/out/e.plan" and args.model_type == "onnx"
@@ -173,13 +174,13 @@ def test_polygraphy_parses_the_profiles_and_options_we_print():
 
 
 def test_polygraphy_static_model_has_no_shapes():
-    argv = polygraphy_command(BuildSpec(Path("m.onnx"), (STATIC,), {}), "e.plan", set(), trt_major=10)
+    argv = polygraphy_command(BuildSpec(Path("m.onnx"), (STATIC,), TrtOptions()), "e.plan", set(), trt_major=10)
     _, config = polygraphy_parse(argv)
     assert not any(a.startswith("--trt-") and a.endswith("-shapes") for a in argv)
     assert not config.profile_dicts
 
 
 def test_polygraphy_shell_selects_the_device_by_environment():
-    spec = BuildSpec(Path("m.onnx"), (ONE,), {"device": 2})
+    spec = BuildSpec(Path("m.onnx"), (ONE,), parse_options({"device": 2}))
     line = polygraphy_shell(spec, "e.plan", {"x"}, trt_major=10)
     assert line.startswith("CUDA_VISIBLE_DEVICES=2 polygraphy run ")

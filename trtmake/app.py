@@ -22,7 +22,7 @@ from trtmake.executor import TargetResult, run_target
 from trtmake.planner import Request
 from trtmake.progress import RichProgress
 from trtmake.report import target_entry
-from trtmake.show import show
+from trtmake.commands.show import show
 
 ENTRY_FILE = "trtmake_result.json"
 

@@ -60,3 +60,30 @@ def _show(name: str, value: Any) -> str:
     if isinstance(value, str):
         return value
     return canonical_json(value)
+
+
+def toolchain_versions(*packages: str) -> dict[str, str]:
+    """The installed version of each distribution ("not installed" when absent), for a key's toolchain."""
+    from importlib import metadata
+
+    out = {}
+    for p in packages:
+        try:
+            out[p] = metadata.version(p)
+        except metadata.PackageNotFoundError:
+            out[p] = "not installed"
+    return out
+
+
+def config_slice(cfg: dict[str, Any], params: tuple[str, ...]) -> dict[str, Any]:
+    """The part of a target's config that a stage declares it reads (DVC's params): each dotted
+    key (`precision.mode`) or group (`validation`) copied into a nested dict of the same shape."""
+    out: dict[str, Any] = {}
+    for dotted in params:
+        *groups, last = dotted.split(".")
+        src, dst = cfg, out
+        for group in groups:
+            src = src.get(group) or {}
+            dst = dst.setdefault(group, {})
+        dst[last] = src.get(last)
+    return out

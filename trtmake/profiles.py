@@ -82,6 +82,11 @@ def profile_from_config(name: str, shapes_cfg: dict, key: str = "profile.shapes"
     return Profile(name=name, shapes=shapes, batch=batch)
 
 
+def model_profile(profile_cfg: dict, inputs: list[InputSpec]) -> Profile:
+    """The target's `profile` config slice as a Profile, the model's static inputs filled in."""
+    return fill_static_inputs(profile_from_config(profile_cfg["name"], profile_cfg["shapes"]), inputs)
+
+
 def _static(d) -> bool:
     return isinstance(d, int) and d > 0
 

@@ -30,11 +30,11 @@ ProgressStep = Callable[[], None]
 
 @dataclass(frozen=True)
 class BuildSpec:
-    """Everything a build reads. `options` is the plain-dict config slice of the backend."""
+    """Everything a build reads. `options`: the backend's parsed options (Backend.parse_options)."""
 
     onnx_path: Path
     profiles: tuple[Profile, ...]
-    options: dict[str, Any]
+    options: Any
     timing_cache: Path | None = None  # pinned timing cache, an input of the key
     nodes: int | None = None  # node count of onnx_path when already known (saves a parse for layer info)
 
@@ -134,42 +134,47 @@ class BaseRunner(abc.ABC):
 
 
 class Backend(abc.ABC):
-    """A toolchain that turns an ONNX graph into an engine. Holds no state of its own."""
+    """A toolchain that turns an ONNX graph into an engine. Holds no state of its own. `options`:
+    what its `parse_options` made of the target's `backend.<name>` slice, once per target."""
 
     name: str = ""
     #: the Q/DQ form this backend fuses: "tensorrt" (symmetric int8) or "onnxruntime" (uint8 activations)
     quantization_dialect: str = "onnxruntime"
 
     @abc.abstractmethod
-    def fingerprint(self, options: dict[str, Any]) -> dict[str, str]:
+    def parse_options(self, raw: dict[str, Any] | None) -> Any:
+        """This backend's typed options, with their defaults (an unset key: absent or None)."""
+
+    @abc.abstractmethod
+    def fingerprint(self, options: Any) -> dict[str, str]:
         """The toolchain facts an engine built with these options depends on (all strings)."""
 
     @abc.abstractmethod
-    def build_config(self, options: dict[str, Any], profiles: tuple[Profile, ...]) -> dict[str, Any]:
-        """The config slice a build reads, for its stage key: checked options with defaults filled
-        in, so that `{}` and explicit defaults key alike."""
+    def build_config(self, options: Any, profiles: tuple[Profile, ...]) -> dict[str, Any]:
+        """The config slice a build reads, for its stage key (the parsed options: an unset key
+        and its explicit default key alike)."""
 
     @abc.abstractmethod
     def build(self, spec: BuildSpec, workdir: Path) -> BuildResult: ...
 
     @abc.abstractmethod
-    def load(self, engine_path: Path, options: dict[str, Any]) -> BaseRunner: ...
+    def load(self, engine_path: Path, options: Any) -> BaseRunner: ...
 
-    def timing_cache(self, options: dict[str, Any], resolve: Callable[[str], Path]) -> Path | None:
+    def timing_cache(self, options: Any, resolve: Callable[[str], Path]) -> Path | None:
         """The pinned timing cache a build reads (an input of its key), or None."""
         return None
 
-    def build_slot(self, options: dict[str, Any], lock_dir: Path, timeout_s: float,
+    def build_slot(self, options: Any, lock_dir: Path, timeout_s: float,
                    what: str) -> ContextManager[Any]:
         """Held around `build`: a share of the device the build runs on (nothing by default)."""
         return nullcontext()
 
-    def int8_weight_type(self, options: dict[str, Any]) -> str:
+    def int8_weight_type(self, options: Any) -> str:
         """The type of int8 weights in an onnxruntime-dialect graph: "int8" (signed, the default)
         or "uint8" where this machine's int8 kernels would saturate on signed weights."""
         return "int8"
 
-    def proxy_level(self, options: dict[str, Any]) -> str:
+    def proxy_level(self, options: Any) -> str:
         """The onnxruntime graph optimization level at which onnxruntime stands in for this
         backend's engines (auto_exclude's trial runs): "basic" runs Q/DQ in float, a proxy for
         another runtime's int8."""

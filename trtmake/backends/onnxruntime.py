@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import platform
 import time
+from dataclasses import dataclass
 from functools import lru_cache
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 from trtmake.backends.base import Backend, BaseRunner, BuildResult, BuildSpec, ProgressStep
 from trtmake.errors import BuildFailed, UserError, first_line
 from trtmake.host import cpuinfo_field
+from trtmake.keys import toolchain_versions
+from trtmake.onnx_info import external_files, load_graph
 
 # ISA features that change which kernels/layouts ORT picks at ORT_ENABLE_ALL.
 KERNEL_ISA = ("sse4_1", "sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl",
@@ -35,6 +37,29 @@ LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC",
           "extended": "ORT_ENABLE_EXTENDED", "all": "ORT_ENABLE_ALL"}
 
 
+@dataclass(frozen=True)
+class OrtOptions:
+    """The `backend.onnxruntime` config slice, checked; the defaults live here (the schema leaves
+    these keys unset, None)."""
+
+    graph_optimization_level: str = "all"  # one of LEVELS
+    intra_op_num_threads: int = 0  # 0: onnxruntime decides
+    execution_provider: str = "CPUExecutionProvider"
+    # int8 weights in onnxruntime-dialect graphs: auto (uint8 on x86-64 without VNNI, where signed
+    # weights saturate onnxruntime's int8 kernels; else int8), int8 (fastest) or uint8
+    int8_weights: str = "auto"
+
+
+def parse_options(raw: dict[str, Any] | None) -> OrtOptions:
+    """An unset key (absent or None) takes its default. The schema types each key (the level is an
+    enum) and trtmake/config/checks.py bounds the thread count; int8_weights is checked here."""
+    given = {k: getattr(v, "value", v) for k, v in (raw or {}).items() if v is not None}  # str Enums
+    opts = OrtOptions(**{k: given[k] for k in OrtOptions.__dataclass_fields__ if k in given})
+    if opts.int8_weights not in ("auto", "int8", "uint8"):
+        raise UserError(f"backend.onnxruntime.int8_weights: {opts.int8_weights!r} is not one of auto, int8, uint8")
+    return opts
+
+
 @lru_cache(maxsize=1)
 def cpu_isa() -> str:
     flags = cpuinfo_field("flags", "Features")
@@ -44,18 +69,11 @@ def cpu_isa() -> str:
     return ",".join(f for f in KERNEL_ISA if f in present) or "none"
 
 
-def ort_version() -> str:
-    try:
-        return metadata.version("onnxruntime")
-    except metadata.PackageNotFoundError:
-        return "not installed"
-
-
-def session_options(ort, options: dict[str, Any], level: str):
+def session_options(ort, options: OrtOptions, level: str):
     so = ort.SessionOptions()
     so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, LEVELS[level])
-    if options.get("intra_op_num_threads"):
-        so.intra_op_num_threads = int(options["intra_op_num_threads"])
+    if options.intra_op_num_threads:
+        so.intra_op_num_threads = options.intra_op_num_threads
     so.log_severity_level = 3
     return so
 
@@ -64,55 +82,53 @@ class OnnxruntimeBackend(Backend):
     name = "onnxruntime"
     quantization_dialect = "onnxruntime"
 
-    def fingerprint(self, options: dict[str, Any]) -> dict[str, str]:
-        level = options.get("graph_optimization_level", "all")
+    def parse_options(self, raw: dict[str, Any] | None) -> OrtOptions:
+        return parse_options(raw)
+
+    def fingerprint(self, options: OrtOptions) -> dict[str, str]:
+        level = options.graph_optimization_level
         return {
             "backend": "onnxruntime",
-            "onnxruntime": ort_version(),
-            "execution_provider": options.get("execution_provider", "CPUExecutionProvider"),
+            **toolchain_versions("onnxruntime"),
+            "execution_provider": options.execution_provider,
             "machine": platform.machine(),
             # Only an ALL-level graph is hardware specific; lower levels are portable.
             "isa": cpu_isa() if level == "all" else "portable",
         }
 
-    def build_config(self, options: dict[str, Any], profiles: Any) -> dict[str, Any]:
+    def build_config(self, options: OrtOptions, profiles: Any) -> dict[str, Any]:
         """The config slice an ORT engine depends on (profiles do not change an ORT graph)."""
-        return {"graph_optimization_level": options.get("graph_optimization_level", "all"),
-                "execution_provider": options.get("execution_provider", "CPUExecutionProvider")}
+        return {"graph_optimization_level": options.graph_optimization_level,
+                "execution_provider": options.execution_provider}
 
-    def int8_weight_type(self, options: dict[str, Any]) -> str:
+    def int8_weight_type(self, options: OrtOptions) -> str:
         """uint8 weights on x86-64 without VNNI: there onnxruntime multiplies uint8 activations by
         int8 weights with VPMADDUBSW, whose 16-bit pair sums saturate (EfficientNet-Lite0's top-1
         agreement fell from 1.00 to 0.91 on such a CPU); uint8 x uint8 products take a path that
         does not saturate, at a cost in speed. VNNI's dot products and ARM's do not saturate."""
-        chosen = str(options.get("int8_weights", "auto"))
-        if chosen in ("int8", "uint8"):
-            return chosen
-        if chosen != "auto":
-            raise UserError(f"backend.onnxruntime.int8_weights: {chosen!r} is not one of auto, int8, uint8")
+        if options.int8_weights != "auto":
+            return options.int8_weights
         isa = set(cpu_isa().split(","))
         x86 = platform.machine().lower() in ("x86_64", "amd64", "i686")
         return "uint8" if x86 and not isa & {"avx512_vnni", "avx_vnni", "amx_int8"} else "int8"
 
-    def proxy_level(self, options: dict[str, Any]) -> str:
+    def proxy_level(self, options: OrtOptions) -> str:
         """The engine's own level: at "all", Q/DQ fuses into the int8 kernels the engine runs."""
-        return str(options.get("graph_optimization_level", "all"))
+        return options.graph_optimization_level
 
     def build(self, spec: BuildSpec, workdir: Path) -> BuildResult:
         import onnxruntime as ort
-
-        from trtmake.onnx_info import load_graph
 
         source = load_graph(spec.onnx_path, key="engine")
         weights = weight_bytes(source)
         if weights > ENGINE_LIMIT:
             raise UserError(f"{spec.onnx_path.name}: {weights / (1 << 30):.1f} GiB of weights; the onnxruntime backend's "
                             "engine is one ONNX file, which protobuf caps at 2 GiB: build it with backend=tensorrt")
-        level = spec.options.get("graph_optimization_level", "all")
+        level = spec.options.graph_optimization_level
         engine = workdir / "engine.onnx"
         so = session_options(ort, spec.options, level)
         so.optimized_model_filepath = str(engine)
-        provider = spec.options.get("execution_provider", "CPUExecutionProvider")
+        provider = spec.options.execution_provider
         _check_provider(ort, provider)
         started = time.perf_counter()
         try:
@@ -133,7 +149,7 @@ class OnnxruntimeBackend(Backend):
                f"{layer_info['layers_after']} nodes in {seconds:.2f} s\n")
         return BuildResult(engine_path=engine, layer_info=layer_info, log=log)
 
-    def load(self, engine_path: Path, options: dict[str, Any]) -> "OrtRunner":
+    def load(self, engine_path: Path, options: OrtOptions) -> "OrtRunner":
         return OrtRunner(engine_path, options)
 
 
@@ -154,8 +170,6 @@ def _inline_external_data(model, engine: Path, source_dir: Path) -> None:
     in the cache must be self-contained, so those tensors are copied into it."""
     from onnx import external_data_helper as edh
 
-    from trtmake.onnx_info import external_files
-
     if not external_files(model, engine):
         return
     import onnx
@@ -165,17 +179,17 @@ def _inline_external_data(model, engine: Path, source_dir: Path) -> None:
 
 
 class OrtRunner(BaseRunner):
-    """A session on an engine (already optimized: loaded with optimization disabled)."""
+    """A session on an engine (already optimized: loaded with optimization disabled) or any graph at `level`."""
 
-    def __init__(self, path: Path, options: dict[str, Any], level: str = "disable"):
+    def __init__(self, path: Path, options: OrtOptions | None = None, level: str = "disable"):
         super().__init__(f"onnxruntime:{Path(path).name}")
-        self.path, self.options, self.level = Path(path), options, level
+        self.path, self.options, self.level = Path(path), options or OrtOptions(), level
         self.session = None
 
     def activate_impl(self) -> None:
         import onnxruntime as ort
 
-        provider = self.options.get("execution_provider", "CPUExecutionProvider")
+        provider = self.options.execution_provider
         _check_provider(ort, provider)
         try:
             self.session = ort.InferenceSession(

@@ -1,5 +1,5 @@
 """Structured configs: every recipe group is typed, so an unknown key or a bad value is an
-error that names the key and, for enums, lists the valid choices (DESIGN.md section 7)."""
+error that names the key and, for enums, lists the valid choices."""
 
 from __future__ import annotations
 
@@ -13,8 +13,7 @@ from hydra.core.config_store import ConfigStore
 class PrecisionMode(str, Enum):
     fp32 = "fp32"
     fp16 = "fp16"
-    bf16 = "bf16"
-    int8 = "int8"
+    int8 = "int8"  # no bf16: the onnxruntime CPU backend has no bf16 kernels
 
 
 class CalibrationMethod(str, Enum):
@@ -199,27 +198,27 @@ class ValidationConfig:
     max_abs_error: Optional[float] = None
 
 
+# The backends' options, typed; None: unset. Their defaults live in each backend's options class
+# (backends/onnxruntime.py OrtOptions, backends/tensorrt/options.py TrtOptions), parsed once per target.
 @dataclass
 class OrtOptions:
-    graph_optimization_level: OrtOptLevel = OrtOptLevel.all
-    intra_op_num_threads: int = 0
-    execution_provider: str = "CPUExecutionProvider"
-    # int8 weights in onnxruntime-dialect graphs: auto (uint8 on x86-64 without VNNI, where signed
-    # weights saturate onnxruntime's int8 kernels; else int8), int8 (fastest) or uint8
-    int8_weights: str = "auto"
+    graph_optimization_level: Optional[OrtOptLevel] = None
+    intra_op_num_threads: Optional[int] = None
+    execution_provider: Optional[str] = None
+    int8_weights: Optional[str] = None  # auto, int8 or uint8
 
 
 @dataclass
 class TrtOptions:
     workspace_mb: Optional[int] = None
-    builder_optimization_level: int = 3
+    builder_optimization_level: Optional[int] = None
     timing_cache: Optional[str] = None
-    hardware_compatibility_level: str = "none"
-    version_compatible: bool = False
-    tiling_optimization_level: str = "none"
+    hardware_compatibility_level: Optional[str] = None
+    version_compatible: Optional[bool] = None
+    tiling_optimization_level: Optional[str] = None
     max_aux_streams: Optional[int] = None
-    device: int = 0
-    max_builds_per_gpu: int = 1
+    device: Optional[int] = None
+    max_builds_per_gpu: Optional[int] = None
 
 
 @dataclass

@@ -17,6 +17,7 @@ from trtmake.export.factory import weights_path
 from trtmake.export.spec import ExportSpec
 from trtmake.export.torch_export import require_torch
 from trtmake.hashing import digest_file
+from trtmake.keys import toolchain_versions
 
 
 def export_key_inputs(spec: ExportSpec, digest: Callable[[Path], str] = digest_file) -> dict[str, Any]:
@@ -28,8 +29,7 @@ def export_key_inputs(spec: ExportSpec, digest: Callable[[Path], str] = digest_f
     require_torch()
     path = weights_path(spec)
     inputs = {} if path is None else {"weights": digest(path)}
-    toolchain = {"torch": _version("torch"), "onnx": _version("onnx")}
-    toolchain |= {name: _version(name) for name in code_packages(spec)}
+    toolchain = toolchain_versions("torch", "onnx", *code_packages(spec))
     return {"config": spec.config(), "inputs": inputs, "toolchain": toolchain}
 
 
@@ -56,8 +56,7 @@ def _distributions() -> dict[str, tuple[str, ...]]:
     return {k: tuple(v) for k, v in metadata.packages_distributions().items()}
 
 
-def _version(dist: str) -> str:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return "not installed"
+def export_summary(info: dict[str, Any]) -> dict[str, Any]:
+    """What the source stage's record keeps of an export's own report."""
+    keep = ("exporter", "torch", "opset", "max_abs_diff", "seconds", "warnings")
+    return {k: info[k] for k in keep if k in info}

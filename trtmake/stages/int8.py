@@ -6,27 +6,29 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from trtmake import metrics
+from trtmake.backends.onnxruntime import OrtRunner
 from trtmake.datasets import batches, is_synthetic, load_samples, source_digest
 from trtmake.errors import UserError
-from trtmake.keys import StageKey
-from trtmake.stages.base import Context, Stage, StageOutput
-from trtmake.stages.build import backend_options
-from trtmake.stages.source import _versions
+from trtmake.keys import StageKey, toolchain_versions
+from trtmake.onnx_info import input_specs
+from trtmake.stages.base import Stage, StageInput, StageOutput
+
+# trtmake.precision's modules import numpy and onnx at their top: imported where they are used,
+# so that a no-op (every stage cached) loads neither.
 
 KEY = "dataset.calibration"
+# what the int8 precision key reads besides the `precision` group
+INT8_PARAMS = ("calibrator", "validation.num_samples", "validation.class_axis", "dataset.calibration",
+               "dataset.validation", "dataset.selection")
 
 
-def _calibration_shapes(ctx: Context) -> dict[str, list[int]]:
+def _calibration_shapes(inp: StageInput) -> dict[str, list[int]]:
     """The profile's opt shapes with the batch dim set to calibrator.batch_size where it is dynamic."""
-    from trtmake.onnx_info import input_specs
-    from trtmake.stages.build import target_profile
-
-    batch = ctx.target["calibrator"]["batch_size"]
-    specs = {s.name: s for s in input_specs(ctx.stage_data("source"))}
+    batch = inp.params["calibrator"]["batch_size"]
+    specs = {s.name: s for s in input_specs(inp.ctx.stage_data("source"))}
     out = {}
-    for name, shape in target_profile(ctx).shapes_at("opt").items():
+    for name, shape in inp.profile.shapes_at("opt").items():
         dynamic = not isinstance(specs[name].dims[0], int) or specs[name].dims[0] <= 0
         out[name] = [batch if dynamic else shape[0], *shape[1:]]
     return dict(sorted(out.items()))
@@ -39,28 +41,30 @@ class CalibrateStage(Stage):
 
     name = "calibrate"
     version = 2
+    params = ("precision.mode", "calibrator", "dataset.calibration")
 
-    def key(self, ctx: Context) -> StageKey:
-        c = ctx.target["calibrator"]
-        config = {"num_samples": c["num_samples"], "num_bins": c["num_bins"], "shapes": _calibration_shapes(ctx)}
-        dataset = source_digest(ctx.target["dataset"]["calibration"], KEY, ctx.target.project_root, ctx.cache.stat)
+    def applies(self, params: dict[str, Any]) -> bool:
+        return params["precision"]["mode"] == "int8"
+
+    def key(self, inp: StageInput) -> StageKey:
+        c, ctx = inp.params["calibrator"], inp.ctx
+        config = {"num_samples": c["num_samples"], "num_bins": c["num_bins"], "shapes": _calibration_shapes(inp)}
+        dataset = source_digest(inp.params["dataset"]["calibration"], KEY, ctx.root, ctx.cache.stat)
         return StageKey(self.name, self.version, config=config,
-                        inputs={"source": ctx.artifact("source").digest, "dataset": dataset},
-                        toolchain=_versions("onnxruntime"))
+                        inputs={"source": inp.artifact("source").digest, "dataset": dataset},
+                        toolchain=toolchain_versions("onnxruntime"))
 
-    def run(self, ctx: Context, key: StageKey, workdir: Path) -> StageOutput:
-        from trtmake.onnx_info import input_specs
+    def run(self, inp: StageInput, key: StageKey, workdir: Path) -> StageOutput:
         from trtmake.precision.calibration import collect_statistics, save_stats
 
-        c = ctx.target["calibrator"]
+        c, ctx = inp.params["calibrator"], inp.ctx
         shapes = key.config["shapes"]
-        src = ctx.target["dataset"]["calibration"]
-        samples = load_samples(src, KEY, ctx.target.project_root, input_specs(ctx.stage_data("source")),
-                               shapes, c["num_samples"])
+        src = inp.params["dataset"]["calibration"]
+        samples = load_samples(src, KEY, ctx.root, input_specs(ctx.stage_data("source")), shapes, c["num_samples"])
         first = next(iter(shapes.values()))[0]
         feeds = batches(samples, first)
         # "minmax": the stored ranges are the cheap ones; every method is derived from the histograms
-        stats = collect_statistics(ctx.artifact("source").path, iter(feeds), "minmax", num_bins=c["num_bins"],
+        stats = collect_statistics(inp.artifact("source").path, iter(feeds), "minmax", num_bins=c["num_bins"],
                                    work_dir=workdir)
         out = workdir / "stats.npz"
         save_stats(stats, out)
@@ -74,93 +78,90 @@ class CalibrateStage(Stage):
 QUANTIZER_VERSION = 1
 
 
-def int8_dialect(ctx: Context) -> str:
+def int8_dialect(inp: StageInput) -> str:
     """precision.dialect, where `auto` is the backend's: the tensorrt dialect can be built and
     judged on the onnxruntime backend too (its graph is what a TensorRT engine executes)."""
     from trtmake.precision.int8 import DIALECTS, check_dialect
 
-    chosen = str(ctx.target["precision"].get("dialect", "auto"))
+    chosen = str(inp.params["precision"].get("dialect", "auto"))
     if chosen == "auto":
-        return ctx.backend.quantization_dialect
+        return inp.backend.quantization_dialect
     if chosen not in DIALECTS:
         raise UserError(f"precision.dialect: unknown QDQ dialect '{chosen}'; choose auto or one of {list(DIALECTS)}")
     return check_dialect(chosen)
 
 
-def precision_config(ctx: Context) -> dict[str, Any]:
+def precision_config(inp: StageInput) -> dict[str, Any]:
     """The int8 precision key: the calibrator's method and its parameters live here (ranges are
     derived from the cached histograms), so switching method never re-runs calibration."""
-    p, c = ctx.target["precision"], ctx.target["calibrator"]
-    cfg: dict[str, Any] = {"mode": "int8", "quantizer": QUANTIZER_VERSION, "dialect": int8_dialect(ctx),
+    p, c = inp.params["precision"], inp.params["calibrator"]
+    cfg: dict[str, Any] = {"mode": "int8", "quantizer": QUANTIZER_VERSION, "dialect": int8_dialect(inp),
                            "method": c["method"],
                            # per-channel weights need opset 13 (source normalization upgrades when it can)
-                           "per_channel": bool(p["per_channel"]) and _source_opset(ctx) >= 13,
+                           "per_channel": bool(p["per_channel"]) and _source_opset(inp) >= 13,
                            "exclude_nodes": sorted(p["exclude_nodes"]),
                            "exclude_op_types": sorted(p["exclude_op_types"])}
     if cfg["dialect"] == "tensorrt":
         cfg["quantize_gemm"] = bool(p["quantize_gemm"])
     else:  # the weights' type the backend's int8 kernels compute exactly (onnxruntime: by CPU)
-        cfg["weight_type"] = ctx.backend.int8_weight_type(backend_options(ctx))
+        cfg["weight_type"] = inp.backend.int8_weight_type(inp.options)
     if c["method"] == "percentile":
         cfg["percentile"] = float(c["percentile"])
     if c["method"] == "entropy":
         cfg["num_quantized_bins"] = int(c["num_quantized_bins"])
     if p["auto_exclude"]["enabled"]:
         cfg["auto_exclude"] = dict(p["auto_exclude"])
-        cfg["auto_exclude"]["selection"] = {"num_samples": ctx.target["validation"]["num_samples"],
-                                            "shapes": _calibration_shapes(ctx),
-                                            "source": _selection_source(ctx)[1]}
-        cfg["auto_exclude"]["probe_level"] = _probe_level(ctx)
+        cfg["auto_exclude"]["selection"] = {"num_samples": inp.params["validation"]["num_samples"],
+                                            "shapes": _calibration_shapes(inp),
+                                            "source": _selection_source(inp)[1]}
+        # onnxruntime level of auto_exclude's trial runs: the engine's own level on the onnxruntime
+        # backend (at "all", QDQ fuses into the int8 kernels the engine runs: faithful and fast);
+        # elsewhere "basic" (Q/DQ simulated in float, a proxy for TensorRT's int8)
+        cfg["auto_exclude"]["probe_level"] = inp.backend.proxy_level(inp.options)
     return cfg
 
 
-def _source_opset(ctx: Context) -> int:
-    return int(ctx.stage_data("source").get("opset") or 13)
+def _source_opset(inp: StageInput) -> int:
+    return int(inp.ctx.stage_data("source").get("opset") or 13)
 
 
 SELECTION_SEED_OFFSET = 1_000_003
 
 
-def _probe_level(ctx: Context) -> str:
-    """onnxruntime optimization level of auto_exclude's trial runs: the engine's own level on the
-    onnxruntime backend (at "all", QDQ fuses into the int8 kernels the engine runs: faithful and
-    fast); elsewhere "basic" (Q/DQ simulated in float, a proxy for TensorRT's int8)."""
-    return ctx.backend.proxy_level(backend_options(ctx))
-
-
-def _selection_source(ctx: Context) -> tuple[dict[str, Any], str]:
+def _selection_source(inp: StageInput) -> tuple[dict[str, Any], str]:
     """Where auto_exclude measures: never the validation samples the assertions judge.
 
     dataset.selection when set; else for seeded sources (synthetic, random skimage crops) the
     validation source with another seed, i.e. fresh samples of the same distribution; else
     (folders, crop lists) the calibration data (the held-out validation data stays unseen)."""
-    chosen = ctx.target["dataset"].get("selection")
+    dataset = inp.params["dataset"]
+    chosen = dataset.get("selection")
     if chosen is not None:
         return dict(chosen), "dataset.selection"
-    val = dict(ctx.target["dataset"]["validation"])
+    val = dict(dataset["validation"])
     if val["kind"] == "synthetic" or (val["kind"] == "skimage" and not val.get("path")):
         val["seed"] = int(val["seed"]) + SELECTION_SEED_OFFSET
         return val, f"dataset.validation with seed {val['seed']}"
-    return dict(ctx.target["dataset"]["calibration"]), "dataset.calibration"
+    return dict(dataset["calibration"]), "dataset.calibration"
 
 
-def auto_exclude_inputs(ctx: Context) -> dict[str, str]:
+def auto_exclude_inputs(inp: StageInput) -> dict[str, str]:
     """auto_exclude measures accuracy on the selection data: its digest joins the key."""
-    if not ctx.target["precision"]["auto_exclude"]["enabled"]:
+    if not inp.params["precision"]["auto_exclude"]["enabled"]:
         return {}
-    return {"selection_data": source_digest(_selection_source(ctx)[0], "dataset.selection", ctx.target.project_root,
-                                            ctx.cache.stat)}
+    return {"selection_data": source_digest(_selection_source(inp)[0], "dataset.selection", inp.ctx.root,
+                                            inp.ctx.cache.stat)}
 
 
-def run_quantize(ctx: Context, key: StageKey, src: Path, out: Path, workdir: Path) -> dict[str, Any]:
+def run_quantize(inp: StageInput, key: StageKey, src: Path, out: Path, workdir: Path) -> dict[str, Any]:
     from trtmake.precision.calibration import load_stats, prepare_model
     from trtmake.precision.int8 import WEIGHTED_OP_TYPES, quantize
 
     cfg = key.config
     # the method's ranges, derived once from the cached histograms; the progress bar counts tensors
-    stats = load_stats(ctx.artifact("calibrate.stats").path).with_method(
+    stats = load_stats(inp.artifact("calibrate.stats").path).with_method(
         cfg["method"], percentile=cfg.get("percentile"), num_quantized_bins=cfg.get("num_quantized_bins"),
-        on_progress=lambda done, total: ctx.on_progress("precision", done, total))
+        on_progress=lambda done, total: inp.ctx.on_progress("precision", done, total))
     # the graph calibration saw, prepared once: every auto_exclude trial quantizes it as is
     prepared = prepare_model(src, workdir / "prepared" / src.name) if stats.preprocessed else src
 
@@ -173,7 +174,7 @@ def run_quantize(ctx: Context, key: StageKey, src: Path, out: Path, workdir: Pat
     data: dict[str, Any] = {}
     extra: tuple[str, ...] = ()
     if "auto_exclude" in cfg:
-        result, info = _auto_exclude(ctx, cfg, prepared, write, workdir)
+        result, info = _auto_exclude(inp, cfg, prepared, write, workdir)
         extra = tuple(result.excluded)
         data["auto_exclude"] = {**result.to_dict(), **info}
     summary = write(extra, out)
@@ -182,34 +183,31 @@ def run_quantize(ctx: Context, key: StageKey, src: Path, out: Path, workdir: Pat
 
         from trtmake.precision.qdq_check import assert_tensorrt_dialect
 
-        assert_tensorrt_dialect(onnx.load(str(out)), where=f"precision ({ctx.target.name})")
+        assert_tensorrt_dialect(onnx.load(str(out)), where=f"precision ({inp.ctx.name})")
     float_layers = sum(summary.nodes.get(op, {}).get("float", 0) for op in WEIGHTED_OP_TYPES)
     return {**summary.to_dict(), "mode": "int8", "float_layers": float_layers, **data}
 
 
-def _auto_exclude(ctx: Context, cfg: dict[str, Any], model: Path, write, workdir: Path):
+def _auto_exclude(inp: StageInput, cfg: dict[str, Any], model: Path, write, workdir: Path):
     """Greedy sensitivity search over every quantizable layer: which to leave in float to meet
     the accuracy target on the selection split (never the validation split)."""
     import time
 
     import onnx
 
-    from trtmake import metrics
-    from trtmake.backends.onnxruntime import OrtRunner
-    from trtmake.onnx_info import input_specs
     from trtmake.precision.int8 import quantizable_nodes
     from trtmake.precision.sensitivity import auto_exclude
 
     started = time.perf_counter()
     ae = cfg["auto_exclude"]
     shapes = ae["selection"]["shapes"]
-    selection, described = _selection_source(ctx)
-    samples = load_samples(selection, "dataset.selection", ctx.target.project_root,
-                           input_specs(ctx.stage_data("source")), shapes, ae["selection"]["num_samples"])
+    selection, described = _selection_source(inp)
+    samples = load_samples(selection, "dataset.selection", inp.ctx.root,
+                           input_specs(inp.ctx.stage_data("source")), shapes, ae["selection"]["num_samples"])
     feeds = batches(samples, next(iter(shapes.values()))[0])
-    with OrtRunner(model, {}, level="basic") as ref_runner:
+    with OrtRunner(model, level="basic") as ref_runner:
         reference = [ref_runner.infer(f) for f in feeds]
-    class_axis = ctx.target["validation"]["class_axis"]
+    class_axis = inp.params["validation"]["class_axis"]
     excluded_already = set(cfg["exclude_nodes"])
     candidates = [n for n in quantizable_nodes(onnx.load(str(model), load_external_data=False))
                   if n not in excluded_already]
@@ -219,13 +217,13 @@ def _auto_exclude(ctx: Context, cfg: dict[str, Any], model: Path, write, workdir
 
     def evaluate(excluded: tuple[str, ...]) -> tuple[float, float]:
         write(excluded, probe)
-        with OrtRunner(probe, {}, level=ae["probe_level"]) as runner:
+        with OrtRunner(probe, level=ae["probe_level"]) as runner:
             actual = [runner.infer(f) for f in feeds]
         m = metrics.accuracy(reference, actual, class_axis)
         value = m.get(ae["metric"])
         signal = m.get("cosine_similarity", value)
-        return (float(value) if value is not None else float(np.nan),
-                float(signal) if signal is not None else float(np.nan))
+        return (float(value) if value is not None else float("nan"),
+                float(signal) if signal is not None else float("nan"))
 
     result = auto_exclude(candidates, evaluate, ae["target"], ae["max_layers"], ae["strategy"])
     probe.unlink(missing_ok=True)

@@ -20,7 +20,7 @@ from typing import Any, Callable, ContextManager
 
 from trtmake.backends.base import Backend, BuildResult, BuildSpec
 from trtmake.backends.tensorrt import build as _build
-from trtmake.backends.tensorrt.options import parse_options
+from trtmake.backends.tensorrt.options import TrtOptions, parse_options
 from trtmake.backends.tensorrt.runner import TensorRTRunner
 from trtmake.backends.tensorrt.timing import merge_timing_caches
 from trtmake.backends.tensorrt.toolchain import (
@@ -30,7 +30,7 @@ from trtmake.backends.tensorrt.toolchain import fingerprint as _fingerprint
 from trtmake.gpu_lock import gpu_slot
 from trtmake.profiles import Profile
 
-__all__ = ["SUPPORTED_RELEASES", "VERSION_GATED", "TensorRTBackend", "TensorRTRunner",
+__all__ = ["SUPPORTED_RELEASES", "VERSION_GATED", "TensorRTBackend", "TensorRTRunner", "TrtOptions",
            "merge_timing_caches", "probe"]
 
 
@@ -38,32 +38,31 @@ class TensorRTBackend(Backend):
     name = "tensorrt"
     quantization_dialect = "tensorrt"
 
-    def fingerprint(self, options: dict[str, Any]) -> dict[str, str]:
+    def parse_options(self, raw: dict[str, Any] | None) -> TrtOptions:
+        return parse_options(raw)
+
+    def fingerprint(self, options: TrtOptions) -> dict[str, str]:
         return _fingerprint(options)
 
-    def build_config(self, options: dict[str, Any], profiles: tuple[Profile, ...]) -> dict[str, Any]:
-        """Checked options with defaults filled in, without `device` (the GPU it picks is in the
-        fingerprint), and every profile's min/opt/max."""
-        opts = asdict(parse_options(options))
-        del opts["device"]
+    def build_config(self, options: TrtOptions, profiles: tuple[Profile, ...]) -> dict[str, Any]:
+        """The options an engine depends on, and every profile's min/opt/max."""
+        opts = {k: v for k, v in asdict(options).items() if k not in TrtOptions.NOT_KEYED}
         shapes = {p.name: {n: [list(r.min), list(r.opt), list(r.max)] for n, r in sorted(p.shapes.items())}
                   for p in profiles}
         return {"options": opts, "profiles": shapes}
 
-    def timing_cache(self, options: dict[str, Any], resolve: Callable[[str], Path]) -> Path | None:
-        pinned = options.get("timing_cache")
-        return resolve(pinned) if pinned else None
+    def timing_cache(self, options: TrtOptions, resolve: Callable[[str], Path]) -> Path | None:
+        return resolve(options.timing_cache) if options.timing_cache else None
 
-    def build_slot(self, options: dict[str, Any], lock_dir: Path, timeout_s: float,
+    def build_slot(self, options: TrtOptions, lock_dir: Path, timeout_s: float,
                    what: str) -> ContextManager[Any]:
         """At most `max_builds_per_gpu` TensorRT builds at a time on the build's GPU."""
-        return gpu_slot(lock_dir, parse_options(options).device, options.get("max_builds_per_gpu", 1),
-                        timeout_s, what=what)
+        return gpu_slot(lock_dir, options.device, options.max_builds_per_gpu, timeout_s, what=what)
 
     def build(self, spec: BuildSpec, workdir: Path) -> BuildResult:
         return _build.build(spec, workdir)
 
-    def load(self, engine_path: Path, options: dict[str, Any]) -> TensorRTRunner:
+    def load(self, engine_path: Path, options: TrtOptions) -> TensorRTRunner:
         import_tensorrt()  # fail here, with the install line, rather than inside `with`
         import_polygraphy_trt()
         return TensorRTRunner(engine_path, options)

@@ -14,7 +14,7 @@ from typing import Any
 from trtmake.backends.base import BuildResult, BuildSpec
 from trtmake.backends.tensorrt import cuda
 from trtmake.backends.tensorrt.layers import count_onnx_nodes, layer_info
-from trtmake.backends.tensorrt.options import TrtOptions, parse_options
+from trtmake.backends.tensorrt.options import TrtOptions
 from trtmake.backends.tensorrt.timing import attach_timing_cache, serialize_timing_cache
 from trtmake.backends.tensorrt.toolchain import (
     capture_log, errors_in, import_polygraphy_trt, import_tensorrt, release_note, release_of,
@@ -104,7 +104,7 @@ def build(spec: BuildSpec, workdir: Path) -> BuildResult:
     """Build `spec.onnx_path` into workdir/engine.plan (+ timing.cache, layer info)."""
     from polygraphy.exception import PolygraphyException
 
-    opts = parse_options(spec.options)
+    opts = spec.options
     trt = import_tensorrt()
     pg = import_polygraphy_trt()
     workdir = Path(workdir)

@@ -19,7 +19,7 @@ from importlib import metadata
 from pathlib import Path
 
 from trtmake.backends.base import BuildSpec
-from trtmake.backends.tensorrt.options import TILING_LEVELS, parse_options
+from trtmake.backends.tensorrt.options import TILING_LEVELS
 from trtmake.errors import UserError
 
 _HARDWARE_TRTEXEC = {"ampere_plus": "ampere+", "same_compute_capability": "sameComputeCapability"}
@@ -55,7 +55,7 @@ def trtexec_command(spec: BuildSpec, engine_out: str, dynamic_inputs: set[str],
                     trt_major: int | None = None) -> list[str]:
     """argv for trtexec. `dynamic_inputs`: the model's inputs with a dynamic dim (the only ones
     that take shapes). trt_major picks 10.x vs 11.x flags (default: the installed wheel, else 10)."""
-    opts = parse_options(spec.options)
+    opts = spec.options
     major = trt_major if trt_major is not None else (installed_major() or 10)
     argv = ["trtexec", f"--onnx={spec.onnx_path}", f"--saveEngine={engine_out}", "--skipInference"]
     if major < 11:
@@ -98,7 +98,7 @@ def polygraphy_command(spec: BuildSpec, engine_out: str, dynamic_inputs: set[str
                        trt_major: int | None = None) -> list[str]:
     """argv for `polygraphy run`: builds the engine with the same settings, saves it, and checks
     its outputs against onnxruntime on the same ONNX graph."""
-    opts = parse_options(spec.options)
+    opts = spec.options
     major = trt_major if trt_major is not None else (installed_major() or 10)
     # cached graphs have no .onnx suffix, from which Polygraphy would guess the model's type
     argv = ["polygraphy", "run", str(spec.onnx_path), "--model-type", "onnx", "--trt", "--onnxrt",
@@ -129,6 +129,6 @@ def polygraphy_command(spec: BuildSpec, engine_out: str, dynamic_inputs: set[str
 
 
 def polygraphy_shell(spec: BuildSpec, engine_out: str, dynamic_inputs: set[str], trt_major: int | None = None) -> str:
-    device = parse_options(spec.options).device
+    device = spec.options.device
     prefix = f"CUDA_VISIBLE_DEVICES={device} " if device else ""
     return prefix + shlex.join(polygraphy_command(spec, engine_out, dynamic_inputs, trt_major))

@@ -17,7 +17,7 @@ import numpy as np
 
 from trtmake.backends.base import BaseRunner, ProgressStep
 from trtmake.backends.tensorrt import cuda
-from trtmake.backends.tensorrt.options import parse_options
+from trtmake.backends.tensorrt.options import TrtOptions
 from trtmake.backends.tensorrt.toolchain import capture_log, errors_in, import_polygraphy_trt, import_tensorrt
 from trtmake.errors import BuildFailed, UserError, first_line
 
@@ -25,10 +25,10 @@ from trtmake.errors import BuildFailed, UserError, first_line
 class TensorRTRunner(BaseRunner):
     """A deserialized engine on one device; use as a context manager."""
 
-    def __init__(self, engine_path: Path, options: dict[str, Any]) -> None:
+    def __init__(self, engine_path: Path, options: TrtOptions) -> None:
         super().__init__(f"tensorrt:{Path(engine_path).name}")
         self.engine_path = Path(engine_path)
-        self.opts = parse_options(options)
+        self.opts = options
 
     # -- lifetime -----------------------------------------------------------------------------
     def activate_impl(self) -> None:

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from typing import Any, Iterator
 
 from trtmake.backends.tensorrt import cuda
-from trtmake.backends.tensorrt.options import parse_options
+from trtmake.backends.tensorrt.options import TrtOptions
 from trtmake.errors import BuildFailed, MissingDependency, UserError
 
 # Releases whose Python API this backend is written and contract-tested against
@@ -128,7 +128,7 @@ def trt_logger() -> Any:
 
 
 # -- fingerprint and probe -----------------------------------------------------------------------
-def fingerprint(options: dict[str, Any]) -> dict[str, str]:
+def fingerprint(opts: TrtOptions) -> dict[str, str]:
     """Toolchain facts a TensorRT engine depends on; all strings.
 
     An engine is specific to the TensorRT release, the GPU model and compute capability, and the
@@ -136,7 +136,6 @@ def fingerprint(options: dict[str, Any]) -> dict[str, str]:
     aarch64 hosts even with the same GPU), unless built hardware- or version-compatible, which is
     recorded too.
     """
-    opts = parse_options(options)
     trt = import_tensorrt()
     try:
         facts = cuda.gpu_facts(opts.device)

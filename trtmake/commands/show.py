@@ -5,7 +5,12 @@ from __future__ import annotations
 import json
 import sys
 
+from trtmake.backends.base import BuildSpec
+from trtmake.backends.tensorrt.commands import polygraphy_shell, trtexec_shell
+from trtmake.backends.tensorrt.options import parse_options
 from trtmake.errors import UserError
+from trtmake.executor import run_target
+from trtmake.onnx_info import input_specs
 from trtmake.target import Target
 
 CHOICES = ("plan", "trtexec", "polygraphy")
@@ -23,24 +28,17 @@ def show(target: Target, what: str) -> None:
 
 def command_text(target: Target, tool: str) -> str:
     """The trtexec or polygraphy command that builds the same engine from the cached precision graph."""
-    from trtmake.backends.base import BuildSpec
-    from trtmake.backends.tensorrt.commands import polygraphy_shell, trtexec_shell
-    from trtmake.executor import run_target
-    from trtmake.onnx_info import input_specs
-    from trtmake.stages.build import target_profile
-
     result = run_target(target, explain=True)
     if result.error:
         raise UserError(result.error)
     ctx = result.context
-    graph = ctx.artifacts.get("precision")
-    if graph is None or graph.digest.startswith("(") or "source" not in ctx.data:
+    precision = next((s for s in result.stages if s.name == "precision"), None)
+    if precision is None or precision.status != "up to date" or ctx.profile is None:
         raise UserError(f"show={tool}: the precision graph of {target.name} is not built yet; "
                         f"run `trtmake target={target.name}` first")
-    options = dict(target["backend"]["tensorrt"])
-    tc = options.get("timing_cache")
-    spec = BuildSpec(onnx_path=graph.path, profiles=(target_profile(ctx),), options=options,
-                     timing_cache=target.path(tc) if tc else None)
+    options = parse_options(target["backend"]["tensorrt"])  # the commands are TensorRT's, whatever the backend
+    spec = BuildSpec(onnx_path=ctx.artifacts["precision"].path, profiles=(ctx.profile,), options=options,
+                     timing_cache=ctx.path(options.timing_cache) if options.timing_cache else None)
     dynamic = {s.name for s in input_specs(ctx.data["source"])
                if not all(isinstance(d, int) and d > 0 for d in s.dims)}
     if target["precision"]["mode"] == "int8" and ctx.backend.quantization_dialect != "tensorrt":
