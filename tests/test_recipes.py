@@ -21,7 +21,8 @@ def test_every_shipped_target_composes(name):
     from hydra import compose, initialize_config_dir
     from hydra.core.hydra_config import HydraConfig
 
-    import trtmake.config.schema  # noqa: F401
+    from trtmake.config import schema
+    schema.register()
     from trtmake.planner import from_config
 
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):

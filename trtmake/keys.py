@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from importlib import metadata
 from typing import Any
 
 from trtmake.hashing import canonical_json, digest_json
@@ -64,7 +65,6 @@ def _show(name: str, value: Any) -> str:
 
 def toolchain_versions(*packages: str) -> dict[str, str]:
     """The installed version of each distribution ("not installed" when absent), for a key's toolchain."""
-    from importlib import metadata
 
     out = {}
     for p in packages:

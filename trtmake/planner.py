@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-import trtmake.config.schema
 from trtmake import plan_cache
+from trtmake.config import schema
 from trtmake.errors import TrtmakeError
 from trtmake.executor import TargetResult
 from trtmake.target import Target, freeze
@@ -112,6 +112,7 @@ def run_hydra(task: Callable[[Any], Any], flags: list[str], overrides: list[str]
     import hydra
 
 
+    schema.register()
     entry = hydra.main(version_base="1.3", config_path=str(root / "conf"), config_name="config")(task)
     saved = sys.argv
     sys.argv = ["trtmake", *flags, *overrides]
@@ -150,6 +151,7 @@ def composer(root: Path, scope: ExitStack) -> Callable[[list[str], dict[str, Any
     from hydra.core.hydra_config import HydraConfig
 
 
+    schema.register()
     scope.enter_context(initialize_config_dir(config_dir=str(root / "conf"), version_base="1.3",
                                               job_name="trtmake_status"))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 from trtmake.errors import UserError
@@ -123,7 +124,6 @@ def fill_static_inputs(profile: Profile, inputs: list[InputSpec]) -> Profile:
 def declare_hint(inputs: list[InputSpec], batch: ShapeRange | None) -> str:
     """The override that declares `inputs` (each with a dynamic dim besides the batch), with
     example values: the batch range for axis 0, 1/32/64 for other dynamic dims."""
-    import json
 
     entries = []
     for spec in inputs:

@@ -6,6 +6,8 @@ from importlib.util import find_spec
 from typing import Any
 
 from trtmake.backends.base import Backend
+from trtmake.backends.onnxruntime import OnnxruntimeBackend
+from trtmake.backends.tensorrt import TensorRTBackend, probe
 from trtmake.errors import MissingDependency
 
 
@@ -35,14 +37,10 @@ def backend_named(name: str) -> Backend:
 
 
 def _onnxruntime() -> Backend:
-    from trtmake.backends.onnxruntime import OnnxruntimeBackend
-
     return OnnxruntimeBackend()
 
 
 def _tensorrt() -> Backend:
-    from trtmake.backends.tensorrt import TensorRTBackend
-
     return TensorRTBackend()
 
 
@@ -53,6 +51,5 @@ def _probe_tensorrt(device: int) -> tuple[bool, str]:
         installed = False
     if not installed:
         return False, "tensorrt is not installed"
-    from trtmake.backends.tensorrt import probe
 
     return probe(device)

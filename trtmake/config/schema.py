@@ -7,8 +7,6 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Dict, List, Optional
 
-from hydra.core.config_store import ConfigStore
-
 
 class PrecisionMode(str, Enum):
     fp32 = "fp32"
@@ -276,7 +274,8 @@ class Config:
 
 
 def register() -> None:
+    """Make the schema known to Hydra (conf/config.yaml's defaults list names `trtmake_schema`);
+    called before anything composes."""
+    from hydra.core.config_store import ConfigStore
+
     ConfigStore.instance().store(name="trtmake_schema", node=Config)
-
-
-register()

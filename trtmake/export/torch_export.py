@@ -18,14 +18,15 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-import numpy as np
-
 from trtmake.errors import BuildFailed, MissingDependency, UserError
 from trtmake.export.factory import build_module, weights_path
 from trtmake.export.spec import ExportSpec
+from trtmake.heavy import lazy_import
+
+np = lazy_import("numpy")
 
 INSTALL_HINT = "pip install 'trtmake[torch]'"
-OnnxRun = Callable[[Path, Mapping[str, np.ndarray]], Mapping[str, np.ndarray]]
+OnnxRun = Callable[[Path, Mapping[str, "np.ndarray"]], Mapping[str, "np.ndarray"]]
 
 
 def torch_available() -> bool:

@@ -21,9 +21,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from trtmake.heavy import lazy_import
+
 np = lazy_import("numpy")
 
 from trtmake.errors import UserError
+from trtmake.precision.entropy import entropy_ranges
 
 METHODS = ("entropy", "minmax", "percentile")
 FORMAT = "trtmake-calibration-stats"
@@ -135,7 +137,6 @@ def derive_ranges(
     cores). percentile: two-sided, cutting (100 - p) / 2 percent of the values on each side (a
     symmetric dialect then takes the larger magnitude). `on_progress(done, total)` counts tensors.
     """
-    from trtmake.precision.entropy import entropy_ranges
 
     check_method(method)
     percentile = stats.percentile if percentile is None else float(percentile)

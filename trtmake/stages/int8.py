@@ -3,6 +3,7 @@ and the precision stage's QDQ graph in the backend's dialect, with optional auto
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,10 @@ from trtmake.datasets import batches, is_synthetic, load_samples, source_digest
 from trtmake.errors import UserError
 from trtmake.keys import StageKey, toolchain_versions
 from trtmake.onnx_info import input_specs
+from trtmake.precision.calibration import collect_statistics, load_stats, prepare_model, save_stats
+from trtmake.precision.int8 import DIALECTS, WEIGHTED_OP_TYPES, check_dialect, quantizable_nodes, quantize
+from trtmake.precision.qdq_check import assert_tensorrt_dialect
+from trtmake.precision.sensitivity import auto_exclude
 from trtmake.stages.base import Stage, StageInput, StageOutput
 
 # trtmake.precision's modules import numpy and onnx at their top: imported where they are used,
@@ -55,8 +60,6 @@ class CalibrateStage(Stage):
                         toolchain=toolchain_versions("onnxruntime"))
 
     def run(self, inp: StageInput, key: StageKey, workdir: Path) -> StageOutput:
-        from trtmake.precision.calibration import collect_statistics, save_stats
-
         c, ctx = inp.params["calibrator"], inp.ctx
         shapes = key.config["shapes"]
         src = inp.params["dataset"]["calibration"]
@@ -81,7 +84,6 @@ QUANTIZER_VERSION = 1
 def int8_dialect(inp: StageInput) -> str:
     """precision.dialect, where `auto` is the backend's: the tensorrt dialect can be built and
     judged on the onnxruntime backend too (its graph is what a TensorRT engine executes)."""
-    from trtmake.precision.int8 import DIALECTS, check_dialect
 
     chosen = str(inp.params["precision"].get("dialect", "auto"))
     if chosen == "auto":
@@ -154,9 +156,6 @@ def auto_exclude_inputs(inp: StageInput) -> dict[str, str]:
 
 
 def run_quantize(inp: StageInput, key: StageKey, src: Path, out: Path, workdir: Path) -> dict[str, Any]:
-    from trtmake.precision.calibration import load_stats, prepare_model
-    from trtmake.precision.int8 import WEIGHTED_OP_TYPES, quantize
-
     cfg = key.config
     # the method's ranges, derived once from the cached histograms; the progress bar counts tensors
     stats = load_stats(inp.artifact("calibrate.stats").path).with_method(
@@ -181,7 +180,6 @@ def run_quantize(inp: StageInput, key: StageKey, src: Path, out: Path, workdir: 
     if cfg["dialect"] == "tensorrt":
         import onnx
 
-        from trtmake.precision.qdq_check import assert_tensorrt_dialect
 
         assert_tensorrt_dialect(onnx.load(str(out)), where=f"precision ({inp.ctx.name})")
     float_layers = sum(summary.nodes.get(op, {}).get("float", 0) for op in WEIGHTED_OP_TYPES)
@@ -191,12 +189,9 @@ def run_quantize(inp: StageInput, key: StageKey, src: Path, out: Path, workdir: 
 def _auto_exclude(inp: StageInput, cfg: dict[str, Any], model: Path, write, workdir: Path):
     """Greedy sensitivity search over every quantizable layer: which to leave in float to meet
     the accuracy target on the selection split (never the validation split)."""
-    import time
 
     import onnx
 
-    from trtmake.precision.int8 import quantizable_nodes
-    from trtmake.precision.sensitivity import auto_exclude
 
     started = time.perf_counter()
     ae = cfg["auto_exclude"]

@@ -7,6 +7,7 @@ from typing import Any
 
 from trtmake.datasets import synthetic_batch
 from trtmake.errors import UserError, first_line
+from trtmake.export import ExportSpec, export_key_inputs, export_onnx, export_summary
 from trtmake.hashing import digest_json
 from trtmake.keys import StageKey, toolchain_versions
 from trtmake.models import GENERATOR_VERSION, generate
@@ -32,8 +33,6 @@ class SourceStage(Stage):
                 "generator": gen, "params": model.get("generator_params") or {},
                 "generator_version": GENERATOR_VERSION.get(gen, 0)}, toolchain=toolchain_versions("onnx"))
         if model.get("export"):
-            from trtmake.export import export_key_inputs
-
             parts = export_key_inputs(_export_spec(inp), digest=ctx.cache.stat.digest)
             return StageKey(self.name, self.version, config={"export": parts["config"]},
                             inputs=parts["inputs"], toolchain=parts["toolchain"])
@@ -64,8 +63,6 @@ class SourceStage(Stage):
             generate(model["generator"], dict(model.get("generator_params") or {}), path)
             files["onnx"] = path
         elif model.get("export"):
-            from trtmake.export import export_onnx, export_summary
-
             path = files["onnx"] = workdir / "model.onnx"
             extra = {"export": export_summary(export_onnx(_export_spec(inp), path))}
         else:
@@ -119,8 +116,6 @@ class SourceStage(Stage):
 
 
 def _export_spec(inp: StageInput):
-    from trtmake.export import ExportSpec
-
     return ExportSpec.from_config(inp.params["model"]["export"], key="model.export", root=inp.ctx.root)
 
 
