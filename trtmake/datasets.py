@@ -1,5 +1,5 @@
 """Calibration and validation inputs: seeded synthetic arrays, a folder of .npy/.npz files,
-or a folder of images with declared preprocessing.
+a folder of images with declared preprocessing, or tokenized English sentences (`text`).
 
 A data source is digested (file contents + its config) so stages that read it are keyed on
 exactly what they saw; batches are built for the shapes of one profile point.
@@ -29,6 +29,10 @@ def source_files(src: dict[str, Any], key: str, root: Path) -> list[Path]:
         from trtmake.image_dataset import crop_list_path
 
         return [crop_list_path(root, src["path"], f"{key}.path")]
+    if src["kind"] == "text":  # sentences of pydoc_data.topics, tokenized by the model's tokenizer
+        from trtmake import text_dataset
+
+        return text_dataset.source_files(src, key)
     if not src.get("path"):
         raise UserError(f"{key}.path: a '{src['kind']}' data source needs a folder path")
     folder = (root / src["path"]).resolve()
@@ -52,6 +56,16 @@ def source_digest(src: dict[str, Any], key: str, root: Path, stat: StatCache) ->
             config["scikit-image"] = metadata.version("scikit-image")
         except metadata.PackageNotFoundError:
             raise UserError(f"{key}.kind=skimage needs scikit-image: pip install scikit-image") from None
+    if src["kind"] == "text":  # the split is the key's: the same source under another key reads other sentences
+        from importlib import metadata
+
+        from trtmake.text_dataset import split_of_key
+
+        config["split"] = split_of_key(key)
+        try:
+            config["tokenizers"] = metadata.version("tokenizers")
+        except metadata.PackageNotFoundError:
+            raise UserError(f"{key}.kind=text needs tokenizers: pip install 'trtmake[transformers]'") from None
     return digest_json({"config": config, "files": [[f.name, stat.digest(f)] for f in files]})
 
 
@@ -80,6 +94,13 @@ def load_samples(src: dict[str, Any], key: str, root: Path, inputs: list[InputSp
         samples = _skimage(src, inputs, count, key, root)
         for sample in samples:
             _check_sample(sample, inputs, shapes, f"{key} (skimage photos)")
+        return samples
+    if kind == "text":
+        from trtmake.text_dataset import text_samples
+
+        samples = text_samples(src, key, inputs, shapes, count, count_key)
+        for sample in samples:
+            _check_sample(sample, inputs, shapes, f"{key} (text)")
         return samples
     files = source_files(src, key, root)
     if len(files) < count:
