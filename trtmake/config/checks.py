@@ -59,6 +59,7 @@ RULES: tuple[Rule, ...] = (
 # hold: better said now than after a full build).
 METRIC_RANGE: dict[str, tuple[Callable[[float], bool], str]] = {
     "top1_agreement": (_between(0, 1), "a fraction in [0, 1]"),
+    "retrieval_agreement": (_between(0, 1), "a fraction in [0, 1]"),
     "cosine_similarity": (_between(-1, 1), "a value in [-1, 1]"),
     "cosine_similarity_min": (_between(-1, 1), "a value in [-1, 1]"),
     "max_abs_error": (_at_least(0), "a value >= 0"),
