@@ -101,8 +101,17 @@ def minilm_l6(pretrained: bool = True, normalize: bool = True) -> Any:
             self.bert = bert
 
         def forward(self, input_ids, attention_mask, token_type_ids):
-            hidden = self.bert(input_ids=input_ids, attention_mask=attention_mask,
-                               token_type_ids=token_type_ids, return_dict=True).last_hidden_state
+            # 0, 1, ..., seq-1 in every row, shaped like input_ids (a slice of BERT's position
+            # buffer would leave the graph's seq dim unknown to onnxruntime's shape inference)
+            positions = torch.cumsum(torch.ones_like(input_ids), dim=1) - 1
+            embedded = self.bert.embeddings(input_ids=input_ids, token_type_ids=token_type_ids,
+                                            position_ids=positions)
+            # BERT's additive mask, [batch, 1, 1, seq]: 0 where a token is kept, -1e4 on padding
+            # (exp underflows to 0 in float32 and float16 alike; a dtype's min would overflow to
+            # -inf under FP16 and give 0 * -inf = NaN). Made here rather than by transformers'
+            # mask utilities, whose traced graph holds far more nodes.
+            keep = attention_mask.to(embedded.dtype)[:, None, None, :]
+            hidden = self.bert.encoder(embedded, attention_mask=(1.0 - keep) * -10000.0).last_hidden_state
             mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
             # an all-padding row gives 0, not NaN (sentence-transformers clamps the count alike)
             pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
