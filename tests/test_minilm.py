@@ -5,6 +5,7 @@ real sentences. The export runs once per session (~30-60 s on 2 shared cores).""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -42,7 +43,7 @@ def session(exported):
 
 
 def _embed(session, texts, seq):
-    feeds = text_dataset.tokenize(texts, text_dataset.Path(minilm_l6_files()), seq)
+    feeds = text_dataset.tokenize(texts, Path(minilm_l6_files()), seq)
     return session.run(None, {n: feeds[n] for n in NAMES})[0]
 
 
@@ -77,7 +78,7 @@ def test_padding_is_masked_out_of_the_mean(session):
     np.testing.assert_allclose(short, padded, atol=2e-5)
     np.testing.assert_allclose(np.linalg.norm(short, axis=1), 1.0, atol=1e-5)  # L2-normalized
     # without the mask the padding would count: feeding mask=1 everywhere changes the embedding
-    feeds = text_dataset.tokenize(texts, text_dataset.Path(minilm_l6_files()), 96)
+    feeds = text_dataset.tokenize(texts, Path(minilm_l6_files()), 96)
     feeds["attention_mask"] = np.ones_like(feeds["attention_mask"])
     unmasked = session.run(None, {n: feeds[n] for n in NAMES})[0]
     assert np.abs(unmasked - padded).max() > 1e-2
