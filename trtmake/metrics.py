@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import numpy as np
 
-ACCURACY = ("max_abs_error", "mean_abs_error", "cosine_similarity", "cosine_similarity_min", "top1_agreement")
+ACCURACY = ("max_abs_error", "mean_abs_error", "cosine_similarity", "cosine_similarity_min", "top1_agreement",
+            "retrieval_agreement")
 SPEED = ("latency_p50_ms", "latency_p90_ms", "latency_p99_ms", "latency_mean_ms", "throughput")
 
 
@@ -39,9 +40,10 @@ def class_axis_of(shape: tuple[int, ...], class_axis: int | None) -> tuple[int |
 
 
 def accuracy(reference: list[dict[str, np.ndarray]], actual: list[dict[str, np.ndarray]],
-             class_axis: int | None = None) -> dict[str, float | dict]:
+             class_axis: int | None = None, retrieval_k: int | None = None) -> dict[str, float | dict]:
     """Worst case over outputs for each metric; per-output values under `per_output`. When no
-    output has a class axis, `top1_agreement_unavailable` says why."""
+    output has a class axis, `top1_agreement_unavailable` says why. With `retrieval_k`, each
+    output's rows over every batch are one retrieval pool (`retrieval_agreement`)."""
     import numpy as np
 
     per_output: dict[str, dict[str, float]] = {}
@@ -64,12 +66,14 @@ def accuracy(reference: list[dict[str, np.ndarray]], actual: list[dict[str, np.n
             m["top1_agreement"] = float((ref.argmax(axis=axis) == act.argmax(axis=axis)).mean())
         else:
             no_class_axis.append(f"output '{name}': {why}")
+        if retrieval_k is not None and len(ref) > retrieval_k:
+            m["retrieval_agreement"] = retrieval_agreement(flat_r, flat_a, retrieval_k)
         if not np.isfinite(act).all():
             m["non_finite"] = float((~np.isfinite(act)).sum())
         per_output[name] = m
     merged: dict[str, float | dict] = {}
     for metric, worst in (("max_abs_error", max), ("mean_abs_error", max), ("cosine_similarity", min),
-                          ("cosine_similarity_min", min), ("top1_agreement", min)):
+                          ("cosine_similarity_min", min), ("top1_agreement", min), ("retrieval_agreement", min)):
         values = [m[metric] for m in per_output.values() if metric in m]
         if values:
             merged[metric] = worst(values)
@@ -80,6 +84,36 @@ def accuracy(reference: list[dict[str, np.ndarray]], actual: list[dict[str, np.n
         merged["shape_mismatch"] = 1.0
     merged["per_output"] = per_output
     return merged
+
+
+def nearest_neighbours(embeddings: np.ndarray, k: int) -> np.ndarray:
+    """[N, k]: for each row, the indices of its k most cosine-similar other rows, most similar
+    first; ties go to the lower index (a stable sort), so equal inputs give equal answers."""
+    import numpy as np
+
+    rows = np.asarray(embeddings, dtype=np.float64).reshape(len(embeddings), -1)
+    norms = np.linalg.norm(rows, axis=1, keepdims=True)
+    unit = rows / np.where(norms == 0, 1.0, norms)
+    sim = unit @ unit.T
+    np.fill_diagonal(sim, -np.inf)  # an item is not its own neighbour
+    return np.argsort(-sim, axis=1, kind="stable")[:, :k]
+
+
+def retrieval_agreement(reference: np.ndarray, actual: np.ndarray, k: int = 1) -> float:
+    """The fraction of the N items whose k nearest neighbours by cosine (among the other N-1)
+    under `actual` are the same set as under `reference`: does a search over the engine's
+    embeddings return what it returns over FP32's? Rows are items; other axes are flattened."""
+    import numpy as np
+
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"k must be an integer >= 1, got {k!r}")
+    if len(reference) != len(actual):
+        raise ValueError(f"reference has {len(reference)} items, actual {len(actual)}")
+    if len(reference) <= k:
+        raise ValueError(f"{len(reference)} items cannot have {k} neighbours each; need more than k items")
+    want, got = nearest_neighbours(reference, k), nearest_neighbours(actual, k)
+    same = np.sort(want, axis=1) == np.sort(got, axis=1)
+    return float(same.all(axis=1).mean())
 
 
 def _cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:

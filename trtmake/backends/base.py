@@ -98,6 +98,34 @@ class BaseRunner(abc.ABC):
             raise ValueError(f"warmup must be an integer >= 0, got {warmup!r}")
         return self.time_impl(feeds, iters, warmup, on_step or (lambda: None))
 
+    def memory(self, feeds: dict[str, np.ndarray] | None = None) -> dict[str, float | None]:
+        """{engine_file_mb, weights_mb, activation_mb}: the engine file's size, its weights, and
+        the working memory one execution needs (each backend says how it measures; None where it
+        cannot tell). With `feeds`, one execution is run first where the measure needs one."""
+        self._check_active("memory")
+        if feeds is not None:
+            self._check_feeds(feeds)
+        return self.memory_impl(feeds)
+
+    def throughput(self, feeds: dict[str, np.ndarray], streams: int = 1, *, iters: int | None = None,
+                   seconds: float | None = None) -> float:
+        """Samples per second with `streams` executions in flight at once on `feeds`: `iters`
+        executions in all, or as many as fit in `seconds` (give one of the two). One untimed
+        execution per stream comes first."""
+        self._check_active("throughput")
+        self._check_feeds(feeds)
+        if isinstance(streams, bool) or not isinstance(streams, int) or streams < 1:
+            raise ValueError(f"streams must be an integer >= 1, got {streams!r}")
+        if (iters is None) == (seconds is None):
+            raise ValueError("give exactly one of iters and seconds")
+        if iters is not None and (isinstance(iters, bool) or not isinstance(iters, int) or iters < 1):
+            raise ValueError(f"iters must be an integer >= 1, got {iters!r}")
+        if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds <= 0):
+            raise ValueError(f"seconds must be > 0, got {seconds!r}")
+        runs, elapsed = self.throughput_impl(feeds, streams, iters, seconds)
+        batch = next(iter(feeds.values())).shape[0] if feeds and next(iter(feeds.values())).ndim else 1
+        return float(runs * batch / elapsed) if elapsed > 0 else float("inf")
+
     def input_names(self) -> list[str]:
         """The engine's input tensor names (valid while active)."""
         self._check_active("input_names")
@@ -119,6 +147,14 @@ class BaseRunner(abc.ABC):
     @abc.abstractmethod
     def time_impl(self, feeds: dict[str, np.ndarray], iters: int, warmup: int,
                   on_step: ProgressStep) -> list[float]: ...
+
+    def memory_impl(self, feeds: dict[str, np.ndarray] | None) -> dict[str, float | None]:
+        raise NotImplementedError(f"runner {self.name} does not measure memory")
+
+    def throughput_impl(self, feeds: dict[str, np.ndarray], streams: int, iters: int | None,
+                        seconds: float | None) -> tuple[int, float]:
+        """(executions completed, wall seconds they took) with `streams` in flight at once."""
+        raise NotImplementedError(f"runner {self.name} does not measure concurrent throughput")
 
     # -- checks ---------------------------------------------------------------------------------
     def _check_active(self, what: str) -> None:

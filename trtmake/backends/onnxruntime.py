@@ -8,9 +8,12 @@ after optimization (the fusion evidence). ORT_ENABLE_ALL writes hardware-specifi
 
 from __future__ import annotations
 
+import os
 import platform
+import threading
 import time
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -178,8 +181,29 @@ def _inline_external_data(model, engine: Path, source_dir: Path) -> None:
     onnx.save(model, str(engine))
 
 
+MB = float(1 << 20)
+
+
+def resident_bytes() -> int | None:
+    """This process's resident set size now (Linux /proc; None elsewhere)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 class OrtRunner(BaseRunner):
-    """A session on an engine (already optimized: loaded with optimization disabled) or any graph at `level`."""
+    """A session on an engine (already optimized: loaded with optimization disabled) or any graph at
+    `level`.
+
+    Memory: `weights_mb` is the bytes of the engine graph's initializers; `activation_mb` the
+    growth of the process's resident memory over the first execution after loading (onnxruntime's
+    arena and intermediate buffers: what a run needs beyond the loaded session). An RSS delta is an
+    estimate: memory freed earlier in the process may be reused, so it can read low.
+    Throughput with N streams: N threads over this one session (session.run is thread-safe), each
+    run using intra-op threads divided N ways.
+    """
 
     def __init__(self, path: Path, options: OrtOptions | None = None, level: str = "disable"):
         super().__init__(f"onnxruntime:{Path(path).name}")
@@ -189,15 +213,19 @@ class OrtRunner(BaseRunner):
     def activate_impl(self) -> None:
         import onnxruntime as ort
 
-        provider = self.options.execution_provider
-        _check_provider(ort, provider)
-        try:
-            self.session = ort.InferenceSession(
-                str(self.path), session_options(ort, self.options, self.level), providers=[provider])
-        except Exception as exc:
-            raise BuildFailed(f"onnxruntime could not load {self.path.name}: {first_line(exc)}") from None
+        self._rss_first_run: int | None = None
+        self.session = self._open(ort, self.options)
+        self._rss_loaded = resident_bytes()
         self.output_names = [o.name for o in self.session.get_outputs()]
         self._inputs = [i.name for i in self.session.get_inputs()]
+
+    def _open(self, ort, options: OrtOptions):
+        provider = options.execution_provider
+        _check_provider(ort, provider)
+        try:
+            return ort.InferenceSession(str(self.path), session_options(ort, options, self.level), providers=[provider])
+        except Exception as exc:
+            raise BuildFailed(f"onnxruntime could not load {self.path.name}: {first_line(exc)}") from None
 
     def deactivate_impl(self) -> None:
         self.session = None
@@ -210,7 +238,61 @@ class OrtRunner(BaseRunner):
             outs = self.session.run(self.output_names, feeds)
         except Exception as exc:
             raise BuildFailed(f"onnxruntime failed to run {self.path.name}: {first_line(exc)}") from None
+        if self._rss_first_run is None:
+            self._rss_first_run = resident_bytes()
         return dict(zip(self.output_names, outs))
+
+    def memory_impl(self, feeds: dict[str, np.ndarray] | None) -> dict[str, float | None]:
+        import onnx
+
+        if self._rss_first_run is None and feeds is not None:
+            self.infer_impl(feeds)
+        weights = weight_bytes(onnx.load(str(self.path), load_external_data=False))
+        activation = None
+        if self._rss_first_run is not None and self._rss_loaded is not None:
+            activation = max(0, self._rss_first_run - self._rss_loaded) / MB
+        return {"engine_file_mb": self.path.stat().st_size / MB, "weights_mb": weights / MB,
+                "activation_mb": activation}
+
+    def throughput_impl(self, feeds: dict[str, np.ndarray], streams: int, iters: int | None,
+                        seconds: float | None) -> tuple[int, float]:
+        import onnxruntime as ort
+
+        session = self.session
+        if streams > 1:  # the cores shared out: N runs at once, each on its share
+            cores = self.options.intra_op_num_threads or os.cpu_count() or 1
+            session = self._open(ort, replace(self.options, intra_op_num_threads=max(1, cores // streams)))
+        shares = [iters // streams + (i < iters % streams) for i in range(streams)] if iters else [None] * streams
+        ready = threading.Barrier(streams + 1)
+
+        def stream(share: int | None) -> int:
+            try:
+                session.run(self.output_names, feeds)  # untimed: first-run allocations
+            except Exception:
+                ready.abort()  # nobody waits for a stream that failed
+                raise
+            ready.wait()
+            t0, done = time.perf_counter(), 0
+            while (done < share) if share is not None else (time.perf_counter() - t0 < seconds):
+                session.run(self.output_names, feeds)
+                done += 1
+            return done
+
+        with ThreadPoolExecutor(max_workers=streams) as pool:
+            futures = [pool.submit(stream, share) for share in shares]
+            try:
+                ready.wait()
+            except threading.BrokenBarrierError:
+                pass
+            start = time.perf_counter()
+            errors = [f.exception() for f in futures]
+            elapsed = time.perf_counter() - start
+        failed = [e for e in errors if e is not None and not isinstance(e, threading.BrokenBarrierError)]
+        if failed or any(errors):
+            reason = first_line(failed[0]) if failed else "a stream did not start"
+            raise BuildFailed(f"onnxruntime failed to run {self.path.name}: {reason}")
+        runs = sum(f.result() for f in futures)
+        return runs, elapsed
 
     def time_impl(self, feeds: dict[str, np.ndarray], iters: int, warmup: int,
                   on_step: ProgressStep) -> list[float]:

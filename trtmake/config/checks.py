@@ -32,6 +32,7 @@ RULES: tuple[Rule, ...] = (
     ("validation.warmup", _at_least(0), "an integer >= 0 (untimed runs before timing)"),
     ("validation.iters", _at_least(1), "an integer >= 1 (timed runs)"),
     ("validation.num_samples", _at_least(1), "an integer >= 1"),
+    ("validation.retrieval_k", _at_least(1), "an integer >= 1 (nearest neighbours compared)"),
     ("validation.max_latency_p50_ms", _positive, "a latency in ms > 0, or null to drop it"),
     ("validation.max_latency_p99_ms", _positive, "a latency in ms > 0, or null to drop it"),
     ("validation.min_throughput", _positive, "samples/s > 0, or null to drop it"),
@@ -58,6 +59,7 @@ RULES: tuple[Rule, ...] = (
 # hold: better said now than after a full build).
 METRIC_RANGE: dict[str, tuple[Callable[[float], bool], str]] = {
     "top1_agreement": (_between(0, 1), "a fraction in [0, 1]"),
+    "retrieval_agreement": (_between(0, 1), "a fraction in [0, 1]"),
     "cosine_similarity": (_between(-1, 1), "a value in [-1, 1]"),
     "cosine_similarity_min": (_between(-1, 1), "a value in [-1, 1]"),
     "max_abs_error": (_at_least(0), "a value >= 0"),

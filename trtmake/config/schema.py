@@ -25,6 +25,7 @@ class DataKind(str, Enum):
     npy = "npy"
     images = "images"
     skimage = "skimage"  # real photographs shipped in scikit-image (random crops), pip-installable
+    text = "text"  # English sentences of the standard library's pydoc_data, tokenized (trtmake.text_dataset)
 
 
 class Distribution(str, Enum):
@@ -130,6 +131,8 @@ class DataSourceConfig:
     # integer inputs (token ids, indices): values drawn from [low, high); None: the vocabulary
     # size when the model declares one (an embedding Gather's table), else [0, 100)
     int_range: Optional[List[int]] = None
+    # kind text: dotted path of a callable returning the folder of the model's tokenizer.json
+    tokenizer: Optional[str] = None
     # no sample count here: calibrator.num_samples and validation.num_samples say how many are used
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
 
@@ -187,6 +190,7 @@ class ValidationConfig:
     num_samples: int = 16
     shapes: List[str] = field(default_factory=lambda: ["opt"])
     class_axis: Optional[int] = None  # None: the only axis longer than 1 (after squeezing 1-dims)
+    retrieval_k: int = 1  # retrieval_agreement: how many nearest neighbours (cosine) must match FP32's
     assertions: List[AssertionConfig] = field(default_factory=list)
     max_latency_p50_ms: Optional[float] = None
     max_latency_p99_ms: Optional[float] = None

@@ -4,6 +4,12 @@ data-dependent shapes, its own CUDA wrapper), in trtmake's runner interface.
 With several optimization profiles, each call switches to the first profile that holds the
 input shapes. `time` keeps the inputs on the device and the outputs there too, and measures each
 execution (enqueue and stream synchronize) on the host clock.
+
+`memory`: the engine's own figures: activation = `device_memory_size_v2` (the largest profile's
+context memory; per profile under `activation_mb_per_profile`), weights = the engine statistic
+TOTAL_WEIGHTS_SIZE where the TensorRT release has it (11.x; None on 10.x).
+`throughput` with N streams: N execution contexts, each on its own CUDA stream with its own
+device buffers, enqueued together and synchronized per round.
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ from trtmake.errors import BuildFailed, UserError, first_line
 from trtmake.heavy import lazy_import
 
 np = lazy_import("numpy")
+
+MB = float(1 << 20)
 
 
 class TensorRTRunner(BaseRunner):
@@ -95,6 +103,82 @@ class TensorRTRunner(BaseRunner):
             for array in resident.values():
                 array.free()
 
+    def memory_impl(self, feeds: dict[str, np.ndarray] | None) -> dict[str, Any]:
+        engine, trt = self._engine, self._trt
+        per_profile = [engine.get_device_memory_size_for_profile_v2(i) / MB
+                       for i in range(engine.num_optimization_profiles)]
+        weights = None
+        if hasattr(trt, "EngineStat") and hasattr(engine, "get_engine_stat"):
+            weights = engine.get_engine_stat(trt.EngineStat.TOTAL_WEIGHTS_SIZE) / MB
+        return {"engine_file_mb": self.engine_path.stat().st_size / MB, "weights_mb": weights,
+                "activation_mb": engine.device_memory_size_v2 / MB, "activation_mb_per_profile": per_profile}
+
+    def throughput_impl(self, feeds: dict[str, np.ndarray], streams: int, iters: int | None,
+                        seconds: float | None) -> tuple[int, float]:
+        from polygraphy import cuda as pg_cuda
+
+        profile = self._profile_for(feeds)
+        lanes: list[tuple[Any, Any]] = []
+        arrays: list[Any] = []
+        try:
+            with self._reporting():
+                for _ in range(streams):
+                    self._lane(feeds, profile, pg_cuda, lanes, arrays)
+                self._round(lanes)  # untimed: every context's first run
+                rounds, start = 0, clock.perf_counter()
+                while (rounds * streams < iters) if iters is not None else (clock.perf_counter() - start < seconds):
+                    self._round(lanes)
+                    rounds += 1
+                elapsed = clock.perf_counter() - start
+        finally:
+            for array in arrays:
+                array.free()
+            for _, stream in lanes:
+                stream.free()
+        return rounds * streams, elapsed
+
+    def _lane(self, feeds: dict[str, np.ndarray], profile: int, pg_cuda: Any, lanes: list[Any],
+              arrays: list[Any]) -> None:
+        """One execution context on its own stream (appended to `lanes`), with device copies of
+        the inputs and device buffers for the outputs (appended to `arrays`); the caller frees
+        both, also when this fails half-way."""
+        from polygraphy.datatype import DataType
+
+        engine = self._engine
+        context = engine.create_execution_context()
+        if context is None:
+            raise BuildFailed(f"TensorRT could not create another execution context for {self.engine_path.name} "
+                              "(device memory); ask for fewer streams")
+        stream = pg_cuda.Stream()
+        lanes.append((context, stream))
+        if profile:
+            context.set_optimization_profile_async(profile, stream.ptr)
+        for name, value in feeds.items():
+            host = np.ascontiguousarray(value)
+            array = pg_cuda.DeviceArray(shape=host.shape, dtype=DataType.from_dtype(host.dtype))
+            arrays.append(array)
+            array.copy_from(host)
+            context.set_input_shape(name, host.shape)
+            context.set_tensor_address(name, array.ptr)
+        for name in self._io_names():
+            if self._is_input(name):
+                continue
+            shape = tuple(context.get_tensor_shape(name))
+            if any(d < 0 for d in shape):
+                raise UserError(f"{self.engine_path.name}: output '{name}' has a data-dependent shape {list(shape)}; "
+                                "concurrent throughput needs output shapes known from the inputs")
+            array = pg_cuda.DeviceArray(shape=shape, dtype=DataType.from_dtype(engine.get_tensor_dtype(name)))
+            arrays.append(array)
+            context.set_tensor_address(name, array.ptr)
+
+    def _round(self, lanes: list[tuple[Any, Any]]) -> None:
+        """Enqueue one execution on every lane, then wait for them all."""
+        for context, stream in lanes:
+            if not context.execute_async_v3(stream.ptr):
+                raise BuildFailed(f"TensorRT could not run {self.engine_path.name} (execute_async_v3 failed)")
+        for _, stream in lanes:
+            stream.synchronize()
+
     # -- helpers ------------------------------------------------------------------------------
     @contextmanager
     def _reporting(self) -> Iterator[None]:
@@ -117,14 +201,18 @@ class TensorRTRunner(BaseRunner):
 
     def _select_profile(self, feeds: dict[str, Any]) -> None:
         """Switch to the first optimization profile that holds every input's shape."""
+        index = self._profile_for(feeds)
+        if index != self._profile:
+            self._runner.set_profile(index)
+            self._profile = index
+
+    def _profile_for(self, feeds: dict[str, Any]) -> int:
+        """The first optimization profile that holds every input's shape."""
         engine = self._engine
         shapes = {name: tuple(value.shape) for name, value in feeds.items()}
         for index in range(engine.num_optimization_profiles):
             if all(_fits(shape, engine.get_tensor_profile_shape(name, index)) for name, shape in shapes.items()):
-                if index != self._profile:
-                    self._runner.set_profile(index)
-                    self._profile = index
-                return
+                return index
         first = next(iter(shapes))
         raise UserError(f"input shapes {shapes} lie outside every optimization profile of "
                         f"{self.engine_path.name} (profile 0 of '{first}': "
