@@ -1,4 +1,4 @@
-"""Helpers shared by the issue-7 benchmarks: subprocess timing, the pre-change code for
+"""Helpers shared by the benchmarks: subprocess timing, the pre-change code for
 before/after rows, load average, and writing benchmarks/results/<name>.json."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue 7 goal 5: what a build buys. For resnet50 in FP32, FP16 and INT8 at profiles b1 and b8,
+"""What a build buys. For resnet50 in FP32, FP16 and INT8 at profiles b1 and b8,
 the engine trtmake built against a plain onnxruntime session on the unoptimized source model.
 
     python benchmarks/bench_engine_speed.py                       # 3 precisions x 2 batch sizes
@@ -101,7 +101,7 @@ def main() -> None:
                 rows.append([f"resnet50 {prec}", batch, entry["engine_p50_ms"], entry["engine_throughput"],
                              entry["baseline_p50_ms"], entry["baseline_throughput"], entry["speedup_p50"],
                              entry["report_p50_ms"], entry["cosine"], entry["top1_agreement"]])
-        table(f"Goal 5: engine vs plain onnxruntime on the source model (CPU, {args.iters} interleaved runs, "
+        table(f"Engine vs plain onnxruntime on the source model (CPU, {args.iters} interleaved runs, "
               f"load {loadavg()})",
               ["target", "batch", "engine p50 ms", "engine img/s", "plain ORT p50 ms", "plain ORT img/s",
                "speedup", "trtmake-reported p50 ms", "cosine", "top1 agree"], rows)

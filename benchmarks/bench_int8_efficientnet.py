@@ -18,7 +18,7 @@ crops) unless --target-fixed.
 
 Latency: batch 1, p50, onnxruntime CPU (ORT_ENABLE_ALL), each model timed interleaved with FP32
 so that a busy machine skews both alike (the speedup column). The TensorRT dialect is meant
-for TensorRT; its CPU latency only shows why the dialect follows the backend (DESIGN.md sec. 2).
+for TensorRT; its CPU latency only shows why the dialect follows the backend (docs/design.md §2).
 Calibration peak memory: VmHWM of a child process, reset just before collect_statistics.
 Writes benchmarks/results/int8_efficientnet.json.
 """

@@ -1,7 +1,7 @@
-"""Issue 7 goals 1-3: the cost of doing nothing.
+"""The cost of doing nothing.
 
     python benchmarks/bench_noop.py                 # all three (the 1 GB model needs ~3 GB of disk)
-    python benchmarks/bench_noop.py --skip-large    # goals 1 and 2 only
+    python benchmarks/bench_noop.py --skip-large    # sections 1 and 2 only
 
 1. One up-to-date target, process start to exit, against `python -c pass`, `import hydra`
    and a bare `@hydra.main` app; which heavy packages the no-op imports (`-X importtime`).
@@ -90,7 +90,7 @@ def goal1(work: Path, runs: int) -> dict:
     for r in rows.values():
         r["x_import_hydra"] = r["median_s"] / hydra
     imports = {"before": heavy_imports(args_before, before, cwd=before_tree()), "after": heavy_imports(args, after)}
-    table(f"Goal 1: one up-to-date target, process start to exit ({runs} runs, load {loadavg()})",
+    table(f"One up-to-date target, process start to exit ({runs} runs, load {loadavg()})",
           ["process", "median s", "min s", "x import hydra"],
           [[k, v["median_s"], v["min_s"], v["x_import_hydra"]] for k, v in rows.items()])
     print(f"heavy packages imported by the no-op: before {imports['before'] or 'none'}, after {imports['after'] or 'none'}")
@@ -134,7 +134,7 @@ def goal2(work: Path, n: int) -> dict:
             rows.append([f"{label}: status, plans cached (median of 3)", again["median_s"]])
         rows.append([f"{label}: multirun -m 'target=glob(bench_*)', every job up to date"
                      + (" (median of 3)" if label == "after" else ""), sweep["median_s"]])
-    table(f"Goal 2: trtmake status over {n} up-to-date targets (load {loadavg()})", ["run", "wall s"], rows)
+    table(f"trtmake status over {n} up-to-date targets (load {loadavg()})", ["run", "wall s"], rows)
     return {"targets": n, "runs": out, "goal": "<= 5 s", "met": out["after"]["status_s"] <= 5}
 
 
@@ -235,7 +235,7 @@ def goal3(work: Path, runs: int, layers: int, width: int) -> dict:
         rchar[label] = int(proc.stderr.rsplit("RCHAR ", 1)[1].split()[0])
     speeds = hash_speeds()
     extra = rows["1 GB model no-op build"]["median_s"] - rows["tiny_cnn no-op build"]["median_s"]
-    table(f"Goal 3: {weights / 1e9:.2f} GB of external data, built once in {build_s:.0f} s ({runs} runs, "
+    table(f"{weights / 1e9:.2f} GB of external data, built once in {build_s:.0f} s ({runs} runs, "
           f"load {loadavg()})", ["process", "median s", "min s", "bytes read (rchar)"],
           [[k, v["median_s"], v["min_s"], f"{rchar[k] / 1e6:.1f} MB" if k in rchar else ""] for k, v in rows.items()])
     table("hash speed, in memory (GB/s, best of 3 over 256 MiB)", ["algorithm", "GB/s"],

@@ -1,10 +1,10 @@
-"""Issue 7 goals 4 and 6: what trtmake adds to a full build, and calibration reuse.
+"""What trtmake adds to a full build, and calibration reuse.
 
     python benchmarks/bench_overhead.py                          # resnet50 fp32 (5 runs) and int8 (2 runs)
     python benchmarks/bench_overhead.py --precisions fp32 --runs 7
     python benchmarks/bench_overhead.py --precisions int8 --int8-method percentile
 
-Goal 4: a full build of resnet50 (fp32; int8) through `trtmake`, against a plain script (PLAIN
+1. A full build of resnet50 (fp32; int8) through `trtmake`, against a plain script (PLAIN
 below, run as its own process) that makes the same onnx/onnxruntime calls on the same model file
 and the same data: check the model, optimize it into an engine file (ORT_ENABLE_ALL,
 optimized_model_filepath), count the layers before and after (what trtmake's report shows), run
@@ -23,7 +23,7 @@ Runs alternate (first, plain, rebuild, plain, ...) so a busy machine skews all a
 gives medians and minimums (noise on a shared machine only adds time, so min/min is the steadier
 ratio).
 
-Goal 6: after the int8 build, the same target with changed build options
+2. After the int8 build, the same target with changed build options
 (graph_optimization_level=extended) and with another calibrator method: the report's calibrate
 stage must say `cached` (0 s of calibration).
 Writes benchmarks/results/<name>.json.
@@ -213,12 +213,12 @@ def main() -> None:
             if prec == "int8":
                 result["goal6"] = calibration_reuse(common, cache, report, env, work)
         counts = ", ".join(f"{args.runs if p == 'fp32' else args.int8_runs} {p}" for p in args.precisions.split(","))
-        table(f"Goal 4: full build, trtmake vs a plain script (runs of each kind: {counts}; load {loadavg()})",
+        table(f"Full build, trtmake vs a plain script (runs of each kind: {counts}; load {loadavg()})",
               ["model", "trtmake build", "trtmake median s", "plain median s", "ratio", "trtmake min s",
                "plain min s", "ratio of min"], rows)
         if result["goal6"]:
             g6 = result["goal6"]
-            table("Goal 6: int8 again with changed options (calibration reuse)",
+            table("Int8 again with changed options (calibration reuse)",
                   ["run", "wall s", "calibrate stage", "calibrate s"],
                   [[k, v["wall_s"], v["calibrate"], v["calibrate_s"]] for k, v in g6.items()])
     print(f"wrote {write_result(args.name, result)}")

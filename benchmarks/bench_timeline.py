@@ -3,7 +3,7 @@
     python benchmarks/bench_timeline.py target=resnet50_fp32 cache.dir=/tmp/tl     # any trtmake arguments
 
 Runs `trtmake.cli.main` in this process with `perf_counter` marks around Hydra's composition,
-each stage (its key check, run and publish) and the report, and prints them: what goal 4's
+each stage (its key check, run and publish) and the report, and prints them: what the full-build overhead's
 overhead figures in docs/performance.md are split into. Process start-up and interpreter
 shutdown are outside the marks (compare with the wall time of `python -m trtmake ...`).
 Each mark has the wall time and this process's CPU time: on a machine shared with other jobs

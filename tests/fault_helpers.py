@@ -1,4 +1,4 @@
-"""Helpers for the fault-injection tests (issue 6): run trtmake as a real process, and audit a
+"""Helpers for the fault-injection tests: run trtmake as a real process, and audit a
 cache directory from the outside (every object matches its name, every record is intact)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue 2 §3, §6: the onnxruntime engine is the optimized graph, loaded with optimization off;
+"""The onnxruntime engine is the optimized graph, loaded with optimization off;
 fp16 keeps I/O types; the report carries layer counts before -> after."""
 
 import onnx

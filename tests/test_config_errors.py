@@ -1,4 +1,4 @@
-"""Issue 2 §2: bad config -> one line naming the key and the valid choices, exit 2, nothing cached."""
+"""Bad config -> one line naming the key and the valid choices, exit 2, nothing cached."""
 
 import os
 import subprocess

@@ -1,4 +1,4 @@
-"""Issue 2 §5: explain names exactly what changed since the target's last run."""
+"""Explain names exactly what changed since the target's last run."""
 
 
 def _explain(trtmake, *args):

@@ -1,4 +1,4 @@
-"""Issue 8 §1, §5: a PyTorch export as the `source` stage of a target, through the executor. The
+"""A PyTorch export as the `source` stage of a target, through the executor. The
 export is rerun when the weights file's bytes or the export config change, and only then."""
 
 from __future__ import annotations

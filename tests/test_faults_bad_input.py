@@ -1,4 +1,4 @@
-"""Issue 6 §4: bad inputs end as one line naming the file or key, exit code 2, and nothing added
+"""Bad inputs end as one line naming the file or key, exit code 2, and nothing added
 to the cache (no object, no action record, no stat-cache file)."""
 
 from __future__ import annotations

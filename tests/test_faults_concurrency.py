@@ -1,4 +1,4 @@
-"""Issue 6 §2: eight trtmake processes on one cache; the bounded wait on a held key lock."""
+"""Eight trtmake processes on one cache; the bounded wait on a held key lock."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 6 §3: corrupt cache content is detected, reported as a cache miss, and rebuilt; never
+"""Corrupt cache content is detected, reported as a cache miss, and rebuilt; never
 a crash, never a wrong engine. Runs trtmake in-process (the `trtmake` fixture) on real builds."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue 6 §1: kill -9 at random moments (and at named points of the publish protocol).
+"""Kill -9 at random moments (and at named points of the publish protocol).
 
 Each trial starts `python -m trtmake` on a fresh cache and SIGKILLs it. After every kill:
 nothing in the cache is partial (every object matches its digest name, every record names only

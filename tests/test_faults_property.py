@@ -1,4 +1,4 @@
-"""Issue 6 §5: over random config overrides and random edits of the model's files, the executor
+"""Over random config overrides and random edits of the model's files, the executor
 rebuilds a stage if and only if one of its declared inputs changed.
 
 The expectation comes from this file's own model of each stage's declared inputs (README,

@@ -1,4 +1,4 @@
-"""Issue 3 §3-4, §7 on real onnxruntime runs: calibration is its own cached stage, reused by
+"""On real onnxruntime runs: calibration is its own cached stage, reused by
 everything downstream; mixed precision is reported; bad calibration data is a clear error."""
 
 import numpy as np

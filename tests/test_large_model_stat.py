@@ -1,4 +1,4 @@
-"""Issue 7 goal 3: the up-to-date check of a model with external data reads no weight bytes
+"""The up-to-date check of a model with external data reads no weight bytes
 (the per-machine stat cache answers), and a real content change of the weights is detected."""
 
 from __future__ import annotations

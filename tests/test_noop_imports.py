@@ -1,4 +1,4 @@
-"""Issue 7 goal 1: an up-to-date `python -m trtmake target=...` imports neither onnx,
+"""An up-to-date `python -m trtmake target=...` imports neither onnx,
 onnxruntime, tensorrt, numpy nor Hydra (the cached plan stands in for composition), and
 `python -m trtmake` works. Checked through `-X importtime` in a subprocess: behaviour, not timing."""
 

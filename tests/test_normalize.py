@@ -55,12 +55,12 @@ def test_external_data_is_never_inlined(tmp_path):
 def test_ir_stamp_lowered_only_where_onnxruntime_refuses_it(tmp_path, monkeypatch):
     """An onnx package newer than onnxruntime stamps an IR version it refuses (onnxruntime 1.30
     refused IR 11); the written graph then carries the IR its opset needs."""
-    from trtmake import onnx_info
+    from trtmake import ort_check
 
     model = onnx.load(str(corpus.mlp_opset17_new_ir(tmp_path)))
     model.ir_version = 11
     assert norm.ir_version_to_write(model) == 11  # this onnxruntime takes it: left alone
-    monkeypatch.setattr(onnx_info, "onnxruntime_rejects", lambda ir, opset: "too new" if ir > 10 else None)
+    monkeypatch.setattr(ort_check, "onnxruntime_rejects", lambda ir, opset: "too new" if ir > 10 else None)
     assert norm.ir_version_to_write(model) == 8
 
 

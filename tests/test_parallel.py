@@ -1,4 +1,4 @@
-"""Issue 5 §4, §5: processes sharing one cache build every stage key exactly once and reuse it;
+"""Processes sharing one cache build every stage key exactly once and reuse it;
 TensorRT builds on one GPU are limited to `backend.tensorrt.max_builds_per_gpu` at a time."""
 
 import json

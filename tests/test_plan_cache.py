@@ -1,4 +1,4 @@
-"""Issue 7: the plan cache (trtmake/plan_cache.py). A composed target is reused while no file
+"""The plan cache (trtmake/plan_cache.py). A composed target is reused while no file
 that composition could read changed; an edited recipe, a changed environment variable the
 config reads, or a file edited within the racy window is composed again."""
 

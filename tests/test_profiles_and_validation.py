@@ -1,4 +1,4 @@
-"""Issue 2 §7-8: profiles are checked against the model before any build; validation runs at
+"""Profiles are checked against the model before any build; validation runs at
 the declared shape points; metrics and assertions are real numbers from real runs."""
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""Issue 2 §4: what reruns after each kind of change, on real onnxruntime builds."""
+"""What reruns after each kind of change, on real onnxruntime builds."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 2 §9: the JSON report's documented shape, the rich table, JUnit XML."""
+"""The JSON report's documented shape, the rich table, JUnit XML."""
 
 import xml.etree.ElementTree as ET
 

@@ -1,4 +1,4 @@
-"""Issue 5 §2: `trtmake status` lists every target, up to date or stale with the first changed
+"""`trtmake status` lists every target, up to date or stale with the first changed
 key component, builds nothing, and imports neither onnxruntime nor TensorRT for targets that
 are up to date."""
 

@@ -1,4 +1,4 @@
-"""Issue 5 §1, §3, §6: a multirun ends with one table, one JSON report and one JUnit file, one
+"""A multirun ends with one table, one JSON report and one JUnit file, one
 entry per job, whatever launcher ran the jobs; a failing job makes the exit code non-zero and
 a job with a bad config fails alone."""
 

@@ -1,4 +1,4 @@
-"""A GPU is a resource (DESIGN.md section 8): at most `backend.tensorrt.max_builds_per_gpu`
+"""A GPU is a resource (docs/design.md §8): at most `backend.tensorrt.max_builds_per_gpu`
 TensorRT builds at a time on one device, across threads, processes and launchers.
 
 A counting semaphore made of N file locks, one per slot:

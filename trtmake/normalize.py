@@ -17,8 +17,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from trtmake import ort_check
 from trtmake.errors import first_line
-from trtmake.onnx_info import onnxruntime_rejects
 
 # bump when what normalize() writes changes, so that normalized sources are rebuilt
 NORMALIZE_VERSION = 1
@@ -99,7 +99,7 @@ def ir_version_to_write(model) -> int:
     need = min_ir_version(model)
     if model.ir_version < need:
         return need
-    if model.ir_version > need and onnxruntime_rejects(int(model.ir_version), _opset(model)):
+    if model.ir_version > need and ort_check.onnxruntime_rejects(int(model.ir_version), _opset(model)):
         return need
     return int(model.ir_version)
 

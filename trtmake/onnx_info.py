@@ -3,12 +3,10 @@ external-data files it references. Imports `onnx` lazily (not on the up-to-date 
 
 from __future__ import annotations
 
-import re
-from functools import lru_cache
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from trtmake import ort_check
 from trtmake.errors import UserError
 from trtmake.profiles import InputSpec
 
@@ -118,39 +116,10 @@ def check_opset(described: dict[str, Any], key: str, name: str) -> None:
     """The model's ONNX stamps (IR version, ai.onnx opset) must be ones onnxruntime can load:
     reference outputs always come from onnxruntime, whatever the backend. Checked before any
     stage builds, so a model from the future fails as a user error, not as a failed build."""
-    why = onnxruntime_rejects(int(described.get("ir_version") or 0), int(described.get("opset") or 0))
+    why = ort_check.onnxruntime_rejects(int(described.get("ir_version") or 0), int(described.get("opset") or 0))
     if why:
         raise UserError(f"{key}: {name} (IR version {described.get('ir_version')}, ai.onnx opset "
                         f"{described.get('opset')}) cannot run here: {why}; re-export the model with a "
                         "supported opset (torch.onnx.export(..., opset_version=N)) or upgrade onnxruntime")
 
 
-@lru_cache(maxsize=None)
-def onnxruntime_rejects(ir_version: int, opset: int) -> str | None:
-    """Why onnxruntime refuses a model stamped (ir_version, opset), or None: loads a one-node
-    Identity model with the same stamps (a few ms, once per pair and process)."""
-    if ir_version <= 0 or opset <= 0:
-        return None  # unstamped: let the loader and the checker speak
-
-    import onnxruntime as ort
-    from onnx import TensorProto, helper
-
-    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "opset_probe",
-                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
-    probe = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], ir_version=ir_version)
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    try:
-        ort.InferenceSession(probe.SerializeToString(), so, providers=["CPUExecutionProvider"])
-        return None
-    except Exception as exc:
-        text = " ".join(str(exc).split())
-    version = metadata.version("onnxruntime")
-    m = re.search(r"support for domain ai\.onnx is till opset (\d+)", text)
-    if m:
-        return f"onnxruntime {version} supports ai.onnx opsets up to {m.group(1)}"
-    m = re.search(r"max supported IR version: (\d+)", text)
-    if m:
-        return f"onnxruntime {version} supports IR versions up to {m.group(1)}"
-    return f"onnxruntime {version} refuses it ({text[-200:]})"

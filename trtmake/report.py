@@ -1,6 +1,7 @@
 """Reporters: the JSON report (machine-readable), JUnit XML for CI, and the rich summary table.
 
-Only this module and progress.py print. Schema (documented in the README):
+Reporters print: this module, summary.py, progress.py and the commands (trtmake/commands/);
+the executor and the stages never do. Schema (documented in the README):
 {"ok": bool, "targets": [{"name", "backend", "stages": [{"name", "status", "key", "seconds"}],
   "metrics": {...}, "assertions": [{"metric", "op", "value", "actual", "passed"}], ...}]}
 """

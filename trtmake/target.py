@@ -125,10 +125,10 @@ def _target_name(plain: dict[str, Any], project_root: Path) -> str:
 def _spread_int_range(dataset: dict[str, Any]) -> None:
     """dataset.int_range is the default of each split's own int_range (what the data readers see)."""
     shared = dataset.pop("int_range", None)
-    for key, declared in [("dataset.int_range", shared)] + [(f"dataset.{k}.int_range", (dataset.get(k) or {}).get("int_range"))
-                                                             for k in ("calibration", "validation", "selection")]:
-        if declared is not None and (len(declared) != 2 or int(declared[1]) - int(declared[0]) < 2):
-            raise UserError(f"{key}: {list(declared)} must be [low, high) with at least two values, "
+    for key, given in [("dataset.int_range", shared)] + [(f"dataset.{k}.int_range", (dataset.get(k) or {}).get("int_range"))
+                                                          for k in ("calibration", "validation", "selection")]:
+        if given is not None and (len(given) != 2 or int(given[1]) - int(given[0]) < 2):
+            raise UserError(f"{key}: {list(given)} must be [low, high) with at least two values, "
                             "e.g. [0, 30522] for token ids")
     for split in ("calibration", "validation", "selection"):
         src = dataset.get(split)

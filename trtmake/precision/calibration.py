@@ -2,7 +2,7 @@
 
 One pass of onnxruntime's histogram calibrator (create_calibrator + collect_data) records, for
 every float tensor, its min/max and a signed histogram (see `trtmake.precision.stats`); every
-method's ranges are derived from that record, for either QDQ dialect (DESIGN.md section 2).
+method's ranges are derived from that record, for either QDQ dialect (docs/design.md §2).
 
 Memory: onnxruntime's HistogramCalibrater keeps every intermediate output of every batch handed
 to one `collect_data` call. `collect_statistics` hands it one batch per call, so peak memory is

@@ -1,6 +1,6 @@
 """INT8 by explicit quantization: write a QDQ ONNX graph from calibration statistics.
 
-The dialect follows the backend (DESIGN.md section 2):
+The dialect follows the backend (docs/design.md §2):
 - "tensorrt": symmetric int8 everywhere (zero points 0), weights per-channel on the
   output-channel axis as float weight + Q + DQ, activations per-tensor, biases left in float,
   one Q/DQ pair per tensor shared by its readers (what TensorRT's Model Optimizer asks

@@ -1,4 +1,4 @@
-"""The TensorRT QDQ dialect, checked on the graph (DESIGN.md section 2).
+"""The TensorRT QDQ dialect, checked on the graph (docs/design.md §2).
 
 TensorRT takes explicit quantization only in this form:
 - every QuantizeLinear/DequantizeLinear is int8 with a constant zero point of 0 (no uint8);
