@@ -76,7 +76,11 @@ BEFORE = "HEAD"  # the revision of "before" rows; a benchmark's --before sets it
 
 def before_tree() -> Path:
     """The code at revision BEFORE (default HEAD, the committed code) exported to a temp folder:
-    the 'before' of before/after rows. `git archive` reads the repository and changes nothing."""
+    the 'before' of before/after rows. `git archive` reads the repository and changes nothing.
+    A BEFORE that is a folder is taken as that code already exported (a machine without the
+    repository's history, e.g. the lent GPU machine)."""
+    if (Path(BEFORE) / "trtmake" / "__init__.py").exists():
+        return Path(BEFORE).resolve()
     rev = subprocess.run(["git", "rev-parse", "--short", BEFORE], cwd=ROOT, capture_output=True, text=True,
                          check=True).stdout.strip()
     out = Path(tempfile.gettempdir()) / f"trtmake-bench-before-{rev}"
