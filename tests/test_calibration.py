@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tracemalloc
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -196,3 +197,30 @@ def test_peak_memory_does_not_grow_with_the_number_of_batches(model, tmp_path):
     ours(2), all_at_once(2)  # warm-up: first-call imports and caches
     assert all_at_once(32) > 2 * all_at_once(4)  # the control: growth is visible
     assert ours(32) < 1.25 * ours(4)
+
+
+def test_pre_processing_leaves_nothing_in_the_current_folder(tmp_path, monkeypatch):
+    """onnxruntime's symbolic shape inference writes sym_shape_infer_temp.onnx (and its data) into
+    the current folder when it cannot infer every shape; prepare_model runs it elsewhere."""
+    import onnxruntime.quantization as q
+
+    from trtmake.precision.calibration import prepare_model
+
+    def litter_then_write(src, dst, **kwargs):
+        Path("sym_shape_infer_temp.onnx").write_bytes(b"partial")  # what onnxruntime does, relative to cwd
+        Path(dst).write_bytes(Path(src).read_bytes())
+
+    user = tmp_path / "user"
+    user.mkdir()
+    monkeypatch.chdir(user)
+    monkeypatch.setattr(q, "quant_pre_process", litter_then_write)
+    import onnx
+    from onnx import TensorProto, helper
+
+    src = tmp_path / "model.onnx"
+    onnx.save(helper.make_model(helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["y"])], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])), str(src))
+    out = prepare_model(src, tmp_path / "work" / "prepared.onnx")
+    assert out.read_bytes() == src.read_bytes()
+    assert list(user.iterdir()) == [] and Path.cwd() == user

@@ -14,11 +14,13 @@ onnxruntime is imported inside the functions that need it (trtmake imports witho
 from __future__ import annotations
 
 import importlib.util
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
 
 from trtmake.heavy import lazy_import
+
 np = lazy_import("numpy")
 
 from trtmake.errors import BuildFailed, UserError
@@ -125,13 +127,20 @@ def prepare_model(model_path: Path, out_path: Path) -> Path:
     symbolic = importlib.util.find_spec("sympy") is not None  # symbolic shape inference needs it
     external = _has_external_data(model_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
+    # onnxruntime's symbolic shape inference saves a partial result into the current folder
+    # (sym_shape_infer_temp.onnx and its data) when it cannot infer every shape: run it from the
+    # stage's work folder, which is removed with it, not from the user's
+    here = os.getcwd()
+    os.chdir(out_path.parent)
     try:
         with quiet():
-            quant_pre_process(str(model_path), str(out_path), skip_symbolic_shape=not symbolic,
+            quant_pre_process(str(model_path.resolve()), str(out_path.resolve()), skip_symbolic_shape=not symbolic,
                               save_as_external_data=external, all_tensors_to_one_file=True,
                               external_data_location=f"{out_path.name}.data" if external else None)
     except Exception as exc:  # shape inference and the optimizer raise many types
         raise BuildFailed(f"int8: pre-processing {model_path.name} for quantization failed: {exc}") from exc
+    finally:
+        os.chdir(here)
     return out_path
 
 
