@@ -7,7 +7,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from trtmake.heavy import HEAVY
+from trtmake.heavy import DEFERRED, HEAVY, lazy_import
 
 PACKAGE = Path(__file__).resolve().parent.parent / "trtmake"
 
@@ -34,14 +34,24 @@ def _imported(node: ast.AST, module: str) -> list[str]:
     return []
 
 
+def _lazy(node: ast.AST) -> list[str]:
+    """`x = lazy_import("trtmake.y")` at module top: an edge of the graph, taken on first use."""
+    if (isinstance(node, ast.Call) and getattr(node.func, "id", None) == "lazy_import" and node.args
+            and isinstance(node.args[0], ast.Constant)):
+        return [str(node.args[0].value)]
+    return []
+
+
 def _top_level_imports(tree: ast.Module, module: str) -> set[str]:
-    """Module-level imports, outside `if TYPE_CHECKING:` blocks (those never run)."""
+    """Module-level imports (lazy ones included), outside `if TYPE_CHECKING:` blocks (those never
+    run)."""
     found: set[str] = set()
     for node in tree.body:
         if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.dump(node.test):
             continue
         for inner in ast.walk(node) if not isinstance(node, (ast.FunctionDef, ast.ClassDef)) else []:
             found.update(_imported(inner, module))
+            found.update(_lazy(inner))
         if isinstance(node, ast.ClassDef):
             for inner in node.body:
                 found.update(_imported(inner, module))
@@ -102,3 +112,15 @@ def test_the_checker_sees_a_cycle_and_a_function_level_import():
     assert _imported(ast.parse("from . import x").body[0], "trtmake.stages.build") == ["trtmake.stages.x"]
     modules = {"trtmake.c": None, "trtmake.stages": None}
     assert _owner("trtmake.c.d", modules) == "trtmake.c" and _owner("numpy.linalg", modules) is None
+
+
+def test_deferred_modules_exist_and_only_listed_names_are_lazy():
+    """Every DEFERRED name is a trtmake module; lazy_import refuses a module that is in neither list."""
+    modules = _modules()
+    assert [name for name in DEFERRED if name not in modules] == []
+    try:
+        lazy_import("trtmake.keys")
+    except ValueError as exc:
+        assert "trtmake.keys" in str(exc)
+    else:
+        raise AssertionError("lazy_import took a module that is not deferred")

@@ -19,10 +19,12 @@ from typing import Any
 from trtmake import planner
 from trtmake.atomic import write_text_atomic
 from trtmake.executor import TargetResult, run_target
+from trtmake.heavy import lazy_import
 from trtmake.planner import Request
 from trtmake.progress import RichProgress
 from trtmake.report import target_entry
-from trtmake.commands.show import show
+
+show = lazy_import("trtmake.commands.show")
 
 ENTRY_FILE = "trtmake_result.json"
 
@@ -78,7 +80,7 @@ def execute(target: Any, request: Request) -> TargetResult | None:
     """Run (or explain, or show) a frozen Target: the same from a Hydra job or a cached plan.
     None: show=... printed the target, nothing was built."""
     if target.cfg.get("show"):
-        show(target, target.cfg["show"])
+        show.show(target, target.cfg["show"])
         return None
     if request.progress and request.in_cli_process() and not request.explain:
         with RichProgress() as events:

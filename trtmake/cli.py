@@ -14,13 +14,15 @@ from pathlib import Path
 from trtmake import __version__, app, planner
 from trtmake.cache import storage_error
 from trtmake.commands import build
-from trtmake.commands import gc as cmd_gc
-from trtmake.commands import status
-from trtmake.commands import timing_cache as cmd_timing_cache
 from trtmake.config.errors import to_user_error
 from trtmake.errors import TrtmakeError, UserError
+from trtmake.heavy import lazy_import
 from trtmake.planner import Request
 from trtmake.project import find_project_root, target_names
+
+cmd_gc = lazy_import("trtmake.commands.gc")
+cmd_timing_cache = lazy_import("trtmake.commands.timing_cache")
+status = lazy_import("trtmake.commands.status")
 
 HYDRA_COMMANDS = ("build", "explain")
 COMMANDS = (*HYDRA_COMMANDS, "status", "gc", "clean", "merge-timing-cache")

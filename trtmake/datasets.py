@@ -16,11 +16,11 @@ if TYPE_CHECKING:
 
 from trtmake.errors import UserError
 from trtmake.hashing import StatCache, digest_json
-from trtmake.image_dataset import crop_boxes, crop_list_path, load_images, preprocess, read_crop_list, render_crops
+from trtmake.heavy import lazy_import
 from trtmake.profiles import InputSpec, Shape, summarize
-from trtmake import text_dataset
-from trtmake.text_dataset import split_of_key
-from trtmake.text_dataset import text_samples
+
+image_dataset = lazy_import("trtmake.image_dataset")
+text_dataset = lazy_import("trtmake.text_dataset")
 
 NPY_SUFFIXES = (".npy", ".npz")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -32,7 +32,7 @@ def source_files(src: dict[str, Any], key: str, root: Path) -> list[Path]:
         return []
     if src["kind"] == "skimage":  # a crop list (JSON) of scikit-image's photos
 
-        return [crop_list_path(root, src["path"], f"{key}.path")]
+        return [image_dataset.crop_list_path(root, src["path"], f"{key}.path")]
     if src["kind"] == "text":  # sentences of pydoc_data.topics, tokenized by the model's tokenizer
 
         return text_dataset.source_files(src, key)
@@ -60,7 +60,7 @@ def source_digest(src: dict[str, Any], key: str, root: Path, stat: StatCache) ->
     if src["kind"] == "text":  # the split is the key's: the same source under another key reads other sentences
 
 
-        config["split"] = split_of_key(key)
+        config["split"] = text_dataset.split_of_key(key)
         try:
             config["tokenizers"] = metadata.version("tokenizers")
         except metadata.PackageNotFoundError:
@@ -96,7 +96,7 @@ def load_samples(src: dict[str, Any], key: str, root: Path, inputs: list[InputSp
         return samples
     if kind == "text":
 
-        samples = text_samples(src, key, inputs, shapes, count, count_key)
+        samples = text_dataset.text_samples(src, key, inputs, shapes, count, count_key)
         for sample in samples:
             _check_sample(sample, inputs, shapes, f"{key} (text)")
         return samples
@@ -202,15 +202,15 @@ def _skimage(src: dict[str, Any], inputs: list[InputSpec], count: int, key: str,
         raise UserError(f"{key}: photos feed one input, the model has {[i.name for i in inputs]}")
     size = int(src["preprocess"].get("resize") or 256)
     if src.get("path"):
-        boxes = read_crop_list(crop_list_path(root, src["path"], f"{key}.path"), f"{key}.path")
+        boxes = image_dataset.read_crop_list(image_dataset.crop_list_path(root, src["path"], f"{key}.path"), f"{key}.path")
         if len(boxes) < count:
             raise UserError(f"{key}: {len(boxes)} crops in {src['path']} but {count} are asked for; "
                             f"extend the crop list or lower {COUNT_KEYS.get(key, 'num_samples')}")
         boxes = boxes[:count]
     else:
-        boxes = crop_boxes(count, src["seed"])
-    return [{inputs[0].name: preprocess(img, src["preprocess"], key=f"{key}.preprocess")}
-            for img in render_crops(boxes, size=size)]
+        boxes = image_dataset.crop_boxes(count, src["seed"])
+    return [{inputs[0].name: image_dataset.preprocess(img, src["preprocess"], key=f"{key}.preprocess")}
+            for img in image_dataset.render_crops(boxes, size=size)]
 
 
 def _read_npy(path: Path, inputs: list[InputSpec], key: str) -> dict[str, np.ndarray]:
@@ -234,7 +234,7 @@ def _read_npy(path: Path, inputs: list[InputSpec], key: str) -> dict[str, np.nda
 def _read_images(files: list[Path], src: dict[str, Any], inputs: list[InputSpec], key: str):
     if len(inputs) != 1:
         raise UserError(f"{key}: an image folder feeds one input, the model has {[i.name for i in inputs]}")
-    return [{inputs[0].name: arr} for arr in load_images(files, src["preprocess"])]
+    return [{inputs[0].name: arr} for arr in image_dataset.load_images(files, src["preprocess"])]
 
 
 def _check_sample(sample: dict[str, np.ndarray], inputs: list[InputSpec], shapes: dict[str, Shape], where: str):

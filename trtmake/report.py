@@ -12,13 +12,15 @@ import json
 import time
 from pathlib import Path
 from typing import Any, Iterable
-from xml.etree import ElementTree as ET
 
 from trtmake import __version__, summary
 from trtmake.atomic import write_text_atomic
 from trtmake.executor import TargetResult
+from trtmake.heavy import lazy_import
 from trtmake.normalize import PER_TENSOR
 from trtmake.summary import STATUS_STYLE
+
+ET = lazy_import("xml.etree.ElementTree")  # JUnit XML, only when asked for
 
 
 def target_entry(r: TargetResult) -> dict[str, Any]:

@@ -12,7 +12,6 @@ import os
 import platform
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
@@ -277,6 +276,8 @@ class OrtRunner(BaseRunner):
                 session.run(self.output_names, feeds)
                 done += 1
             return done
+
+        from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(max_workers=streams) as pool:
             futures = [pool.submit(stream, share) for share in shares]

@@ -7,8 +7,10 @@ from typing import Any
 
 from trtmake.backends.base import Backend
 from trtmake.backends.onnxruntime import OnnxruntimeBackend
-from trtmake.backends.tensorrt import TensorRTBackend, probe
 from trtmake.errors import MissingDependency
+from trtmake.heavy import lazy_import
+
+tensorrt = lazy_import("trtmake.backends.tensorrt")
 
 
 def select_backend(name: str, options: dict[str, Any] | None = None) -> tuple[Backend, str]:
@@ -41,7 +43,7 @@ def _onnxruntime() -> Backend:
 
 
 def _tensorrt() -> Backend:
-    return TensorRTBackend()
+    return tensorrt.TensorRTBackend()
 
 
 def _probe_tensorrt(device: int) -> tuple[bool, str]:
@@ -52,4 +54,4 @@ def _probe_tensorrt(device: int) -> tuple[bool, str]:
     if not installed:
         return False, "tensorrt is not installed"
 
-    return probe(device)
+    return tensorrt.probe(device)

@@ -7,13 +7,15 @@ import os
 import re
 import typing
 
-from trtmake.config.schema import Config
 from trtmake.errors import UserError
+from trtmake.heavy import lazy_import
 from trtmake.project import find_project_root
+
+schema = lazy_import("trtmake.config.schema")
 
 
 def _valid_keys(full_key: str) -> list[str]:
-    node: typing.Any = Config
+    node: typing.Any = schema.Config
     for part in full_key.split(".")[:-1]:
         if not dataclasses.is_dataclass(node):
             return []
@@ -29,7 +31,7 @@ def _valid_keys(full_key: str) -> list[str]:
 def _is_mapping_entry(full_key: str) -> bool:
     """`full_key` is a free mapping of the schema (a Dict field) or an entry of one."""
 
-    node: typing.Any = Config
+    node: typing.Any = schema.Config
     for part in full_key.split("."):
         if not dataclasses.is_dataclass(node):
             return typing.get_origin(node) is dict or node is dict

@@ -11,13 +11,15 @@ from trtmake import metrics
 from trtmake.backends.onnxruntime import OrtRunner
 from trtmake.datasets import batches, is_synthetic, load_samples, source_digest
 from trtmake.errors import UserError
+from trtmake.heavy import lazy_import
 from trtmake.keys import StageKey, toolchain_versions
 from trtmake.onnx_info import input_specs
-from trtmake.precision.calibration import collect_statistics, load_stats, prepare_model, save_stats
-from trtmake.precision.int8 import DIALECTS, WEIGHTED_OP_TYPES, check_dialect, quantizable_nodes, quantize
-from trtmake.precision.qdq_check import assert_tensorrt_dialect
-from trtmake.precision.sensitivity import auto_exclude
 from trtmake.stages.base import Stage, StageInput, StageOutput
+
+calibration = lazy_import("trtmake.precision.calibration")
+int8 = lazy_import("trtmake.precision.int8")
+qdq_check = lazy_import("trtmake.precision.qdq_check")
+sensitivity = lazy_import("trtmake.precision.sensitivity")
 
 # trtmake.precision's modules import numpy and onnx at their top: imported where they are used,
 # so that a no-op (every stage cached) loads neither.
@@ -67,10 +69,10 @@ class CalibrateStage(Stage):
         first = next(iter(shapes.values()))[0]
         feeds = batches(samples, first)
         # "minmax": the stored ranges are the cheap ones; every method is derived from the histograms
-        stats = collect_statistics(inp.artifact("source").path, iter(feeds), "minmax", num_bins=c["num_bins"],
+        stats = calibration.collect_statistics(inp.artifact("source").path, iter(feeds), "minmax", num_bins=c["num_bins"],
                                    work_dir=workdir)
         out = workdir / "stats.npz"
-        save_stats(stats, out)
+        calibration.save_stats(stats, out)
         return StageOutput(files={"stats": out}, data={
             "samples": len(samples), "batches": len(feeds), "num_bins": c["num_bins"],
             "tensors": len(stats.tensors), "synthetic": is_synthetic(src)})
@@ -88,9 +90,9 @@ def int8_dialect(inp: StageInput) -> str:
     chosen = str(inp.params["precision"].get("dialect", "auto"))
     if chosen == "auto":
         return inp.backend.quantization_dialect
-    if chosen not in DIALECTS:
-        raise UserError(f"precision.dialect: unknown QDQ dialect '{chosen}'; choose auto or one of {list(DIALECTS)}")
-    return check_dialect(chosen)
+    if chosen not in int8.DIALECTS:
+        raise UserError(f"precision.dialect: unknown QDQ dialect '{chosen}'; choose auto or one of {list(int8.DIALECTS)}")
+    return int8.check_dialect(chosen)
 
 
 def precision_config(inp: StageInput) -> dict[str, Any]:
@@ -158,14 +160,14 @@ def auto_exclude_inputs(inp: StageInput) -> dict[str, str]:
 def run_quantize(inp: StageInput, key: StageKey, src: Path, out: Path, workdir: Path) -> dict[str, Any]:
     cfg = key.config
     # the method's ranges, derived once from the cached histograms; the progress bar counts tensors
-    stats = load_stats(inp.artifact("calibrate.stats").path).with_method(
+    stats = calibration.load_stats(inp.artifact("calibrate.stats").path).with_method(
         cfg["method"], percentile=cfg.get("percentile"), num_quantized_bins=cfg.get("num_quantized_bins"),
         on_progress=lambda done, total: inp.ctx.on_progress("precision", done, total))
     # the graph calibration saw, prepared once: every auto_exclude trial quantizes it as is
-    prepared = prepare_model(src, workdir / "prepared" / src.name) if stats.preprocessed else src
+    prepared = calibration.prepare_model(src, workdir / "prepared" / src.name) if stats.preprocessed else src
 
     def write(excluded: tuple[str, ...], path: Path):
-        return quantize(prepared, stats, cfg["dialect"], method=cfg["method"], per_channel=cfg["per_channel"],
+        return int8.quantize(prepared, stats, cfg["dialect"], method=cfg["method"], per_channel=cfg["per_channel"],
                         exclude_nodes=(*cfg["exclude_nodes"], *excluded), exclude_op_types=cfg["exclude_op_types"],
                         quantize_gemm=cfg.get("quantize_gemm", False), weight_type=cfg.get("weight_type", "int8"),
                         preprocess=False, out_path=path)
@@ -181,8 +183,8 @@ def run_quantize(inp: StageInput, key: StageKey, src: Path, out: Path, workdir: 
         import onnx
 
 
-        assert_tensorrt_dialect(onnx.load(str(out)), where=f"precision ({inp.ctx.name})")
-    float_layers = sum(summary.nodes.get(op, {}).get("float", 0) for op in WEIGHTED_OP_TYPES)
+        qdq_check.assert_tensorrt_dialect(onnx.load(str(out)), where=f"precision ({inp.ctx.name})")
+    float_layers = sum(summary.nodes.get(op, {}).get("float", 0) for op in int8.WEIGHTED_OP_TYPES)
     return {**summary.to_dict(), "mode": "int8", "float_layers": float_layers, **data}
 
 
@@ -204,7 +206,7 @@ def _auto_exclude(inp: StageInput, cfg: dict[str, Any], model: Path, write, work
         reference = [ref_runner.infer(f) for f in feeds]
     class_axis = inp.params["validation"]["class_axis"]
     excluded_already = set(cfg["exclude_nodes"])
-    candidates = [n for n in quantizable_nodes(onnx.load(str(model), load_external_data=False))
+    candidates = [n for n in int8.quantizable_nodes(onnx.load(str(model), load_external_data=False))
                   if n not in excluded_already]
     if ae.get("max_candidates", 0) > 0:  # a cost cap: only the first N layers in graph order
         candidates = candidates[: ae["max_candidates"]]
@@ -220,7 +222,7 @@ def _auto_exclude(inp: StageInput, cfg: dict[str, Any], model: Path, write, work
         return (float(value) if value is not None else float("nan"),
                 float(signal) if signal is not None else float("nan"))
 
-    result = auto_exclude(candidates, evaluate, ae["target"], ae["max_layers"], ae["strategy"])
+    result = sensitivity.auto_exclude(candidates, evaluate, ae["target"], ae["max_layers"], ae["strategy"])
     probe.unlink(missing_ok=True)
     info = {"candidates": len(candidates), "metric": ae["metric"], "selection": described,
             "selection_samples": len(samples), "seconds": round(time.perf_counter() - started, 1)}

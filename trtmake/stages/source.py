@@ -7,8 +7,8 @@ from typing import Any
 
 from trtmake.datasets import synthetic_batch
 from trtmake.errors import UserError, first_line
-from trtmake.export import ExportSpec, export_key_inputs, export_onnx, export_summary
 from trtmake.hashing import digest_json
+from trtmake.heavy import lazy_import
 from trtmake.keys import StageKey, toolchain_versions
 from trtmake.models import GENERATOR_VERSION, generate
 from trtmake.normalize import NORMALIZE_VERSION, normalize, wanted_opset
@@ -16,6 +16,8 @@ from trtmake.onnx_info import check_opset, check_supported_dtypes, describe, ext
 from trtmake.ort_check import onnxruntime_refuses
 from trtmake.profiles import check_profile, model_profile
 from trtmake.stages.base import Artifact, Stage, StageInput, StageOutput
+
+export = lazy_import("trtmake.export")
 
 # trtmake.export is imported where it is used: it imports numpy at its top, which a no-op must not load.
 
@@ -33,7 +35,7 @@ class SourceStage(Stage):
                 "generator": gen, "params": model.get("generator_params") or {},
                 "generator_version": GENERATOR_VERSION.get(gen, 0)}, toolchain=toolchain_versions("onnx"))
         if model.get("export"):
-            parts = export_key_inputs(_export_spec(inp), digest=ctx.cache.stat.digest)
+            parts = export.export_key_inputs(_export_spec(inp), digest=ctx.cache.stat.digest)
             return StageKey(self.name, self.version, config={"export": parts["config"]},
                             inputs=parts["inputs"], toolchain=parts["toolchain"])
         path = ctx.path(model["path"])
@@ -64,7 +66,7 @@ class SourceStage(Stage):
             files["onnx"] = path
         elif model.get("export"):
             path = files["onnx"] = workdir / "model.onnx"
-            extra = {"export": export_summary(export_onnx(_export_spec(inp), path))}
+            extra = {"export": export.export_summary(export.export_onnx(_export_spec(inp), path))}
         else:
             path = ctx.path(model["path"])
         key_name = "model.path" if model.get("path") else "model"
@@ -116,7 +118,7 @@ class SourceStage(Stage):
 
 
 def _export_spec(inp: StageInput):
-    return ExportSpec.from_config(inp.params["model"]["export"], key="model.export", root=inp.ctx.root)
+    return export.ExportSpec.from_config(inp.params["model"]["export"], key="model.export", root=inp.ctx.root)
 
 
 def _index(inp: StageInput, path: Path, digest: str) -> dict[str, Any]:
