@@ -18,7 +18,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from trtmake.errors import UserError
-from trtmake.models import resnet50, tiny
+from trtmake.heavy import lazy_import
+
+resnet50 = lazy_import("trtmake.models.resnet50")
+tiny = lazy_import("trtmake.models.tiny")
 
 if TYPE_CHECKING:
     import onnx
