@@ -22,13 +22,15 @@ def test_the_pipeline_follows_each_stages_own_rule():
     assert all(s.params or s.name == "build" for s in STAGES)  # build reads the parsed options
 
 
-def test_stage_results_carry_the_components_their_key_digests(trtmake):
+def test_stage_results_carry_the_components_their_key_digests(trtmake, monkeypatch):
     from trtmake import app
 
+    results, execute = [], app.execute
+    monkeypatch.setattr(app, "execute", lambda *a: results.append(execute(*a)) or results[-1])
     assert trtmake("target=tiny_cnn_fp32") == 0
-    stages = app.RESULTS[-1].stages
+    stages = results[-1].stages
     assert [s.status for s in stages] == ["built"] * 5
     for s in stages:
         assert s.components["stage"] == s.name and digest_json(s.components) == s.key
-    assert app.RESULTS[-1].context.profile.shapes_at("opt")  # the profile, once per target
+    assert results[-1].context.profile.shapes_at("opt")  # the profile, once per target
 

@@ -116,7 +116,9 @@ def _target_name(plain: dict[str, Any], project_root: Path) -> str:
     if name:
         return name
     if not model.get("path"):
-        raise UserError(f"target: none given; pass target=NAME (available: {', '.join(target_names(project_root))}) "
+        names = target_names(project_root)
+        shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more: trtmake status lists them" if len(names) > 6 else "")
+        raise UserError(f"target: none given; pass target=NAME ({shown}) "
                         "or build your own file with model=onnx model.path=FILE")
     plain["target"]["name"] = model["name"]
     return model["name"]
