@@ -21,6 +21,7 @@ import bisect
 import functools
 import gzip
 import hashlib
+import os
 import re
 from pathlib import Path
 
@@ -37,9 +38,9 @@ BACKEND_MODULES = sorted((REPO / "trtmake" / "backends" / "tensorrt").glob("*.py
 # our objects (the runner/backend itself, its options, BuildSpec, Profile, ShapeRange), Polygraphy's
 # (`pg` is polygraphy.backend.trt, `self._runner`/`runner` a TrtRunner, `array` a DeviceArray) and
 # Python logging's (`log` a Logger, `record` a LogRecord, `collect` our handler)
-OWN_RECEIVERS = {"self", "self.opts", "backend", "opts", "spec", "profile", "rng",
+OWN_RECEIVERS = {"self", "self.opts", "backend", "opts", "options", "spec", "profile", "rng",
                  "pg", "pg_profile", "self._runner", "runner", "array", "log", "record", "collect"}
-PYTHON_TYPES = (str, bytes, list, dict, tuple, set, int, float, Path, re.Match, OSError,
+PYTHON_TYPES = (str, bytes, list, dict, tuple, set, int, float, Path, re.Match, OSError, os.stat_result,
                 type(hashlib.sha256()), np.ndarray, np.dtype)
 DOUBLE_RELEASES = {"10.13": "10.13.3.9", "11.4": "11.4.0.106"}
 

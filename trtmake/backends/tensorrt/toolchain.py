@@ -23,7 +23,9 @@ from trtmake.errors import BuildFailed, MissingDependency, UserError
 # (tests/test_tensorrt_api_contract.py checks every TensorRT name against their inventories).
 SUPPORTED_RELEASES = ("10.13", "11.4")
 # TensorRT names used only on some releases' code path: checked against those releases only.
-VERSION_GATED: dict[str, tuple[str, ...]] = {}
+# Engine statistics (the weights' size) arrived in 11.x; the runner asks for them only where present.
+VERSION_GATED: dict[str, tuple[str, ...]] = {"EngineStat": ("11.4",), "TOTAL_WEIGHTS_SIZE": ("11.4",),
+                                             "get_engine_stat": ("11.4",)}
 # The oldest release with everything the backend uses (HardwareCompatibilityLevel.SAME_COMPUTE_CAPABILITY
 # arrived in 10.10, the strongly typed ONNX path and the inspector schema trtmake reads in 10.13).
 MIN_RELEASE = (10, 13)
