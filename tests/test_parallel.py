@@ -136,10 +136,10 @@ def _intact(cache: Path, keys):
 
     store = Cache(cache)
     for key in keys:
-        record = store.get_action(key)
+        record = store.get_record(key)
         assert record is not None, key
-        for out in record["outputs"].values():
-            assert store.verify_object(out["digest"], out["size"], deep=True)
+        for out in record.outputs.values():
+            assert store.verify_object(out.digest, out.size, deep=True)
     assert not store.warnings
 
 

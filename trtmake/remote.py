@@ -13,7 +13,7 @@ be the result of the same work, and a damaged one is detected, never served:
   names, checks the remote size, downloads it into the local cache's tmp/ (one streamed GET),
   checks its size and BLAKE3 digest and only then publishes it (`Cache.put_file`: rename into
   objects/). The record
-  is written locally last, and the local `Cache.get_action` has the final word. A missing,
+  is written locally last, and the local `Cache.get_record` has the final word. A missing,
   partial or corrupt remote entry, or a remote that cannot be reached, is a miss with a warning
   in `cache.warnings`.
 - `push` uploads the objects first and the record last, so a reader never sees a record whose
@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from trtmake.atomic import copy_atomic, fault_point, write_text_atomic
-from trtmake.cache import RECORD_FORMAT, Cache
+from trtmake.cache import RECORD_FORMAT, ActionRecord, Cache
 from trtmake.errors import BuildFailed, MissingDependency, UserError, first_line
 from trtmake.hashing import digest_file, digest_json, is_digest
 
@@ -122,6 +122,7 @@ class Remote:
                             "remove it and use the provider's own way (AWS_* / GOOGLE_APPLICATION_CREDENTIALS / "
                             "AZURE_STORAGE_* variables, a profile, an instance role)")
         self.stats = RemoteStats()
+        self.damaged: set[str] = set()  # object digests found damaged here: the next push replaces them
         self._fs = None
         self._root = ""
 
@@ -207,7 +208,7 @@ class Remote:
             return None
 
     # -- fetch ----------------------------------------------------------------------------------
-    def fetch(self, cache: Cache, key: str) -> dict[str, Any] | None:
+    def fetch(self, cache: Cache, key: str) -> ActionRecord | None:
         """Copy the record for `key` and the objects it names into `cache`; the record as the
         local cache now serves it, or None (a miss: absent, damaged, or the remote unreachable,
         with a warning for the last two)."""
@@ -215,28 +216,29 @@ class Remote:
             raise ValueError(f"not a stage key: {key!r}")
         self.fs.invalidate_cache()  # another runner may have pushed since this process listed
         try:
-            record = self._read_record(key, cache.warnings)
-            if record is None:
+            raw = self._read_record(key, cache.warnings)
+            if raw is None:
                 self.stats.misses += 1
                 return None
-            for out in sorted(record["outputs"].values(), key=lambda o: o["digest"]):
-                if not self._fetch_object(cache, out["digest"], out["size"]):
+            record = ActionRecord.from_json(raw, key)  # _read_record checked it: every size is an int
+            for out in sorted(record.outputs.values()):
+                if not self._fetch_object(cache, out.digest, out.size):
                     self.stats.misses += 1
                     return None
         except RemoteFailed as exc:
             cache.warnings.append(f"{exc}: treated as a miss")
             self.stats.misses += 1
             return None
-        write_text_atomic(cache.action_path(key), json.dumps(record, indent=1, sort_keys=True),
-                          tmp_dir=cache.root / "tmp")
-        served = cache.get_action(key)  # the local cache's own checks have the final word
+        write_text_atomic(cache.action_path(key), raw.decode(), tmp_dir=cache.tmp_dir)  # byte for byte
+        served = cache.get_record(key)  # the local cache's own checks have the final word
         if served is None:
             self.stats.misses += 1
             return None
         self.stats.hits += 1
         return served
 
-    def _read_record(self, key: str, warnings: list[str]) -> dict[str, Any] | None:
+    def _read_record(self, key: str, warnings: list[str]) -> bytes | None:
+        """The remote record's bytes when they are an intact record for `key`, else None."""
         path = self.action_path(key)
         try:
             raw = self._call(f"read {path}", lambda: self.fs.cat_file(path))
@@ -246,7 +248,7 @@ class Remote:
         if why:
             warnings.append(f"remote record {key[:12]} on {self.display} is unreadable ({why}): ignored")
             return None
-        return json.loads(raw)
+        return raw
 
     def _fetch_object(self, cache: Cache, digest: str, size: int) -> bool:
         if cache.verify_object(digest, size, quiet=True):
@@ -256,6 +258,7 @@ class Remote:
         if remote_size != size:
             what = "is missing" if remote_size is None else f"has {remote_size} bytes, its record says {size}"
             cache.warnings.append(f"remote object {digest[:12]} on {self.display} {what}: treated as a miss")
+            self.damaged.add(digest)
             return False
         (cache.root / "tmp").mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".remote.", dir=cache.root / "tmp")
@@ -271,6 +274,7 @@ class Remote:
             if why:
                 cache.warnings.append(f"remote object {digest[:12]} on {self.display} is corrupt ({why}): "
                                       "treated as a miss, not copied")
+                self.damaged.add(digest)
                 return False
             published = cache.put_file(Path(tmp))  # fsync + rename into objects/
             return published["digest"] == digest
@@ -282,7 +286,7 @@ class Remote:
                 os.unlink(tmp)
 
     # -- push -----------------------------------------------------------------------------------
-    def push(self, cache: Cache, key: str, record: dict[str, Any]) -> bool:
+    def push(self, cache: Cache, key: str, record: ActionRecord) -> bool:
         """Upload `record` (as the local cache holds it for `key`) and its objects: every missing
         object first (one already there with the right size is skipped), then the record unless
         the remote holds an intact one. True when anything was uploaded; False when all was there
@@ -292,34 +296,38 @@ class Remote:
             raise UserError(f"cache.remote.mode: {self.display} is read-only"
                             + (" (an http(s) remote)" if self.protocol in READ_ONLY_PROTOCOLS else "")
                             + "; set cache.remote.mode=read-write and a writable cache.remote.url to push")
-        if record.get("key") != key or _record_problem(json.dumps(record).encode(), key):
+        try:
+            raw = cache.action_path(key).read_bytes()  # uploaded byte for byte
+        except FileNotFoundError:
+            raw = b""
+        if record.key != key or _record_problem(raw, key) or ActionRecord.from_json(raw, key) != record:
             raise ValueError(f"push: the record given for {key[:12]} is not the local cache's record for it")
-        outputs = sorted(record["outputs"].values(), key=lambda o: o["digest"])
+        outputs = sorted(record.outputs.values())
         for out in outputs:  # never spread a corrupt local object
-            if not cache.verify_object(out["digest"], out["size"], deep=True):
-                cache.warnings.append(f"push {key[:12]}: local object {out['digest'][:12]} failed verification; not pushed")
+            if not cache.verify_object(out.digest, out.size, deep=True):
+                cache.warnings.append(f"push {key[:12]}: local object {out.digest[:12]} failed verification; not pushed")
                 return False
         self.fs.invalidate_cache()
         uploaded = False
         for out in outputs:  # also when the record is there: this repairs a remote that lost an object
-            path = self.object_path(out["digest"])
-            if self._size(path) == out["size"]:
+            path = self.object_path(out.digest)
+            if out.digest not in self.damaged and self._size(path) == out.size:
                 self.stats.objects_skipped += 1
                 continue
-            self._upload(cache.object_path(out["digest"]), path)
+            self._upload(cache.object_path(out.digest), path)
+            self.damaged.discard(out.digest)
             self.stats.objects_pushed += 1
-            self.stats.bytes_out += out["size"]
+            self.stats.bytes_out += out.size
             uploaded = True
             fault_point("remote:object-pushed")  # the crash tests kill the pusher here
         if self._read_record(key, cache.warnings) is not None:
             return uploaded  # another runner's record (its objects are there too) or our own
-        text = json.dumps(record, indent=1, sort_keys=True)
-        with tempfile.TemporaryDirectory(prefix="push-", dir=cache.root / "tmp") as work:
+        with tempfile.TemporaryDirectory(prefix="push-", dir=cache.tmp_dir) as work:
             local = Path(work) / f"{key}.json"
-            local.write_text(text)
+            local.write_bytes(raw)
             self._upload(local, self.action_path(key))
         self.stats.records_pushed += 1
-        self.stats.bytes_out += len(text.encode())
+        self.stats.bytes_out += len(raw)
         return True
 
     def _upload(self, src: Path, path: str) -> None:

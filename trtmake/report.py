@@ -2,6 +2,7 @@
 
 Only this module and progress.py print. Schema (documented in the README):
 {"ok": bool, "targets": [{"name", "backend", "stages": [{"name", "status", "key", "seconds"}],
+  (status: built | cached | fetched | failed | skipped; "remote": what the remote cache served),
   "metrics": {...}, "assertions": [{"metric", "op", "value", "actual", "passed"}], ...}]}
 """
 
@@ -60,6 +61,8 @@ def target_entry(r: TargetResult) -> dict[str, Any]:
         entry["calibration"] = data["calibrate"]
     if "traceback" in data:
         entry["traceback"] = data["traceback"]["text"]
+    if r.remote is not None:  # {url (password redacted), mode, hits, misses, bytes_in, bytes_out}
+        entry["remote"] = r.remote
     return entry
 
 

@@ -14,7 +14,7 @@ from trtmake.remote import Remote
 
 
 def local_keys(cache: Cache) -> list[str]:
-    """Every key the local cache holds a record file for (intact or not: get_action decides)."""
+    """Every key the local cache holds a record file for (intact or not: get_record decides)."""
     names = (p.name[:-5] for p in (cache.root / "actions").glob("*/*.json"))
     return sorted(n for n in names if is_digest(n))
 
@@ -26,12 +26,12 @@ def push(cache: Cache, remote: Remote, keys: list[str] | None = None) -> dict[st
     result: dict[str, Any] = {"pushed": [], "present": [], "missing": []}
     before = remote.stats.bytes_out
     for key in local_keys(cache) if keys is None else keys:
-        record = cache.get_action(key)
+        record = cache.get_record(key)
         if record is None:
             result["missing"].append(key)
         elif remote.push(cache, key, record):
             result["pushed"].append(key)
-        elif cache.get_action(key) is None:  # a local object failed verification while pushing
+        elif cache.get_record(key) is None:  # a local object failed verification while pushing
             result["missing"].append(key)
         else:
             result["present"].append(key)
@@ -45,7 +45,7 @@ def pull(cache: Cache, remote: Remote, keys: list[str] | None = None) -> dict[st
     result: dict[str, Any] = {"fetched": [], "present": [], "missing": []}
     before = remote.stats.bytes_in
     for key in remote.keys() if keys is None else keys:
-        if cache.get_action(key) is not None:
+        if cache.get_record(key) is not None:
             result["present"].append(key)
         elif remote.fetch(cache, key) is not None:
             result["fetched"].append(key)
