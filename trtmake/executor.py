@@ -73,16 +73,22 @@ class Events:
     def stage_finished(self, target: Target, result: StageResult) -> None: ...
 
 
-def run_target(target: Target, events: Events | None = None, explain: bool = False) -> TargetResult:
+def run_target(target: Target, events: Events | None = None, explain: bool = False,
+               pull: Remote | None = None) -> TargetResult:
+    """Build the target (explain: only check each stage). `pull` (with explain, `trtmake cache
+    pull`): a stage missing here is fetched from that remote, and the next stage's key follows."""
     events = events or Events()
     result = TargetResult(target)
     cache = Cache(target.cache_dir, target["cache"]["lock_timeout_s"])
     notes: list[str] = []
-    remote: Remote | None = None
+    remote = pull if explain else None
+    use: RemoteUse | None = None
     try:
         if not explain:
             cache.ensure_writable()
             remote = open_remote(**target["cache"]["remote"])  # its filesystem is opened on first use
+        if remote is not None:
+            use = RemoteUse(remote, bool(target["validation"].get("trust_remote")))
         missing: MissingDependency | None = None
         try:
             backend, reason = select_backend(target["backend"]["name"], target["backend"])
@@ -103,7 +109,7 @@ def run_target(target: Target, events: Events | None = None, explain: bool = Fal
                           on_progress=lambda stage, done, total: events.stage_progress(target, stage, done, total))
             result.stages.clear()
             try:
-                notes = _run_stages(ctx, target, last, events, result, remote)
+                notes = _run_stages(ctx, target, last, events, result, use)
                 break
             except CacheCorrupt as exc:
                 if attempt == _ATTEMPTS - 1:
@@ -151,7 +157,7 @@ _ATTEMPTS = 3
 
 
 def _run_stages(ctx: Context, target: Target, last: dict, events: Events, result: TargetResult,
-                remote: Remote | None) -> list[str]:
+                remote: RemoteUse | None) -> list[str]:
     """Every stage of the target's pipeline in order; returns the stages' warnings for the report."""
     unknown: set[str] = set()  # explain: stages whose key needs the missing backend
     done: list[tuple[Stage, StageInput]] = []
@@ -159,7 +165,7 @@ def _run_stages(ctx: Context, target: Target, last: dict, events: Events, result
         inp = StageInput(config_slice(target.cfg, stage.params), ctx)
         try:
             if ctx.explain:
-                res = _explain_stage(stage, inp, last, unknown)
+                res = _explain_stage(stage, inp, last, unknown, remote)
             else:
                 res = _build_stage(stage, inp, target, events, remote)
         except BaseException:
@@ -209,7 +215,7 @@ def _mark_failed(result: TargetResult) -> None:
             result.stages.append(StageResult(stage.name, "skipped"))
 
 
-def _build_stage(stage: Stage, inp: StageInput, target: Target, events: Events, remote: Remote | None) -> StageResult:
+def _build_stage(stage: Stage, inp: StageInput, target: Target, events: Events, remote: RemoteUse | None) -> StageResult:
     """A local hit is accepted as it is. On a miss, inside the key's lock: the local cache again (another
     process may have built it meanwhile), then the remote cache, and only then the stage runs; what
     it built is pushed to the remote."""
@@ -230,14 +236,14 @@ def _build_stage(stage: Stage, inp: StageInput, target: Target, events: Events, 
         fault_point(f"{stage.name}:locked")
         record = None if force else ctx.cache.get_record(digest)  # built by another process meanwhile?
         status = "cached"
-        if record is None and not force and remote is not None and fetchable(key, target):
-            record, status = remote.fetch(ctx.cache, digest), "fetched"
+        if record is None and not force and remote is not None:
+            record, status = remote.fetch(ctx.cache, key), "fetched"
         if record is None:
             status = "built"
             record = _run_and_publish(stage, inp, key)
             fault_point(f"{stage.name}:recorded")
-    if status == "built" and remote is not None and remote.writable:
-        _push(remote, ctx.cache, record)
+    if status == "built" and remote is not None and remote.remote.writable:
+        _push(remote.remote, ctx.cache, record)
     stage.accept(inp, record)
     spent = time.perf_counter() - started
     res = StageResult(stage.name, status, digest, record.seconds if status == "built" else spent,
@@ -246,17 +252,24 @@ def _build_stage(stage: Stage, inp: StageInput, target: Target, events: Events, 
     return res
 
 
-def fetchable(key: StageKey, target: Target) -> bool:
-    """Whether another runner's record of `key` may stand in for running the stage here.
+@dataclass(frozen=True)
+class RemoteUse:
+    """The remote cache as one target's run uses it.
 
     Every key is a pure function of its inputs and its toolchain, so any runner's result for it
     is as good as one made here, except a key that holds the host (validate's): its latency and
     accuracy figures are facts of the machine that measured them. Such a record is still pushed
-    (a record of what that host measured), and the key only matches a runner with the same host
-    name and device fingerprint, but even then a runner re-validates on its own device unless
-    `validation.trust_remote=true` says that a record measured under the same key is to be
-    trusted as this machine's own."""
-    return "host" not in key.toolchain or bool(target["validation"].get("trust_remote"))
+    (what that host measured), and its key only matches a runner with the same host name and
+    device fingerprint; even then a runner re-validates on its own device unless
+    `validation.trust_remote=true` accepts a record measured under the same key as its own."""
+
+    remote: Remote
+    trust_host_facts: bool = False  # validation.trust_remote
+
+    def fetch(self, cache: Cache, key: StageKey) -> ActionRecord | None:
+        if "host" in key.toolchain and not self.trust_host_facts:
+            return None
+        return self.remote.fetch(cache, key.digest)
 
 
 def _push(remote: Remote, cache: Cache, record: ActionRecord) -> None:
@@ -292,7 +305,7 @@ def _run_and_publish(stage: Stage, inp: StageInput, key: StageKey) -> ActionReco
         target=ctx.name, seconds=seconds, host=ctx.host()))
 
 
-def _explain_stage(stage: Stage, inp: StageInput, last: dict, unknown: set[str]) -> StageResult:
+def _explain_stage(stage: Stage, inp: StageInput, last: dict, unknown: set[str], pull: RemoteUse | None) -> StageResult:
     ctx = inp.ctx
     previous = (last.get("stages") or {}).get(stage.name)
     needs = f"needs {ctx.backend.name}, which is not available here"
@@ -315,6 +328,11 @@ def _explain_stage(stage: Stage, inp: StageInput, last: dict, unknown: set[str])
     if record is not None and not stage.always_run(inp):
         stage.accept(inp, record)
         return StageResult(stage.name, "up to date", key.digest, components=components)
+    if pull is not None and not stage.always_run(inp):
+        record = pull.fetch(ctx.cache, key)
+        if record is not None:
+            stage.accept(inp, record)
+            return StageResult(stage.name, "fetched", key.digest, components=components)
     if previous is None:
         reasons = ["never built for this target" if not last else "no record of this stage's last run"]
     elif previous["key"] == key.digest:

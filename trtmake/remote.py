@@ -362,13 +362,65 @@ class Remote:
 
     def inventory(self) -> dict[str, int]:
         """How many objects the remote holds and their bytes (one listing of objects/)."""
+        objects = self.entries("objects")
+        return {"objects": len(objects), "object_bytes": sum(size for size, _ in objects.values())}
+
+    def entries(self, sub: str) -> dict[str, tuple[int, float]]:
+        """Every record (`actions`, by key) or object (`objects`, by digest) on the remote, with its
+        size and modification time (the upload's: object stores keep no access time)."""
         self.fs.invalidate_cache()
         try:
-            found = self._call("list objects", lambda: self.fs.find(f"{self.root}/objects", detail=True))
+            found = self._call(f"list {sub}", lambda: self.fs.find(f"{self.root}/{sub}", detail=True))
         except FileNotFoundError:
-            found = {}
-        objects = [info for path, info in found.items() if is_digest(path.rsplit("/", 1)[-1])]
-        return {"objects": len(objects), "object_bytes": sum(int(info.get("size") or 0) for info in objects)}
+            return {}
+        out = {}
+        for path, info in found.items():
+            name = path.rsplit("/", 1)[-1].removesuffix(".json" if sub == "actions" else "")
+            if is_digest(name):
+                out[name] = (int(info.get("size") or 0), _mtime(info))
+        return out
+
+    def read_records(self, keys: list[str]) -> dict[str, ActionRecord | None]:
+        """The remote records of `keys` (None: absent or not an intact record), read concurrently
+        where the backend can (fsspec's cat of many paths)."""
+        if not keys:
+            return {}
+        paths = {self.action_path(k): k for k in keys}
+        found = self._call("read records", lambda: self.fs.cat(list(paths), on_error="return"))
+        out: dict[str, ActionRecord | None] = {}
+        for path, key in paths.items():
+            raw = found.get(path)
+            ok = isinstance(raw, bytes) and _record_problem(raw, key) is None
+            out[key] = ActionRecord.from_json(raw, key) if ok else None
+        return out
+
+    def remove(self, path: str) -> None:
+        """Delete one entry (gc --remote); one already gone is fine."""
+        assert self.writable, "a read-only remote never writes"
+        try:
+            self._call(f"delete {path}", lambda: self.fs.rm_file(path))
+        except FileNotFoundError:
+            pass
+
+
+def _mtime(info: dict[str, Any]) -> float:
+    """An fsspec listing entry's modification time in seconds (s3fs: LastModified, a datetime;
+    local: mtime; gcsfs: updated, an ISO string), 0 where the backend gives none."""
+    for field in ("LastModified", "mtime", "updated", "last_modified", "created"):
+        value = info.get(field)
+        if value is None:
+            continue
+        if hasattr(value, "timestamp"):
+            return float(value.timestamp())
+        if isinstance(value, str):
+            from datetime import datetime
+
+            try:
+                return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+            except ValueError:
+                continue
+        return float(value)
+    return 0.0
 
 
 def record_checksum(record: dict[str, Any]) -> str:
