@@ -6,21 +6,19 @@ test that touches a remote runs on both. Local caches are filled the way builds 
 from __future__ import annotations
 
 import json
-import logging
 import os
-import socket
 import subprocess
 import sys
 import textwrap
 import threading
 import time
-import uuid
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
+from remote_helpers import Spec, free_port, make_spec
 from trtmake.cache import ActionRecord, Cache, Output
 from trtmake.commands import cache as cache_cmd
 from trtmake.errors import UserError
@@ -30,88 +28,9 @@ from trtmake.remote import Remote, RemoteFailed, open_remote, record_checksum, r
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint(tmp_path_factory):
-    pytest.importorskip("s3fs")
-    server_mod = pytest.importorskip("moto.server")
-    with pytest.MonkeyPatch.context() as mp:
-        # dummy credentials, and no profile or config file of the machine's user is read
-        empty = tmp_path_factory.mktemp("aws") / "none"
-        for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                            "AWS_DEFAULT_REGION": "us-east-1", "AWS_CONFIG_FILE": str(empty),
-                            "AWS_SHARED_CREDENTIALS_FILE": str(empty), "NO_PROXY": "127.0.0.1"}.items():
-            mp.setenv(name, value)
-        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "HTTP_PROXY", "HTTPS_PROXY"):
-            mp.delenv(name, raising=False)
-        logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        port = _free_port()
-        server = server_mod.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-        server.start()
-        try:
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            server.stop()
-
-
-class Spec:
-    """Where a test's remote lives, and how the test looks at it from outside trtmake."""
-
-    def __init__(self, kind: str, url: str, options: dict, bucket: str | None = None, endpoint: str | None = None):
-        self.kind, self.url, self.options, self.bucket, self.endpoint = kind, url, options, bucket, endpoint
-
-    def remote(self, mode: str = "read-write") -> Remote:
-        return Remote(self.url, mode, self.options)
-
-    def _s3(self):
-        import boto3
-
-        return boto3.client("s3", endpoint_url=self.endpoint)
-
-    def listing(self) -> dict[str, tuple]:
-        """Every stored name -> (size, a version stamp), incomplete multipart uploads included."""
-        if self.kind == "s3":
-            client = self._s3()
-            found = client.list_objects_v2(Bucket=self.bucket).get("Contents", [])
-            uploads = client.list_multipart_uploads(Bucket=self.bucket).get("Uploads", [])
-            return {**{o["Key"]: (o["Size"], o["ETag"], o["LastModified"]) for o in found},
-                    **{f"upload:{u['Key']}": (u["UploadId"],) for u in uploads}}
-        root = Path(self.url)
-        return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns)
-                for p in root.rglob("*") if p.is_file()}
-
-    def names(self, sub: str) -> list[str]:
-        prefix = "pre/" if self.kind == "s3" else ""
-        return sorted(n[len(prefix):] for n in self.listing() if n.startswith(prefix + sub))
-
-    def read(self, rel: str) -> bytes:
-        if self.kind == "s3":
-            return self._s3().get_object(Bucket=self.bucket, Key=f"pre/{rel}")["Body"].read()
-        return (Path(self.url) / rel).read_bytes()
-
-    def write(self, rel: str, data: bytes) -> None:
-        if self.kind == "s3":
-            self._s3().put_object(Bucket=self.bucket, Key=f"pre/{rel}", Body=data)
-            return
-        path = Path(self.url) / rel
-        path.chmod(0o644)
-        path.write_bytes(data)
-
-
 @pytest.fixture(params=["s3", "dir"])
 def spec(request, tmp_path):
-    if request.param == "dir":
-        return Spec("dir", str(tmp_path / "remote"), {})
-    endpoint = request.getfixturevalue("s3_endpoint")
-    bucket = f"trtmake-{uuid.uuid4().hex[:12]}"
-    spec = Spec("s3", f"s3://{bucket}/pre", {"client_kwargs": {"endpoint_url": endpoint}}, bucket, endpoint)
-    spec._s3().create_bucket(Bucket=bucket)
-    return spec
+    return make_spec(request, tmp_path)
 
 
 def fill(cache: Cache, seed: int, sizes: tuple[int, ...] = (1 << 20, 300, 0)) -> tuple[str, dict]:
@@ -258,7 +177,7 @@ def test_garbled_remote_record_is_a_miss_with_a_warning(spec, tmp_path):
 PUSHER = textwrap.dedent("""
     import json, sys, time
     from pathlib import Path
-    from trtmake.cache import ActionRecord, Cache, Output
+    from trtmake.cache import Cache
     from trtmake.commands import cache as cache_cmd
     from trtmake.remote import Remote
     root, url, options, keys, go = sys.argv[1:]
@@ -377,7 +296,7 @@ class _QuietHandler(SimpleHTTPRequestHandler):
 
 def test_an_unreachable_remote_is_a_miss_with_a_warning_that_shows_no_password(tmp_path):
     pytest.importorskip("aiohttp")
-    url = f"http://builder:s3cr3t-token@127.0.0.1:{_free_port()}/cache"
+    url = f"http://builder:s3cr3t-token@127.0.0.1:{free_port()}/cache"
     remote = Remote(url, "read-only")
     assert "s3cr3t" not in repr(remote) and "s3cr3t" not in remote.display
     assert redact(url) == url.replace("s3cr3t-token", "***")
