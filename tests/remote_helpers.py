@@ -91,12 +91,17 @@ class Spec:
         return [f"cache.remote.url={self.url}", *endpoint]
 
 
-def make_spec(request, tmp_path: Path) -> Spec:
-    """A fresh remote of the kind `request.param` names ("s3": a new bucket; "dir": a folder)."""
-    if request.param == "dir":
+def make_spec(kind: str, tmp_path: Path, endpoint: str | None = None) -> Spec:
+    """A fresh remote: "s3", a new bucket on the moto server at `endpoint`; "dir", a folder."""
+    if kind == "dir":
         return Spec("dir", str(tmp_path / "remote"), {})
-    endpoint = request.getfixturevalue("s3_endpoint")
     bucket = f"trtmake-{uuid.uuid4().hex[:12]}"
     spec = Spec("s3", f"s3://{bucket}/pre", {"client_kwargs": {"endpoint_url": endpoint}}, bucket, endpoint)
     spec._s3().create_bucket(Bucket=bucket)
     return spec
+
+
+def spec_for(request, tmp_path: Path) -> Spec:
+    """The remote a test parametrized with ["s3", "dir"] asks for."""
+    endpoint = request.getfixturevalue("s3_endpoint") if request.param == "s3" else None
+    return make_spec(request.param, tmp_path, endpoint)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from remote_helpers import Spec, free_port, make_spec
+from remote_helpers import Spec, free_port, spec_for
 from trtmake.cache import ActionRecord, Cache, Output
 from trtmake.commands import cache as cache_cmd
 from trtmake.errors import UserError
@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(params=["s3", "dir"])
 def spec(request, tmp_path):
-    return make_spec(request, tmp_path)
+    return spec_for(request, tmp_path)
 
 
 def fill(cache: Cache, seed: int, sizes: tuple[int, ...] = (1 << 20, 300, 0)) -> tuple[str, dict]:

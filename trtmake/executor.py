@@ -74,21 +74,19 @@ class Events:
 
 
 def run_target(target: Target, events: Events | None = None, explain: bool = False,
-               pull: Remote | None = None) -> TargetResult:
+               pull: RemoteUse | None = None) -> TargetResult:
     """Build the target (explain: only check each stage). `pull` (with explain, `trtmake cache
     pull`): a stage missing here is fetched from that remote, and the next stage's key follows."""
     events = events or Events()
     result = TargetResult(target)
     cache = Cache(target.cache_dir, target["cache"]["lock_timeout_s"])
     notes: list[str] = []
-    remote = pull if explain else None
-    use: RemoteUse | None = None
+    use = pull if explain else None
     try:
         if not explain:
             cache.ensure_writable()
             remote = open_remote(**target["cache"]["remote"])  # its filesystem is opened on first use
-        if remote is not None:
-            use = RemoteUse(remote, bool(target["validation"].get("trust_remote")))
+            use = None if remote is None else RemoteUse(remote, bool(target["validation"].get("trust_remote")))
         missing: MissingDependency | None = None
         try:
             backend, reason = select_backend(target["backend"]["name"], target["backend"])
@@ -143,10 +141,10 @@ def run_target(target: Target, events: Events | None = None, explain: bool = Fal
         result.exit_code = 1
         result.data["traceback"] = {"text": traceback.format_exc()}
     _mark_failed(result)
-    if remote is not None:
-        stats = remote.stats
-        result.remote = {"url": remote.display, "mode": remote.mode, "hits": stats.hits, "misses": stats.misses,
-                         "bytes_in": stats.bytes_in, "bytes_out": stats.bytes_out}
+    if use is not None:
+        stats = use.remote.stats
+        result.remote = {"url": use.remote.display, "mode": use.remote.mode, "hits": stats.hits,
+                         "misses": stats.misses, "bytes_in": stats.bytes_in, "bytes_out": stats.bytes_out}
     result.warnings = list(cache.warnings) + notes
     if result.exit_code == 0 and not result.ok:
         result.exit_code = 1
