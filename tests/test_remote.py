@@ -23,7 +23,7 @@ from trtmake.cache import ActionRecord, Cache, Output
 from trtmake.commands import cache as cache_cmd
 from trtmake.errors import UserError
 from trtmake.hashing import digest_file
-from trtmake.remote import Remote, RemoteFailed, open_remote, record_checksum, redact
+from trtmake.remote import Remote, RemoteFailed, open_remote, parse_record, redact
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -53,12 +53,13 @@ def fresh(tmp_path: Path, name: str) -> Cache:
     return cache
 
 
-def test_record_checksum_is_the_one_the_local_cache_writes(tmp_path):
+def test_the_remote_reads_records_with_the_local_cache_checksum(tmp_path):
     cache = fresh(tmp_path, "c")
-    key, _ = fill(cache, 1, (10,))
+    key, record = fill(cache, 1, (10,))
     stored = json.loads(cache.action_path(key).read_text())
-    assert record_checksum(stored) == stored["check"]
-    assert record_checksum({**stored, "seconds": 9.0}) != stored["check"]
+    assert parse_record(json.dumps(stored).encode(), key) == record
+    with pytest.raises(ValueError, match="checksum"):
+        parse_record(json.dumps({**stored, "seconds": 9.0}).encode(), key)
 
 
 def test_fetch_after_push_round_trips_records_and_objects_byte_for_byte(spec, tmp_path):

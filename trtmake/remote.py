@@ -42,25 +42,17 @@ import os
 import re
 import tempfile
 import uuid
-from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from trtmake.atomic import copy_atomic, fault_point, write_text_atomic
-from trtmake.cache import RECORD_FORMAT, ActionRecord, Cache
+from trtmake.cache import ActionRecord, Cache
 from trtmake.errors import BuildFailed, MissingDependency, UserError, first_line
-from trtmake.hashing import digest_file, digest_json, is_digest
+from trtmake.hashing import digest_file, is_digest
+from trtmake.remote_url import (ATOMIC_PUT, EXTRAS, MODES, READ_ONLY_PROTOCOLS, listed_mtime, plain_options,
+                                protocol_of, redact, secret_option)
 
-MODES = ("read-write", "read-only", "off")
-# single-PUT stores: an upload is visible whole at its final name or not at all
-ATOMIC_PUT = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss"})
-READ_ONLY_PROTOCOLS = frozenset({"http", "https"})
-# storage options that carry a secret: refused in cache.remote.options (config is cached and
-# reported); credentials come from the provider's environment variables, profile or role
-SECRET_OPTIONS = frozenset({"key", "secret", "password", "account_key", "sas_token", "connection_string",
-                            "client_secret", "aws_access_key_id", "aws_secret_access_key", "aws_session_token"})
-EXTRAS = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs", "az": "azure", "abfs": "azure", "abfss": "azure"}
 MAX_RECORD_BYTES = 16 << 20  # a record is a few kB; anything this big is not one
 
 
@@ -84,16 +76,6 @@ class RemoteStats:
         return asdict(self)
 
 
-def redact(url: str) -> str:
-    """The URL with any password (`scheme://user:password@host`) replaced by ***."""
-    return re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://[^/@:]*):[^/@]*@", r"\1:***@", url)
-
-
-def protocol_of(url: str) -> str:
-    match = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*)://", url)
-    return match.group(1).lower() if match else "file"
-
-
 def open_remote(url: str | None, mode: str = "read-write", options: dict[str, Any] | None = None) -> "Remote | None":
     """The Remote that `cache.remote` (url, mode, options) asks for, or None (no url, or mode off)."""
     if mode not in MODES:
@@ -115,8 +97,8 @@ class Remote:
         self.mode = mode
         # an http(s) remote is a read-only mirror (a static server): it is read whatever the mode
         self.writable = mode == "read-write" and self.protocol not in READ_ONLY_PROTOCOLS
-        self.options = _plain(options or {})
-        secret = _secret_option(self.options, "cache.remote.options")
+        self.options = plain_options(options or {})
+        secret = secret_option(self.options, "cache.remote.options")
         if secret:
             raise UserError(f"{secret}: credentials do not belong in the config (it is cached and reported); "
                             "remove it and use the provider's own way (AWS_* / GOOGLE_APPLICATION_CREDENTIALS / "
@@ -216,11 +198,11 @@ class Remote:
             raise ValueError(f"not a stage key: {key!r}")
         self.fs.invalidate_cache()  # another runner may have pushed since this process listed
         try:
-            raw = self._read_record(key, cache.warnings)
-            if raw is None:
+            found = self._read_record(key, cache.warnings)
+            if found is None:
                 self.stats.misses += 1
                 return None
-            record = ActionRecord.from_json(raw, key)  # _read_record checked it: every size is an int
+            raw, record = found
             for out in sorted(record.outputs.values()):
                 if not self._fetch_object(cache, out.digest, out.size):
                     self.stats.misses += 1
@@ -237,18 +219,18 @@ class Remote:
         self.stats.hits += 1
         return served
 
-    def _read_record(self, key: str, warnings: list[str]) -> bytes | None:
-        """The remote record's bytes when they are an intact record for `key`, else None."""
+    def _read_record(self, key: str, warnings: list[str]) -> tuple[bytes, ActionRecord] | None:
+        """The remote record of `key` (its bytes and what they say) when it is intact, else None."""
         path = self.action_path(key)
         try:
             raw = self._call(f"read {path}", lambda: self.fs.cat_file(path))
         except FileNotFoundError:
             return None
-        why = _record_problem(raw, key)
-        if why:
+        try:
+            return raw, parse_record(raw, key)
+        except ValueError as why:
             warnings.append(f"remote record {key[:12]} on {self.display} is unreadable ({why}): ignored")
             return None
-        return raw
 
     def _fetch_object(self, cache: Cache, digest: str, size: int) -> bool:
         if cache.verify_object(digest, size, quiet=True):
@@ -300,7 +282,7 @@ class Remote:
             raw = cache.action_path(key).read_bytes()  # uploaded byte for byte
         except FileNotFoundError:
             raw = b""
-        if record.key != key or _record_problem(raw, key) or ActionRecord.from_json(raw, key) != record:
+        if record.key != key or _parsed(raw, key) != record:
             raise ValueError(f"push: the record given for {key[:12]} is not the local cache's record for it")
         outputs = sorted(record.outputs.values())
         for out in outputs:  # never spread a corrupt local object
@@ -377,7 +359,7 @@ class Remote:
         for path, info in found.items():
             name = path.rsplit("/", 1)[-1].removesuffix(".json" if sub == "actions" else "")
             if is_digest(name):
-                out[name] = (int(info.get("size") or 0), _mtime(info))
+                out[name] = (int(info.get("size") or 0), listed_mtime(info))
         return out
 
     def read_records(self, keys: list[str]) -> dict[str, ActionRecord | None]:
@@ -390,8 +372,7 @@ class Remote:
         out: dict[str, ActionRecord | None] = {}
         for path, key in paths.items():
             raw = found.get(path)
-            ok = isinstance(raw, bytes) and _record_problem(raw, key) is None
-            out[key] = ActionRecord.from_json(raw, key) if ok else None
+            out[key] = _parsed(raw, key) if isinstance(raw, bytes) else None
         return out
 
     def remove(self, path: str) -> None:
@@ -403,73 +384,23 @@ class Remote:
             pass
 
 
-def _mtime(info: dict[str, Any]) -> float:
-    """An fsspec listing entry's modification time in seconds (s3fs: LastModified, a datetime;
-    local: mtime; gcsfs: updated, an ISO string), 0 where the backend gives none."""
-    for field in ("LastModified", "mtime", "updated", "last_modified", "created"):
-        value = info.get(field)
-        if value is None:
-            continue
-        if hasattr(value, "timestamp"):
-            return float(value.timestamp())
-        if isinstance(value, str):
-            from datetime import datetime
-
-            try:
-                return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-            except ValueError:
-                continue
-        return float(value)
-    return 0.0
-
-
-def record_checksum(record: dict[str, Any]) -> str:
-    """A record's "check": the digest of its content without that field (as `Cache.put_action`
-    computes it; tests/test_remote.py asserts they agree)."""
-    return digest_json({k: v for k, v in record.items() if k != "check"})
-
-
-def _record_problem(raw: bytes, key: str) -> str | None:
-    """Why these bytes are not an intact record for `key`, or None."""
+def parse_record(raw: bytes, key: str) -> ActionRecord:
+    """The intact record for `key` in these bytes, read by the local cache's own parser
+    (ActionRecord.from_json: format, key, checksum, outputs), every output with a size; else
+    ValueError saying what is wrong."""
     if len(raw) > MAX_RECORD_BYTES:
-        return "too large"
+        raise ValueError("too large")
     try:
-        record = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        return "not JSON"
-    if not isinstance(record, dict) or record.get("format") != RECORD_FORMAT:
-        return "unknown format"
-    if record.get("key") != key:
-        return "another key"
-    if record.get("check") != record_checksum(record):
-        return "checksum"
-    outputs = record.get("outputs")
-    if not isinstance(outputs, dict) or not all(
-            isinstance(o, dict) and is_digest(o.get("digest")) and isinstance(o.get("size"), int) and o["size"] >= 0
-            for o in outputs.values()):
-        return "outputs"
-    return None
+        record = ActionRecord.from_json(raw, key)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ValueError("not JSON") from None
+    if any(o.size is None or o.size < 0 for o in record.outputs.values()):
+        raise ValueError("outputs")
+    return record
 
 
-def _secret_option(options: Any, where: str) -> str | None:
-    """The config key of the first credential in `options` (searched through nested dicts), or None."""
-    if not isinstance(options, Mapping):
+def _parsed(raw: bytes, key: str) -> ActionRecord | None:
+    try:
+        return parse_record(raw, key)
+    except ValueError:
         return None
-    for name, value in options.items():
-        here = f"{where}.{name}"
-        if str(name).lower() in SECRET_OPTIONS:
-            return here
-        found = _secret_option(value, here)
-        if found:
-            return found
-    return None
-
-
-def _plain(value: Any) -> Any:
-    """Nested mappings (an OmegaConf DictConfig too) as plain dicts, lists as lists: what fsspec's
-    backends expect as keyword arguments."""
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value

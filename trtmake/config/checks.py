@@ -11,7 +11,7 @@ import math
 from typing import Any, Callable
 
 from trtmake.errors import UserError
-from trtmake.remote import MODES as REMOTE_MODES
+from trtmake.remote_url import MODES as REMOTE_MODES
 
 Rule = tuple[str, Callable[[float], bool], str]
 
