@@ -104,8 +104,10 @@ class Cache:
             yield path.stem, path, self.read_pointer(path.stem)
 
     # -- objects ----------------------------------------------------------------------------
-    def put_file(self, src: Path) -> dict[str, Any]:
+    def put_file(self, src: Path, expect: str | None = None) -> dict[str, Any]:
         """Publish a file as an object; returns {"digest", "size"}. The source is consumed.
+        `expect`: the digest the bytes must have (a download); CacheCorrupt, and nothing is
+        published, when they do not.
 
         The new file always replaces whatever is at the object's name: renaming equal bytes over
         an intact object changes nothing for readers (open files keep their inode), and it
@@ -114,6 +116,8 @@ class Cache:
         os.chmod(src, published_mode(0o444))  # read-only, readable as the umask allows
         with open(src, "rb") as f:
             digest = _digest_while_syncing(src, f.fileno(), size)
+        if expect is not None and digest != expect:
+            raise CacheCorrupt("content does not match its digest")
         dst = self.object_path(digest)
         dst.parent.mkdir(parents=True, exist_ok=True)
         os.replace(src, dst)  # src lives in cache/tmp: same filesystem, atomic

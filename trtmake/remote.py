@@ -11,8 +11,8 @@ be the result of the same work, and a damaged one is detected, never served:
 
 - `fetch` reads the record first, checks its format, key and checksum, then, for each object it
   names, checks the remote size, downloads it into the local cache's tmp/ (one streamed GET),
-  checks its size and BLAKE3 digest and only then publishes it (`Cache.put_file`: rename into
-  objects/). The record
+  checks its size and BLAKE3 digest (`Cache.put_file(expect=)`, hashing while it fsyncs) and
+  only then publishes it (a rename into objects/). The record
   is written locally last, and the local `Cache.get_record` has the final word. A missing,
   partial or corrupt remote entry, or a remote that cannot be reached, is a miss with a warning
   in `cache.warnings`.
@@ -48,8 +48,8 @@ from typing import Any, Callable
 
 from trtmake.atomic import copy_atomic, fault_point, write_text_atomic
 from trtmake.cache import ActionRecord, Cache
-from trtmake.errors import BuildFailed, MissingDependency, UserError, first_line
-from trtmake.hashing import digest_file, is_digest
+from trtmake.errors import BuildFailed, CacheCorrupt, MissingDependency, UserError, first_line
+from trtmake.hashing import is_digest
 from trtmake.remote_url import (ATOMIC_PUT, EXTRAS, MODES, READ_ONLY_PROTOCOLS, listed_mtime, plain_options,
                                 protocol_of, redact, secret_option)
 
@@ -251,15 +251,15 @@ class Remote:
             self._call(f"download {path}", lambda: self.fs.get_file(path, tmp))
             got = os.path.getsize(tmp)
             self.stats.bytes_in += got
-            why = f"{got} bytes arrived, {size} expected" if got != size else (
-                "content does not match its digest" if digest_file(Path(tmp)) != digest else None)
-            if why:
-                cache.warnings.append(f"remote object {digest[:12]} on {self.display} is corrupt ({why}): "
-                                      "treated as a miss, not copied")
-                self.damaged.add(digest)
-                return False
-            published = cache.put_file(Path(tmp))  # fsync + rename into objects/
-            return published["digest"] == digest
+            if got != size:
+                raise CacheCorrupt(f"{got} bytes arrived, {size} expected")
+            cache.put_file(Path(tmp), expect=digest)  # BLAKE3 while fsyncing, renamed into objects/ if it matches
+            return True
+        except CacheCorrupt as why:
+            cache.warnings.append(f"remote object {digest[:12]} on {self.display} is corrupt ({why}): "
+                                  "treated as a miss, not copied")
+            self.damaged.add(digest)
+            return False
         except FileNotFoundError:  # removed between the stat and the download
             cache.warnings.append(f"remote object {digest[:12]} on {self.display} is missing: treated as a miss")
             return False
