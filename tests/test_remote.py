@@ -43,7 +43,8 @@ def fill(cache: Cache, seed: int, sizes: tuple[int, ...] = (1 << 20, 300, 0)) ->
         outputs[f"out{i}"] = cache.put_file(src)
     key = f"{seed:064x}"
     record = cache.put_action(ActionRecord(key, {name: Output(**out) for name, out in outputs.items()}, stage="build",
-                                           target=f"t{seed}", data={"seed": seed}, seconds=0.5, host="builder"))
+                                           target=f"t{seed}", data={"seed": seed, "shape": (seed, 3)},  # a tuple: JSON reads back a list
+                                           seconds=0.5, host="builder"))
     return key, record
 
 
@@ -57,7 +58,7 @@ def test_the_remote_reads_records_with_the_local_cache_checksum(tmp_path):
     cache = fresh(tmp_path, "c")
     key, record = fill(cache, 1, (10,))
     stored = json.loads(cache.action_path(key).read_text())
-    assert parse_record(json.dumps(stored).encode(), key) == record
+    assert parse_record(json.dumps(stored).encode(), key) == cache.get_record(key) and record.key == key
     with pytest.raises(ValueError, match="checksum"):
         parse_record(json.dumps({**stored, "seconds": 9.0}).encode(), key)
 

@@ -14,7 +14,7 @@ from typing import Any
 from trtmake.atomic import fault_point
 from trtmake.backends.select import backend_named, select_backend
 from trtmake.cache import ActionRecord, Cache, Output, storage_error
-from trtmake.errors import BuildFailed, CacheCorrupt, MissingDependency, TrtmakeError, UserError
+from trtmake.errors import BuildFailed, CacheCorrupt, MissingDependency, TrtmakeError, UserError, first_line
 from trtmake.keys import StageKey, config_slice, diff_components
 from trtmake.remote import Remote, RemoteFailed, open_remote
 from trtmake.stages import pipeline
@@ -275,8 +275,8 @@ def _push(remote: Remote, cache: Cache, record: ActionRecord) -> None:
     failed build: the result is in the local cache either way."""
     try:
         remote.push(cache, record.key, record)
-    except RemoteFailed as exc:
-        cache.warnings.append(f"{exc}: not pushed (kept in the local cache)")
+    except (RemoteFailed, OSError) as exc:
+        cache.warnings.append(f"{first_line(exc, 300)}: not pushed (kept in the local cache)")
 
 
 def _run_and_publish(stage: Stage, inp: StageInput, key: StageKey) -> ActionRecord:

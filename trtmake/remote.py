@@ -282,7 +282,8 @@ class Remote:
             raw = cache.action_path(key).read_bytes()  # uploaded byte for byte
         except FileNotFoundError:
             raw = b""
-        if record.key != key or _parsed(raw, key) != record:
+        stored = _parsed(raw, key)  # equal outputs (its data went through JSON: tuples read back as lists)
+        if record.key != key or stored is None or stored.outputs != record.outputs:
             raise ValueError(f"push: the record given for {key[:12]} is not the local cache's record for it")
         outputs = sorted(record.outputs.values())
         for out in outputs:  # never spread a corrupt local object
