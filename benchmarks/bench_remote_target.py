@@ -105,7 +105,8 @@ def main() -> int:
                 c = work / f"c{i}"
                 c.mkdir()
                 for sub in ("plans", "stat"):
-                    shutil.copytree(work / "a" / sub, c / sub)
+                    if (work / "a" / sub).exists():
+                        shutil.copytree(work / "a" / sub, c / sub)
                 wall, entry = trtmake(env, c, args.target, remote, "validation.trust_remote=true")
                 assert all(s["status"] == "fetched" for s in entry["stages"]), entry["stages"]
                 rows["fetch_all"].append(wall)
