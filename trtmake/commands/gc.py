@@ -3,7 +3,7 @@
 The cache's reference graph (the layout is trtmake/cache.py's):
     targets/<id>.json  --keys-->  actions/<key>.json  --outputs-->  objects/<digest>
 An object is needed while a record names it; a record is live while a target's last-run
-pointer names it. `gc` removes records least recently used first (get_action touches a record
+pointer names it. `gc` removes records least recently used first (get_record touches a record
 whose result is served) and then the objects no remaining record names; live records stay
 unless `--all`. Unreadable records, objects no record names (older than an hour: a build may
 be publishing one right now) and work directories left by crashed builds (older than a day)
