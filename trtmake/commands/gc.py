@@ -13,6 +13,8 @@ goes with it, so `status` says the target must be built, not that its result is 
 Planning is a pure function of a scanned inventory; nothing is removed in --dry-run.
 
 A build that runs during gc and finds one of its records gone rebuilds it (a cache miss).
+`gc --remote` shrinks the remote cache instead (trtmake.commands.cache.gc_remote); without
+`--remote`, gc never deletes anything on a remote.
 """
 
 from __future__ import annotations
