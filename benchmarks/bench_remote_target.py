@@ -11,8 +11,8 @@ Per run, each a `python -m trtmake` process:
   plans/ and stat/ folders (a composed plan and the model's digest, as any runner has them after
   its first run), so that C differs from a no-op only by what it fetches;
 - no-op: C again, every stage cached;
-- transfer: the same records and objects downloaded with s3fs alone (fresh filesystem, one GET
-  each), into a folder.
+- transfer: a fresh process that downloads the same records and objects with s3fs alone (one
+  GET each, into a folder; s3fs's import and first connection included, as they are in C).
 The fetch path's overhead beyond the transfer is fetch all - no-op - transfer.
 Writes benchmarks/results/remote_target.json.
 """
@@ -46,22 +46,28 @@ def trtmake(env, cache: Path, target: str, remote: list[str], *extra: str) -> tu
     return wall, json.loads(report.read_text())["targets"][0]
 
 
-def transfer(url: str, endpoint: str, keys: list[str], into: Path) -> tuple[float, int]:
-    """Seconds and bytes to download the records of `keys` and every object they name, s3fs alone."""
-    import s3fs
+TRANSFER = """
+import json, sys, s3fs
+url, endpoint, into, *keys = sys.argv[1:]
+fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": endpoint}, skip_instance_cache=True)
+root, size = url.removeprefix("s3://"), 0
+for key in keys:
+    raw = fs.cat_file(f"{root}/actions/{key[:2]}/{key}.json")
+    size += len(raw)
+    for out in json.loads(raw)["outputs"].values():
+        d = out["digest"]
+        fs.get_file(f"{root}/objects/{d[:2]}/{d}", f"{into}/{d}")
+        size += out["size"]
+print(size)
+"""
 
+
+def transfer(env, url: str, endpoint: str, keys: list[str], into: Path) -> tuple[float, int]:
+    """Wall seconds and bytes of a fresh process that downloads the records of `keys` and every
+    object they name with s3fs alone (its import and first connection included, as in trtmake's)."""
     started = time.perf_counter()
-    fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": endpoint}, skip_instance_cache=True)
-    root = url.removeprefix("s3://")
-    size = 0
-    for key in keys:
-        raw = fs.cat_file(f"{root}/actions/{key[:2]}/{key}.json")
-        size += len(raw)
-        for out in json.loads(raw)["outputs"].values():
-            d = out["digest"]
-            fs.get_file(f"{root}/objects/{d[:2]}/{d}", str(into / d))
-            size += out["size"]
-    return time.perf_counter() - started, size
+    proc = run([sys.executable, "-c", TRANSFER, url, endpoint, str(into), *keys], env)
+    return time.perf_counter() - started, int(proc.stdout.split()[-1])
 
 
 def main() -> int:
@@ -93,7 +99,8 @@ def main() -> int:
     data = {"machine": machine(), "target": args.target, "runs": args.runs, "loadavg_start": loadavg()}
     try:
         with work_dir(args.work, "trtmake-bench-remote-target-") as work:
-            build_s, built = trtmake(env, work / "a", args.target, remote)
+            # with the flag runner C passes, so that C starts from A's composed plan
+            build_s, built = trtmake(env, work / "a", args.target, remote, "validation.trust_remote=true")
             assert all(s["status"] == "built" for s in built["stages"]), built["stages"]
             keys = [s["key"] for s in built["stages"]]
             rows = {"fetch": [], "fetch_all": [], "noop": [], "transfer": []}
@@ -115,7 +122,7 @@ def main() -> int:
                 assert all(s["status"] == "cached" for s in noop["stages"]), noop["stages"]
                 rows["noop"].append(wall)
                 with tempfile.TemporaryDirectory(dir=work) as into:
-                    seconds, size = transfer(url, endpoint, keys, Path(into))
+                    seconds, size = transfer(env, url, endpoint, keys, Path(into))
                 rows["transfer"].append(seconds)
     finally:
         server.stop()
@@ -131,7 +138,7 @@ def main() -> int:
            ["fetch, validate here (runner B)", med["fetch"], None],
            ["fetch all, trust_remote (runner C)", med["fetch_all"], moved.get("bytes_in", 0) / 1e6],
            ["no-op (runner C again)", med["noop"], 0],
-           ["transfer alone (s3fs)", med["transfer"], size / 1e6],
+           ["transfer alone (a fresh s3fs process)", med["transfer"], size / 1e6],
            ["fetch path overhead (fetch all - no-op - transfer)", statistics.median(overhead), None]])
     print("results:", write_result("remote_target", data))
     return 0

@@ -10,7 +10,7 @@ toolchain's fingerprint, and an object is named by its BLAKE3 digest, so a remot
 be the result of the same work, and a damaged one is detected, never served:
 
 - `fetch` reads the record first, checks its format, key and checksum, then, for each object it
-  names, checks the remote size, downloads it into the local cache's tmp/ (one streamed GET),
+  names, downloads it into the local cache's tmp/ (one streamed GET),
   checks its size and BLAKE3 digest (`Cache.put_file(expect=)`, hashing while it fsyncs) and
   only then publishes it (a rename into objects/). The record
   is written locally last, and the local `Cache.get_record` has the final word. A missing,
@@ -236,18 +236,13 @@ class Remote:
         if cache.verify_object(digest, size, quiet=True):
             return True  # already here, intact
         path = self.object_path(digest)
-        remote_size = self._size(path)
-        if remote_size != size:
-            what = "is missing" if remote_size is None else f"has {remote_size} bytes, its record says {size}"
-            cache.warnings.append(f"remote object {digest[:12]} on {self.display} {what}: treated as a miss")
-            self.damaged.add(digest)
-            return False
         (cache.root / "tmp").mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".remote.", dir=cache.root / "tmp")
         os.close(fd)
         try:
-            # one streamed GET per object, written by the backend itself (s3fs, gcsfs and adlfs each
-            # have their own fast path); then size and BLAKE3 digest, before anything is published
+            # one streamed GET per object (no HEAD first: on an object store every request is a round
+            # trip), written by the backend itself (s3fs, gcsfs and adlfs each have their own fast
+            # path); then size and BLAKE3 digest, before anything is published
             self._call(f"download {path}", lambda: self.fs.get_file(path, tmp))
             got = os.path.getsize(tmp)
             self.stats.bytes_in += got
@@ -260,8 +255,9 @@ class Remote:
                                   "treated as a miss, not copied")
             self.damaged.add(digest)
             return False
-        except FileNotFoundError:  # removed between the stat and the download
+        except FileNotFoundError:
             cache.warnings.append(f"remote object {digest[:12]} on {self.display} is missing: treated as a miss")
+            self.damaged.add(digest)
             return False
         finally:
             if os.path.exists(tmp):
