@@ -154,3 +154,13 @@ def test_remote_gc_drops_the_oldest_records_first_and_then_the_objects_nobody_na
     assert free == ["orphan", "shared", "x", "y"]  # "pushing" is a minute old: maybe a push in progress
     drop, free = plan_remote_gc(records, named, objects, budget=10**9, now=10 * day + 60)
     assert drop == ["bad"] and free == ["orphan"]
+
+
+@pytest.mark.parametrize("override, key", [("cache.remote.mode=sometimes", "cache.remote.mode"),
+                                           ("validation.trust_remote=maybe", "validation.trust_remote")])
+def test_a_bad_remote_setting_is_one_line_exit_2_and_nothing_is_cached(tmp_path, capsys, override, key):
+    code = main([TARGET, f"cache.dir={tmp_path / 'a'}", f"report.path={tmp_path / 'r.json'}",
+                 f"cache.remote.url={tmp_path / 'remote'}", override])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and key in err, err
+    assert not (tmp_path / "remote").exists() and not list((tmp_path / "a").glob("actions/*/*.json"))
