@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_common import loadavg, machine, table, work_dir, write_result  # noqa: E402
 
-from trtmake.cache import Cache  # noqa: E402
+from trtmake.cache import ActionRecord, Cache, Output  # noqa: E402
 from trtmake.remote import Remote  # noqa: E402
 
 
@@ -40,7 +40,7 @@ def one_run(work: Path, url: str, options: dict, megabytes: int, run: int) -> di
             f.write(os.urandom(1 << 20))
     out = here.put_file(src)
     key = uuid.uuid4().hex * 2
-    record = here.put_action(key, {"stage": "build", "outputs": {"engine": out}, "data": {}})
+    record = here.put_action(ActionRecord(key, {"engine": Output(**out)}, stage="build"))
 
     started = time.perf_counter()
     assert Remote(url, "read-write", options).push(here, key, record)

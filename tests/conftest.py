@@ -72,3 +72,11 @@ def shipped_cache(tmp_path_factory) -> Path:
     TensorRT release): what does not depend on the backend (sources, calibration, reference
     outputs) is built once for all of them."""
     return tmp_path_factory.mktemp("shipped-cache")
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint(tmp_path_factory):
+    """One moto S3 server for the whole session (tests/remote_helpers.py)."""
+    from remote_helpers import moto_server
+
+    yield from moto_server(tmp_path_factory)

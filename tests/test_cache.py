@@ -46,15 +46,15 @@ def test_corrupt_object_and_garbled_record_are_cache_misses(tmp_path):
     src = tmp_path / "tmp" / "x.bin"
     src.write_bytes(b"engine bytes")
     out = cache.put_file(src)
-    cache.put_action("k" * 64, {"outputs": {"engine": out}, "data": {}})
-    assert cache.get_action("k" * 64) is not None
+    cache.put_action(ActionRecord("k" * 64, {"engine": Output(**out)}))
+    assert cache.get_record("k" * 64) is not None
     obj = cache.object_path(out["digest"])
     obj.chmod(0o644)
     obj.write_bytes(b"engine bytez")
-    assert cache.get_action("k" * 64) is None
+    assert cache.get_record("k" * 64) is None
     assert any("corrupt" in w for w in cache.warnings)
     cache.action_path("k" * 64).write_text("{not json")
-    assert cache.get_action("k" * 64) is None
+    assert cache.get_record("k" * 64) is None
     assert any("unreadable" in w for w in cache.warnings)
 
 
@@ -62,7 +62,7 @@ def _published(cache, key, blob=b"engine bytes", **fields):
     src = cache.tmp_dir / f"{key[:4]}.bin"
     src.write_bytes(blob)
     out = cache.put_file(src)
-    cache.put_action(key, {"stage": "build", "outputs": {"engine": out}, "data": {"n": 1}, **fields})
+    cache.put_action(ActionRecord(key, {"engine": Output(**out)}, stage="build", data={"n": 1}, **fields))
     return out
 
 
@@ -75,8 +75,9 @@ def test_a_record_reads_back_as_the_action_record_it_stored(tmp_path):
                                   data={"n": 1}, components={"config": {"x": 1}}, target="t", seconds=2.5,
                                   host={"cpu": "c"}, created=record.created, pid=os.getpid())
     assert record.created > 0
-    action = cache.get_action("a" * 64)
-    assert action["outputs"] == {"engine": out} and action["data"] == {"n": 1} and action["seconds"] == 2.5
+    stored = json.loads(cache.action_path("a" * 64).read_text())  # the file's own form
+    assert stored["outputs"] == {"engine": out} and stored["data"] == {"n": 1} and stored["seconds"] == 2.5
+    assert ActionRecord.from_json(record.to_json(), "a" * 64) == record
     assert [(p.name, r) for p, r in cache.iter_records()] == [(f"{'a' * 64}.json", record)]
 
 
@@ -107,8 +108,8 @@ def test_published_objects_are_read_only_and_no_temp_files_remain(tmp_path):
     assert not os.access(cache.object_path(out["digest"]), os.W_OK) or os.geteuid() == 0
     assert oct(cache.object_path(out["digest"]).stat().st_mode & 0o777) == "0o444"
     assert list((tmp_path / "tmp").iterdir()) == []
-    rec = cache.put_action("a" * 64, {"outputs": {"x": out}})
-    assert json.loads(cache.action_path("a" * 64).read_text())["key"] == rec["key"]
+    rec = cache.put_action(ActionRecord("a" * 64, {"x": Output(**out)}))
+    assert json.loads(cache.action_path("a" * 64).read_text())["key"] == rec.key
 
 
 def test_file_digest_is_blake3_of_the_bytes_on_the_read_and_the_mmap_path(tmp_path):

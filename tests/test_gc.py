@@ -216,19 +216,19 @@ def test_gc_finds_the_cache_through_TRTMAKE_CACHE(trtmake, monkeypatch, capsys):
 
 
 def _fake_build_record(cache, key, blob: bytes):
-    from trtmake.cache import Cache
+    from trtmake.cache import ActionRecord, Cache, Output
 
     store = Cache(cache)
     store.ensure_writable()
     tc = cache / "tmp" / f"tc-{key[:4]}"
     tc.write_bytes(blob)
     out = store.put_file(tc)
-    store.put_action(key, {"stage": "build", "target": "t", "outputs": {"timing_cache": out}, "data": {}})
+    store.put_action(ActionRecord(key, {"timing_cache": Output(**out)}, stage="build", target="t"))
     return store.object_path(out["digest"])
 
 
 def test_merge_timing_cache_collects_produced_caches_from_build_records(trtmake, tmp_path, monkeypatch):
-    import trtmake.backends.tensorrt as trt_backend
+    import trtmake.commands.timing_cache as timing_cache_cmd
 
     produced = [_fake_build_record(trtmake.cache, k * 64, blob) for k, blob in (("a", b"one"), ("b", b"two"))]
     calls = []
@@ -238,7 +238,7 @@ def test_merge_timing_cache_collects_produced_caches_from_build_records(trtmake,
         return {"pinned": str(pinned), "merged": [str(p) for p in paths], "rejected": [], "changed": True,
                 "sha256_after": "f" * 64, "bytes": 6}
 
-    monkeypatch.setattr(trt_backend, "merge_timing_caches", fake_merge)
+    monkeypatch.setattr(timing_cache_cmd, "merge_timing_caches", fake_merge)  # the name the command calls
     pinned = tmp_path / "team.cache"
     assert _cmd(trtmake, "merge-timing-cache", str(pinned)) == 0
     assert calls == [(pinned, produced)]

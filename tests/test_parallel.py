@@ -136,10 +136,10 @@ def _intact(cache: Path, keys):
 
     store = Cache(cache)
     for key in keys:
-        record = store.get_action(key)
+        record = store.get_record(key)
         assert record is not None, key
-        for out in record["outputs"].values():
-            assert store.verify_object(out["digest"], out["size"], deep=True)
+        for out in record.outputs.values():
+            assert store.verify_object(out.digest, out.size, deep=True)
     assert not store.warnings
 
 
@@ -280,7 +280,7 @@ def test_build_stage_holds_a_gpu_slot_while_tensorrt_builds(tmp_path, monkeypatc
     backend = Backend()
     ctx = SimpleNamespace(backend=backend, options=backend.parse_options({"device": 0, "max_builds_per_gpu": 1}),
                           profile=Profile("b1"), name="tiny", path=lambda p: tmp_path / p,
-                          cache=SimpleNamespace(root=tmp_path, lock_timeout_s=0.2),
+                          cache=SimpleNamespace(root=tmp_path, locks_dir=tmp_path / "locks", lock_timeout_s=0.2),
                           artifacts={}, artifact=lambda name: SimpleNamespace(path=tmp_path / "graph.onnx"),
                           stage_data=lambda name: {"inputs": []})
     out = build_stage.BuildStage().run(StageInput({}, ctx), None, tmp_path)

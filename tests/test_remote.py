@@ -6,112 +6,31 @@ test that touches a remote runs on both. Local caches are filled the way builds 
 from __future__ import annotations
 
 import json
-import logging
 import os
-import socket
 import subprocess
 import sys
 import textwrap
 import threading
 import time
-import uuid
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
-from trtmake.cache import Cache
+from remote_helpers import Spec, free_port, spec_for
+from trtmake.cache import ActionRecord, Cache, Output
 from trtmake.commands import cache as cache_cmd
 from trtmake.errors import UserError
 from trtmake.hashing import digest_file
-from trtmake.remote import Remote, RemoteFailed, open_remote, record_checksum, redact
+from trtmake.remote import Remote, RemoteFailed, open_remote, parse_record, redact
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint(tmp_path_factory):
-    pytest.importorskip("s3fs")
-    server_mod = pytest.importorskip("moto.server")
-    with pytest.MonkeyPatch.context() as mp:
-        # dummy credentials, and no profile or config file of the machine's user is read
-        empty = tmp_path_factory.mktemp("aws") / "none"
-        for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                            "AWS_DEFAULT_REGION": "us-east-1", "AWS_CONFIG_FILE": str(empty),
-                            "AWS_SHARED_CREDENTIALS_FILE": str(empty), "NO_PROXY": "127.0.0.1"}.items():
-            mp.setenv(name, value)
-        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "HTTP_PROXY", "HTTPS_PROXY"):
-            mp.delenv(name, raising=False)
-        logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        port = _free_port()
-        server = server_mod.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-        server.start()
-        try:
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            server.stop()
-
-
-class Spec:
-    """Where a test's remote lives, and how the test looks at it from outside trtmake."""
-
-    def __init__(self, kind: str, url: str, options: dict, bucket: str | None = None, endpoint: str | None = None):
-        self.kind, self.url, self.options, self.bucket, self.endpoint = kind, url, options, bucket, endpoint
-
-    def remote(self, mode: str = "read-write") -> Remote:
-        return Remote(self.url, mode, self.options)
-
-    def _s3(self):
-        import boto3
-
-        return boto3.client("s3", endpoint_url=self.endpoint)
-
-    def listing(self) -> dict[str, tuple]:
-        """Every stored name -> (size, a version stamp), incomplete multipart uploads included."""
-        if self.kind == "s3":
-            client = self._s3()
-            found = client.list_objects_v2(Bucket=self.bucket).get("Contents", [])
-            uploads = client.list_multipart_uploads(Bucket=self.bucket).get("Uploads", [])
-            return {**{o["Key"]: (o["Size"], o["ETag"], o["LastModified"]) for o in found},
-                    **{f"upload:{u['Key']}": (u["UploadId"],) for u in uploads}}
-        root = Path(self.url)
-        return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns)
-                for p in root.rglob("*") if p.is_file()}
-
-    def names(self, sub: str) -> list[str]:
-        prefix = "pre/" if self.kind == "s3" else ""
-        return sorted(n[len(prefix):] for n in self.listing() if n.startswith(prefix + sub))
-
-    def read(self, rel: str) -> bytes:
-        if self.kind == "s3":
-            return self._s3().get_object(Bucket=self.bucket, Key=f"pre/{rel}")["Body"].read()
-        return (Path(self.url) / rel).read_bytes()
-
-    def write(self, rel: str, data: bytes) -> None:
-        if self.kind == "s3":
-            self._s3().put_object(Bucket=self.bucket, Key=f"pre/{rel}", Body=data)
-            return
-        path = Path(self.url) / rel
-        path.chmod(0o644)
-        path.write_bytes(data)
-
-
 @pytest.fixture(params=["s3", "dir"])
 def spec(request, tmp_path):
-    if request.param == "dir":
-        return Spec("dir", str(tmp_path / "remote"), {})
-    endpoint = request.getfixturevalue("s3_endpoint")
-    bucket = f"trtmake-{uuid.uuid4().hex[:12]}"
-    spec = Spec("s3", f"s3://{bucket}/pre", {"client_kwargs": {"endpoint_url": endpoint}}, bucket, endpoint)
-    spec._s3().create_bucket(Bucket=bucket)
-    return spec
+    return spec_for(request, tmp_path)
 
 
 def fill(cache: Cache, seed: int, sizes: tuple[int, ...] = (1 << 20, 300, 0)) -> tuple[str, dict]:
@@ -123,8 +42,9 @@ def fill(cache: Cache, seed: int, sizes: tuple[int, ...] = (1 << 20, 300, 0)) ->
         src.write_bytes(bytes((seed * 31 + i + j) % 251 for j in range(min(size, 4096))) + os.urandom(max(0, size - 4096)))
         outputs[f"out{i}"] = cache.put_file(src)
     key = f"{seed:064x}"
-    record = cache.put_action(key, {"stage": "build", "target": f"t{seed}", "outputs": outputs,
-                                    "data": {"seed": seed}, "seconds": 0.5, "host": "builder"})
+    record = cache.put_action(ActionRecord(key, {name: Output(**out) for name, out in outputs.items()}, stage="build",
+                                           target=f"t{seed}", data={"seed": seed, "shape": (seed, 3)},  # a tuple: JSON reads back a list
+                                           seconds=0.5, host="builder"))
     return key, record
 
 
@@ -134,10 +54,13 @@ def fresh(tmp_path: Path, name: str) -> Cache:
     return cache
 
 
-def test_record_checksum_is_the_one_the_local_cache_writes(tmp_path):
-    _, record = fill(fresh(tmp_path, "c"), 1, (10,))
-    assert record_checksum(record) == record["check"]
-    assert record_checksum({**record, "seconds": 9.0}) != record["check"]
+def test_the_remote_reads_records_with_the_local_cache_checksum(tmp_path):
+    cache = fresh(tmp_path, "c")
+    key, record = fill(cache, 1, (10,))
+    stored = json.loads(cache.action_path(key).read_text())
+    assert parse_record(json.dumps(stored).encode(), key) == cache.get_record(key) and record.key == key
+    with pytest.raises(ValueError, match="checksum"):
+        parse_record(json.dumps({**stored, "seconds": 9.0}).encode(), key)
 
 
 def test_fetch_after_push_round_trips_records_and_objects_byte_for_byte(spec, tmp_path):
@@ -146,7 +69,7 @@ def test_fetch_after_push_round_trips_records_and_objects_byte_for_byte(spec, tm
     pusher = spec.remote()
     pushed = cache_cmd.push(here, pusher)
     assert pushed["pushed"] == sorted(keys) and not pushed["missing"]
-    digests = {o["digest"] for k in keys for o in here.get_action(k)["outputs"].values()}
+    digests = {o.digest for k in keys for o in here.get_record(k).outputs.values()}
     assert len(digests) == 5  # both records hold the empty file: one object, pushed once
     assert pusher.stats.objects_pushed == 5 and pusher.stats.objects_skipped == 1
     assert pusher.stats.records_pushed == 2
@@ -158,11 +81,11 @@ def test_fetch_after_push_round_trips_records_and_objects_byte_for_byte(spec, tm
     assert fetcher.stats.hits == 2 and fetcher.stats.misses == 0
     for key in keys:
         assert there.action_path(key).read_bytes() == here.action_path(key).read_bytes()
-        record = there.get_action(key)
-        assert record == here.get_action(key)
-        for out in record["outputs"].values():
-            assert there.object_path(out["digest"]).read_bytes() == here.object_path(out["digest"]).read_bytes()
-    sizes = {o["digest"]: o["size"] for k in keys for o in here.get_action(k)["outputs"].values()}
+        record = there.get_record(key)
+        assert record == here.get_record(key)
+        for out in record.outputs.values():
+            assert there.object_path(out.digest).read_bytes() == here.object_path(out.digest).read_bytes()
+    sizes = {o.digest: o.size for k in keys for o in here.get_record(k).outputs.values()}
     assert fetcher.stats.bytes_in == sum(sizes.values())
     assert not list((there.root / "tmp").iterdir())
 
@@ -208,15 +131,15 @@ def test_read_only_remote_never_writes(spec, tmp_path):
         cache_cmd.push(here, reader)
     cache_cmd.stats(there, reader)
     assert spec.listing() == before
-    assert there.get_action(key) is not None
+    assert there.get_record(key) is not None
 
 
 def test_corrupt_remote_object_is_a_miss_with_a_warning_and_never_published_locally(spec, tmp_path):
     here = fresh(tmp_path, "here")
     key, record = fill(here, 1)
     cache_cmd.push(here, spec.remote())
-    big = record["outputs"]["out0"]
-    rel = f"objects/{big['digest'][:2]}/{big['digest']}"
+    big = record.outputs["out0"]
+    rel = f"objects/{big.digest[:2]}/{big.digest}"
     good = spec.read(rel)
     flipped = bytearray(good)
     flipped[len(good) // 2] ^= 0xFF
@@ -226,8 +149,8 @@ def test_corrupt_remote_object_is_a_miss_with_a_warning_and_never_published_loca
         there = fresh(tmp_path, f"there-{len(damaged)}")
         remote = spec.remote()
         assert remote.fetch(there, key) is None
-        assert any(big["digest"][:12] in w and says in w for w in there.warnings), there.warnings
-        assert not there.object_path(big["digest"]).exists()
+        assert any(big.digest[:12] in w and says in w for w in there.warnings), there.warnings
+        assert not there.object_path(big.digest).exists()
         assert not there.action_path(key).exists()
         assert not list((there.root / "tmp").iterdir())
         assert remote.stats.misses == 1 and remote.stats.hits == 0
@@ -249,7 +172,7 @@ def test_garbled_remote_record_is_a_miss_with_a_warning(spec, tmp_path):
     assert any("unreadable (checksum)" in w for w in there.warnings)
     assert not list((there.root / "objects").rglob("*"))  # nothing downloaded for a bad record
     # a push over a garbled record replaces it
-    assert spec.remote().push(here, key, here.get_action(key)) is True
+    assert spec.remote().push(here, key, here.get_record(key)) is True
     assert spec.remote().fetch(there, key) is not None
 
 
@@ -290,17 +213,17 @@ def test_push_killed_after_the_first_object_leaves_the_remote_readable_and_the_n
     objects = spec.names("objects/")
     assert len(objects) == 1 and not spec.names("actions/")  # no record without its objects
     digest = objects[0].rsplit("/", 1)[-1]
-    assert digest in {o["digest"] for o in record["outputs"].values()}
+    assert digest in {o.digest for o in record.outputs.values()}
     there = fresh(tmp_path, "there")
     assert spec.remote().fetch(there, key) is None and not there.warnings  # not pushed yet: a plain miss
 
     remote = spec.remote()
-    assert remote.push(here, key, here.get_action(key)) is True
+    assert remote.push(here, key, here.get_record(key)) is True
     assert remote.stats.objects_skipped == 1 and remote.stats.objects_pushed == 2
     fetched = spec.remote().fetch(there, key)
-    assert fetched == here.get_action(key)
-    for out in fetched["outputs"].values():
-        assert digest_file(there.object_path(out["digest"])) == out["digest"]
+    assert fetched == here.get_record(key)
+    for out in fetched.outputs.values():
+        assert digest_file(there.object_path(out.digest)) == out.digest
 
 
 def test_four_processes_pushing_the_same_keys_at_once_leave_one_intact_copy(spec, tmp_path):
@@ -320,7 +243,7 @@ def test_four_processes_pushing_the_same_keys_at_once_leave_one_intact_copy(spec
         results.append(json.loads(out))
     assert all(sorted(r["pushed"] + r["present"]) == keys for r in results)
 
-    digests = {o["digest"] for k in keys for o in here.get_action(k)["outputs"].values()}
+    digests = {o.digest for k in keys for o in here.get_record(k).outputs.values()}
     assert spec.names("objects/") == sorted(f"objects/{d[:2]}/{d}" for d in digests)
     assert spec.names("actions/") == sorted(f"actions/{k[:2]}/{k}.json" for k in keys)
     assert not spec.names("tmp/") and not any(n.startswith("upload:") for n in spec.listing())
@@ -328,15 +251,15 @@ def test_four_processes_pushing_the_same_keys_at_once_leave_one_intact_copy(spec
     assert cache_cmd.pull(there, spec.remote())["fetched"] == keys
     for key in keys:
         assert there.action_path(key).read_bytes() == here.action_path(key).read_bytes()
-        for out in there.get_action(key)["outputs"].values():
-            assert digest_file(there.object_path(out["digest"])) == out["digest"]
+        for out in there.get_record(key).outputs.values():
+            assert digest_file(there.object_path(out.digest)) == out.digest
 
 
 def test_a_corrupt_local_object_is_never_pushed(spec, tmp_path):
     here = fresh(tmp_path, "here")
     key, record = fill(here, 1)
-    record_before = here.get_action(key)
-    small = here.object_path(record["outputs"]["out1"]["digest"])
+    record_before = here.get_record(key)
+    small = here.object_path(record.outputs["out1"].digest)
     small.chmod(0o644)
     data = bytearray(small.read_bytes())
     data[0] ^= 1
@@ -360,9 +283,9 @@ def test_an_http_mirror_of_a_folder_remote_serves_fetches(tmp_path):
         mirror = Remote(f"http://127.0.0.1:{server.server_address[1]}/", "read-write")
         assert not mirror.writable  # an http(s) remote is read whatever the mode says
         there = fresh(tmp_path, "there")
-        assert mirror.fetch(there, key) == here.get_action(key)
+        assert mirror.fetch(there, key) == here.get_record(key)
         with pytest.raises(UserError, match="http"):
-            mirror.push(here, key, here.get_action(key))
+            mirror.push(here, key, here.get_record(key))
     finally:
         server.shutdown()
         server.server_close()
@@ -375,7 +298,7 @@ class _QuietHandler(SimpleHTTPRequestHandler):
 
 def test_an_unreachable_remote_is_a_miss_with_a_warning_that_shows_no_password(tmp_path):
     pytest.importorskip("aiohttp")
-    url = f"http://builder:s3cr3t-token@127.0.0.1:{_free_port()}/cache"
+    url = f"http://builder:s3cr3t-token@127.0.0.1:{free_port()}/cache"
     remote = Remote(url, "read-only")
     assert "s3cr3t" not in repr(remote) and "s3cr3t" not in remote.display
     assert redact(url) == url.replace("s3cr3t-token", "***")

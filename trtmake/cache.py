@@ -28,7 +28,7 @@ import tempfile
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator, NamedTuple
 
@@ -104,8 +104,10 @@ class Cache:
             yield path.stem, path, self.read_pointer(path.stem)
 
     # -- objects ----------------------------------------------------------------------------
-    def put_file(self, src: Path) -> dict[str, Any]:
+    def put_file(self, src: Path, expect: str | None = None) -> dict[str, Any]:
         """Publish a file as an object; returns {"digest", "size"}. The source is consumed.
+        `expect`: the digest the bytes must have (a download); CacheCorrupt, and nothing is
+        published, when they do not.
 
         The new file always replaces whatever is at the object's name: renaming equal bytes over
         an intact object changes nothing for readers (open files keep their inode), and it
@@ -114,6 +116,8 @@ class Cache:
         os.chmod(src, published_mode(0o444))  # read-only, readable as the umask allows
         with open(src, "rb") as f:
             digest = _digest_while_syncing(src, f.fileno(), size)
+        if expect is not None and digest != expect:
+            raise CacheCorrupt("content does not match its digest")
         dst = self.object_path(digest)
         dst.parent.mkdir(parents=True, exist_ok=True)
         os.replace(src, dst)  # src lives in cache/tmp: same filesystem, atomic
@@ -180,17 +184,12 @@ class Cache:
         self._touch(path)
         return record
 
-    def get_action(self, key: str) -> dict[str, Any] | None:
-        """get_record as the plain dict the executor and the stages read."""
-        record = self.get_record(key)
-        return None if record is None else record.to_dict()
-
-    def put_action(self, key: str, record: dict[str, Any]) -> dict[str, Any]:
-        # pid + host (the executor adds host) name the process that built the key
-        record = {"format": RECORD_FORMAT, "key": key, "created": time.time(), "pid": os.getpid(), **record}
-        record["check"] = _check(record)
-        write_text_atomic(self.action_path(key), json.dumps(record, indent=1, sort_keys=True),
-                          tmp_dir=self.tmp_dir, fault=f"{record.get('stage', '?')}:record-partial")
+    def put_action(self, record: ActionRecord) -> ActionRecord:
+        """Publish `record` under its key, stamped with its creation time and this process's pid
+        (with the host the executor records, they name the process that built the key)."""
+        record = replace(record, created=time.time(), pid=os.getpid())
+        write_text_atomic(self.action_path(record.key), record.to_json(),
+                          tmp_dir=self.tmp_dir, fault=f"{record.stage or '?'}:record-partial")
         return record
 
     @staticmethod
@@ -313,11 +312,13 @@ class ActionRecord:
             raise ValueError("data")
         return cls(key=key, outputs=outputs, **fields)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_json(self) -> str:
+        """The record as `from_json` reads it back: its format, key and checksum included."""
         outputs = {name: {"digest": o.digest, **({} if o.size is None else {"size": o.size})}
                    for name, o in self.outputs.items()}
-        return {"format": RECORD_FORMAT, "key": self.key, "outputs": outputs,
+        body = {"format": RECORD_FORMAT, "key": self.key, "outputs": outputs,
                 **{k: getattr(self, k) for k in _RECORD_FIELDS}}
+        return json.dumps({**body, "check": _check(body)}, indent=1, sort_keys=True)
 
 
 _RECORD_FIELDS = ("stage", "data", "components", "target", "seconds", "host", "created", "pid")

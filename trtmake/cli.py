@@ -20,12 +20,13 @@ from trtmake.heavy import lazy_import
 from trtmake.planner import Request
 from trtmake.project import find_project_root, target_names
 
+cmd_cache = lazy_import("trtmake.commands.cache")
 cmd_gc = lazy_import("trtmake.commands.gc")
 cmd_timing_cache = lazy_import("trtmake.commands.timing_cache")
 status = lazy_import("trtmake.commands.status")
 
 HYDRA_COMMANDS = ("build", "explain")
-COMMANDS = (*HYDRA_COMMANDS, "status", "gc", "clean", "merge-timing-cache")
+COMMANDS = (*HYDRA_COMMANDS, "status", "gc", "clean", "cache", "merge-timing-cache")
 USAGE = """usage: trtmake [COMMAND] target=NAME [group=option ...] [key=value ...] [-m] [--cfg job]
 
   trtmake target=resnet50_fp32              build (cached stages), validate, report
@@ -36,6 +37,9 @@ USAGE = """usage: trtmake [COMMAND] target=NAME [group=option ...] [key=value ..
   trtmake status [--json] [key=value ...]   every target: up to date or stale, passing or failing (builds nothing)
   trtmake gc --max-size 10GB [--all] [--dry-run]   shrink the cache, least recently used first
   trtmake clean target=NAME                 drop a target's last run and what only it uses
+  trtmake cache push|pull [target=NAME]     share records with the remote cache (cache.remote.url or TRTMAKE_REMOTE)
+  trtmake cache stats                       what the local and the remote cache hold
+  trtmake gc --remote --max-size 100GB      shrink the remote cache, oldest uploads first
   trtmake merge-timing-cache PINNED [PRODUCED ...] merge TensorRT timing caches into the pinned file
   trtmake --version                         trtmake's version and the installed toolchain
 
@@ -47,6 +51,8 @@ options (key=value, with any build):
   report.path=PATH          the JSON report (default build/report.json)
   report.junit=PATH         also write JUnit XML (a test case per stage and per assertion)
   cache.dir=PATH            the cache, for every command (or TRTMAKE_CACHE; default cache/)
+  cache.remote.url=URL      a shared remote cache, e.g. s3://bucket/prefix (or TRTMAKE_REMOTE)
+  cache.remote.mode=MODE    read-write (default), read-only (fetch, never push) or off
   Relative paths resolve from the project root (the folder holding conf/), not the current folder.
 
 exit codes: 0 built and every assertion passed; 1 a build or an assertion failed;
@@ -126,6 +132,8 @@ def _dispatch(command: str, argv: list[str]) -> int:
     if command == "status":
         return status.main(argv, root, _console())
     # gc, clean and merge-timing-cache: imported here while they move into trtmake/commands/
+    if command == "cache":
+        return cmd_cache.main(argv, root, _console())
     if command in ("gc", "clean"):
         return (cmd_gc.gc_main if command == "gc" else cmd_gc.clean_main)(argv, root, _console())
 

@@ -13,9 +13,10 @@ from typing import Any
 
 from trtmake.atomic import fault_point
 from trtmake.backends.select import backend_named, select_backend
-from trtmake.cache import Cache, storage_error
-from trtmake.errors import BuildFailed, CacheCorrupt, MissingDependency, TrtmakeError, UserError
+from trtmake.cache import ActionRecord, Cache, Output, storage_error
+from trtmake.errors import BuildFailed, CacheCorrupt, MissingDependency, TrtmakeError, UserError, first_line
 from trtmake.keys import StageKey, config_slice, diff_components
+from trtmake.remote import Remote, RemoteFailed, open_remote
 from trtmake.stages import pipeline
 from trtmake.stages.base import Context, Stage, StageInput, StageOutput, Upstream
 from trtmake.target import Target
@@ -24,11 +25,13 @@ from trtmake.target import Target
 @dataclass
 class StageResult:
     name: str
-    status: str  # built | cached | failed | skipped | up to date | stale | unknown (explain: backend missing)
+    # built | cached | fetched (from the remote cache) | failed | skipped
+    # explain: up to date | stale | unknown (the backend is missing)
+    status: str
     key: str | None = None
     seconds: float = 0.0  # spent in this run (a cached stage: looking it up and accepting it)
     reasons: list[str] = field(default_factory=list)
-    built_seconds: float | None = None  # a cached stage: how long its build took when it ran
+    built_seconds: float | None = None  # a cached or fetched stage: how long its build took when it ran
     components: dict[str, Any] = field(default_factory=dict)  # its key's components (explain diffs them)
 
 
@@ -43,10 +46,12 @@ class TargetResult:
     exit_code: int = 0
     warnings: list[str] = field(default_factory=list)
     context: Context | None = None  # the run's state afterwards (show reads artifacts and the profile from it)
+    remote: dict[str, Any] | None = None  # the remote cache and what this run moved (None: no remote)
 
     @property
     def assertions(self) -> list[dict[str, Any]]:
-        return self.data.get("validate", {}).get("assertions", [])
+        """The verdicts of the assertions, from the data of whichever stage evaluated them."""
+        return [a for s in self.stages for a in self.data.get(s.name, {}).get("assertions", [])]
 
     @property
     def first_stale(self) -> StageResult | None:
@@ -68,14 +73,20 @@ class Events:
     def stage_finished(self, target: Target, result: StageResult) -> None: ...
 
 
-def run_target(target: Target, events: Events | None = None, explain: bool = False) -> TargetResult:
+def run_target(target: Target, events: Events | None = None, explain: bool = False,
+               pull: RemoteUse | None = None) -> TargetResult:
+    """Build the target (explain: only check each stage). `pull` (with explain, `trtmake cache
+    pull`): a stage missing here is fetched from that remote, and the next stage's key follows."""
     events = events or Events()
     result = TargetResult(target)
     cache = Cache(target.cache_dir, target["cache"]["lock_timeout_s"])
     notes: list[str] = []
+    use = pull if explain else None
     try:
         if not explain:
             cache.ensure_writable()
+            remote = open_remote(**target["cache"]["remote"])  # its filesystem is opened on first use
+            use = None if remote is None else RemoteUse(remote, bool(target["validation"].get("trust_remote")))
         missing: MissingDependency | None = None
         try:
             backend, reason = select_backend(target["backend"]["name"], target["backend"])
@@ -96,7 +107,7 @@ def run_target(target: Target, events: Events | None = None, explain: bool = Fal
                           on_progress=lambda stage, done, total: events.stage_progress(target, stage, done, total))
             result.stages.clear()
             try:
-                notes = _run_stages(ctx, target, last, events, result)
+                notes = _run_stages(ctx, target, last, events, result, use)
                 break
             except CacheCorrupt as exc:
                 if attempt == _ATTEMPTS - 1:
@@ -109,7 +120,7 @@ def run_target(target: Target, events: Events | None = None, explain: bool = Fal
         result.data = {**ctx.data, **result.data}
         if not explain:
             keys = {s.name: {"key": s.key, "components": s.components} for s in result.stages
-                    if s.key and s.status in ("built", "cached")}
+                    if s.key and s.status in ("built", "cached", "fetched")}
             cache.write_pointer(target.target_id, {"name": target.name, "overrides": list(target.overrides),
                                                    "stages": keys, "updated": time.time()})
         cache.stat.save()
@@ -130,6 +141,10 @@ def run_target(target: Target, events: Events | None = None, explain: bool = Fal
         result.exit_code = 1
         result.data["traceback"] = {"text": traceback.format_exc()}
     _mark_failed(result)
+    if use is not None:
+        stats = use.remote.stats
+        result.remote = {"url": use.remote.display, "mode": use.remote.mode, "hits": stats.hits,
+                         "misses": stats.misses, "bytes_in": stats.bytes_in, "bytes_out": stats.bytes_out}
     result.warnings = list(cache.warnings) + notes
     if result.exit_code == 0 and not result.ok:
         result.exit_code = 1
@@ -139,7 +154,8 @@ def run_target(target: Target, events: Events | None = None, explain: bool = Fal
 _ATTEMPTS = 3
 
 
-def _run_stages(ctx: Context, target: Target, last: dict, events: Events, result: TargetResult) -> list[str]:
+def _run_stages(ctx: Context, target: Target, last: dict, events: Events, result: TargetResult,
+                remote: RemoteUse | None) -> list[str]:
     """Every stage of the target's pipeline in order; returns the stages' warnings for the report."""
     unknown: set[str] = set()  # explain: stages whose key needs the missing backend
     done: list[tuple[Stage, StageInput]] = []
@@ -147,14 +163,14 @@ def _run_stages(ctx: Context, target: Target, last: dict, events: Events, result
         inp = StageInput(config_slice(target.cfg, stage.params), ctx)
         try:
             if ctx.explain:
-                res = _explain_stage(stage, inp, last, unknown)
+                res = _explain_stage(stage, inp, last, unknown, remote)
             else:
-                res = _build_stage(stage, inp, target, events)
+                res = _build_stage(stage, inp, target, events, remote)
         except BaseException:
             result.stages.append(StageResult(stage.name, "failed"))
             raise
         result.stages.append(res)
-        if res.status in ("built", "cached", "up to date"):
+        if res.status in ("built", "cached", "fetched", "up to date"):
             stage.check(inp)  # also after a cache hit: a cached result may be another target's
             done.append((stage, inp))
     served = {entry: ctx.artifacts[name] for stage, _ in done for entry, name in stage.served.items()
@@ -163,7 +179,7 @@ def _run_stages(ctx: Context, target: Target, last: dict, events: Events, result
         result.data[entry] = {"path": str(artifact.path), "digest": artifact.digest}
     if not ctx.explain:  # the report hands these files out: re-hash them first
         # ...except objects over SERVED_REHASH_MAX_BYTES: a 1 GB engine would cost ~0.6 s of reading
-        # on every no-op; get_action already checked their size and stat, and they are re-hashed
+        # on every no-op; get_record already checked their size and stat, and they are re-hashed
         # when a stage reads them
         ctx.cache.verify_for_use([a.digest for a in served.values() if _size(a.path) <= SERVED_REHASH_MAX_BYTES],
                                  f"{ctx.name}/report")
@@ -197,39 +213,73 @@ def _mark_failed(result: TargetResult) -> None:
             result.stages.append(StageResult(stage.name, "skipped"))
 
 
-def _build_stage(stage: Stage, inp: StageInput, target: Target, events: Events) -> StageResult:
+def _build_stage(stage: Stage, inp: StageInput, target: Target, events: Events, remote: RemoteUse | None) -> StageResult:
+    """A local hit is accepted as it is. On a miss, inside the key's lock: the local cache again (another
+    process may have built it meanwhile), then the remote cache, and only then the stage runs; what
+    it built is pushed to the remote."""
     ctx = inp.ctx
     started = time.perf_counter()
     key = stage.key(inp)
     digest, components = key.digest, key.components()
     force = stage.always_run(inp)
-    record = None if force else ctx.cache.get_action(digest)
+    record = None if force else ctx.cache.get_record(digest)
     if record is not None:
         stage.accept(inp, record)
         res = StageResult(stage.name, "cached", digest, time.perf_counter() - started,
-                          built_seconds=record.get("seconds", 0.0), components=components)
+                          built_seconds=record.seconds, components=components)
         events.stage_finished(target, res)
         return res
     events.stage_started(target, stage.name)
     with ctx.cache.lock(digest, f"{ctx.name}/{stage.name}"):
         fault_point(f"{stage.name}:locked")
-        record = None if force else ctx.cache.get_action(digest)  # built by another process meanwhile?
-        if record is not None:
-            status = "cached"
-        else:
+        record = None if force else ctx.cache.get_record(digest)  # built by another process meanwhile?
+        status = "cached"
+        if record is None and not force and remote is not None:
+            record, status = remote.fetch(ctx.cache, key), "fetched"
+        if record is None:
             status = "built"
             record = _run_and_publish(stage, inp, key)
             fault_point(f"{stage.name}:recorded")
+    if status == "built" and remote is not None and remote.remote.writable:
+        _push(remote.remote, ctx.cache, record)
     stage.accept(inp, record)
     spent = time.perf_counter() - started
-    res = StageResult(stage.name, status, digest, spent if status == "cached" else record.get("seconds", spent),
-                      built_seconds=record.get("seconds", 0.0) if status == "cached" else None,
-                      components=components)
+    res = StageResult(stage.name, status, digest, record.seconds if status == "built" else spent,
+                      built_seconds=None if status == "built" else record.seconds, components=components)
     events.stage_finished(target, res)
     return res
 
 
-def _run_and_publish(stage: Stage, inp: StageInput, key: StageKey) -> dict[str, Any]:
+@dataclass(frozen=True)
+class RemoteUse:
+    """The remote cache as one target's run uses it.
+
+    Every key is a pure function of its inputs and its toolchain, so any runner's result for it
+    is as good as one made here, except a key that holds the host (validate's): its latency and
+    accuracy figures are facts of the machine that measured them. Such a record is still pushed
+    (what that host measured), and its key only matches a runner with the same host name and
+    device fingerprint; even then a runner re-validates on its own device unless
+    `validation.trust_remote=true` accepts a record measured under the same key as its own."""
+
+    remote: Remote
+    trust_host_facts: bool = False  # validation.trust_remote
+
+    def fetch(self, cache: Cache, key: StageKey) -> ActionRecord | None:
+        if "host" in key.toolchain and not self.trust_host_facts:
+            return None
+        return self.remote.fetch(cache, key.digest)
+
+
+def _push(remote: Remote, cache: Cache, record: ActionRecord) -> None:
+    """Objects first, the record last (Remote.push); a remote that refuses is a warning, never a
+    failed build: the result is in the local cache either way."""
+    try:
+        remote.push(cache, record.key, record)
+    except (RemoteFailed, OSError) as exc:
+        cache.warnings.append(f"{first_line(exc, 300)}: not pushed (kept in the local cache)")
+
+
+def _run_and_publish(stage: Stage, inp: StageInput, key: StageKey) -> ActionRecord:
     ctx = inp.ctx
     # inputs read from the cache are re-hashed first: a stat match cannot see bit rot
     ctx.cache.verify_for_use(list(key.inputs.values()), f"{ctx.name}/{stage.name}")
@@ -246,14 +296,14 @@ def _run_and_publish(stage: Stage, inp: StageInput, key: StageKey) -> dict[str, 
             raise
         seconds = time.perf_counter() - started
         fault_point(f"{stage.name}:ran")
-        outputs = {name: ctx.cache.put_file(path) for name, path in out.files.items()}
+        outputs = {name: Output(**ctx.cache.put_file(path)) for name, path in out.files.items()}
         fault_point(f"{stage.name}:published")
-    return ctx.cache.put_action(key.digest, {
-        "stage": stage.name, "target": ctx.name, "components": key.components(),
-        "outputs": outputs, "data": out.data, "seconds": seconds, "host": ctx.host()})
+    return ctx.cache.put_action(ActionRecord(
+        key=key.digest, outputs=outputs, stage=stage.name, data=out.data, components=key.components(),
+        target=ctx.name, seconds=seconds, host=ctx.host()))
 
 
-def _explain_stage(stage: Stage, inp: StageInput, last: dict, unknown: set[str]) -> StageResult:
+def _explain_stage(stage: Stage, inp: StageInput, last: dict, unknown: set[str], pull: RemoteUse | None) -> StageResult:
     ctx = inp.ctx
     previous = (last.get("stages") or {}).get(stage.name)
     needs = f"needs {ctx.backend.name}, which is not available here"
@@ -272,10 +322,15 @@ def _explain_stage(stage: Stage, inp: StageInput, last: dict, unknown: set[str])
                                reasons=[f"its input '{up.stage}' needs {ctx.backend.name}, which is not available here"])
         return StageResult(stage.name, "stale", None, reasons=[f"its input '{up.stage}' will be rebuilt first"])
     components = key.components()
-    record = ctx.cache.get_action(key.digest)
+    record = ctx.cache.get_record(key.digest)
     if record is not None and not stage.always_run(inp):
         stage.accept(inp, record)
         return StageResult(stage.name, "up to date", key.digest, components=components)
+    if pull is not None and not stage.always_run(inp):
+        record = pull.fetch(ctx.cache, key)
+        if record is not None:
+            stage.accept(inp, record)
+            return StageResult(stage.name, "fetched", key.digest, components=components)
     if previous is None:
         reasons = ["never built for this target" if not last else "no record of this stage's last run"]
     elif previous["key"] == key.digest:

@@ -39,7 +39,7 @@ HEAVY = (
 )
 
 DEFERRED = (
-    "trtmake.commands.gc", "trtmake.commands.timing_cache", "trtmake.commands.status", "trtmake.commands.show",
+    "trtmake.commands.cache", "trtmake.commands.gc", "trtmake.commands.timing_cache", "trtmake.commands.status", "trtmake.commands.show",
     "trtmake.config.schema",  # registers with Hydra: only a run that composes needs it
     "trtmake.precision.calibration", "trtmake.precision.int8", "trtmake.precision.qdq_check",
     "trtmake.precision.sensitivity",  # int8 stages, when they run

@@ -10,10 +10,10 @@ toolchain's fingerprint, and an object is named by its BLAKE3 digest, so a remot
 be the result of the same work, and a damaged one is detected, never served:
 
 - `fetch` reads the record first, checks its format, key and checksum, then, for each object it
-  names, checks the remote size, downloads it into the local cache's tmp/ (one streamed GET),
-  checks its size and BLAKE3 digest and only then publishes it (`Cache.put_file`: rename into
-  objects/). The record
-  is written locally last, and the local `Cache.get_action` has the final word. A missing,
+  names, downloads it into the local cache's tmp/ (one streamed GET),
+  checks its size and BLAKE3 digest (`Cache.put_file(expect=)`, hashing while it fsyncs) and
+  only then publishes it (a rename into objects/). The record
+  is written locally last, and the local `Cache.get_record` has the final word. A missing,
   partial or corrupt remote entry, or a remote that cannot be reached, is a miss with a warning
   in `cache.warnings`.
 - `push` uploads the objects first and the record last, so a reader never sees a record whose
@@ -42,25 +42,17 @@ import os
 import re
 import tempfile
 import uuid
-from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from trtmake.atomic import copy_atomic, fault_point, write_text_atomic
-from trtmake.cache import RECORD_FORMAT, Cache
-from trtmake.errors import BuildFailed, MissingDependency, UserError, first_line
-from trtmake.hashing import digest_file, digest_json, is_digest
+from trtmake.cache import ActionRecord, Cache
+from trtmake.errors import BuildFailed, CacheCorrupt, MissingDependency, UserError, first_line
+from trtmake.hashing import is_digest
+from trtmake.remote_url import (ATOMIC_PUT, EXTRAS, MODES, READ_ONLY_PROTOCOLS, listed_mtime, plain_options,
+                                protocol_of, redact, secret_option)
 
-MODES = ("read-write", "read-only", "off")
-# single-PUT stores: an upload is visible whole at its final name or not at all
-ATOMIC_PUT = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss"})
-READ_ONLY_PROTOCOLS = frozenset({"http", "https"})
-# storage options that carry a secret: refused in cache.remote.options (config is cached and
-# reported); credentials come from the provider's environment variables, profile or role
-SECRET_OPTIONS = frozenset({"key", "secret", "password", "account_key", "sas_token", "connection_string",
-                            "client_secret", "aws_access_key_id", "aws_secret_access_key", "aws_session_token"})
-EXTRAS = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs", "az": "azure", "abfs": "azure", "abfss": "azure"}
 MAX_RECORD_BYTES = 16 << 20  # a record is a few kB; anything this big is not one
 
 
@@ -84,16 +76,6 @@ class RemoteStats:
         return asdict(self)
 
 
-def redact(url: str) -> str:
-    """The URL with any password (`scheme://user:password@host`) replaced by ***."""
-    return re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://[^/@:]*):[^/@]*@", r"\1:***@", url)
-
-
-def protocol_of(url: str) -> str:
-    match = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*)://", url)
-    return match.group(1).lower() if match else "file"
-
-
 def open_remote(url: str | None, mode: str = "read-write", options: dict[str, Any] | None = None) -> "Remote | None":
     """The Remote that `cache.remote` (url, mode, options) asks for, or None (no url, or mode off)."""
     if mode not in MODES:
@@ -115,13 +97,14 @@ class Remote:
         self.mode = mode
         # an http(s) remote is a read-only mirror (a static server): it is read whatever the mode
         self.writable = mode == "read-write" and self.protocol not in READ_ONLY_PROTOCOLS
-        self.options = _plain(options or {})
-        secret = _secret_option(self.options, "cache.remote.options")
+        self.options = plain_options(options or {})
+        secret = secret_option(self.options, "cache.remote.options")
         if secret:
             raise UserError(f"{secret}: credentials do not belong in the config (it is cached and reported); "
                             "remove it and use the provider's own way (AWS_* / GOOGLE_APPLICATION_CREDENTIALS / "
                             "AZURE_STORAGE_* variables, a profile, an instance role)")
         self.stats = RemoteStats()
+        self.damaged: set[str] = set()  # object digests found damaged here: the next push replaces them
         self._fs = None
         self._root = ""
 
@@ -207,7 +190,7 @@ class Remote:
             return None
 
     # -- fetch ----------------------------------------------------------------------------------
-    def fetch(self, cache: Cache, key: str) -> dict[str, Any] | None:
+    def fetch(self, cache: Cache, key: str) -> ActionRecord | None:
         """Copy the record for `key` and the objects it names into `cache`; the record as the
         local cache now serves it, or None (a miss: absent, damaged, or the remote unreachable,
         with a warning for the last two)."""
@@ -215,74 +198,73 @@ class Remote:
             raise ValueError(f"not a stage key: {key!r}")
         self.fs.invalidate_cache()  # another runner may have pushed since this process listed
         try:
-            record = self._read_record(key, cache.warnings)
-            if record is None:
+            found = self._read_record(key, cache.warnings)
+            if found is None:
                 self.stats.misses += 1
                 return None
-            for out in sorted(record["outputs"].values(), key=lambda o: o["digest"]):
-                if not self._fetch_object(cache, out["digest"], out["size"]):
+            raw, record = found
+            for out in sorted(record.outputs.values()):
+                if not self._fetch_object(cache, out.digest, out.size):
                     self.stats.misses += 1
                     return None
         except RemoteFailed as exc:
             cache.warnings.append(f"{exc}: treated as a miss")
             self.stats.misses += 1
             return None
-        write_text_atomic(cache.action_path(key), json.dumps(record, indent=1, sort_keys=True),
-                          tmp_dir=cache.root / "tmp")
-        served = cache.get_action(key)  # the local cache's own checks have the final word
+        write_text_atomic(cache.action_path(key), raw.decode(), tmp_dir=cache.tmp_dir)  # byte for byte
+        served = cache.get_record(key)  # the local cache's own checks have the final word
         if served is None:
             self.stats.misses += 1
             return None
         self.stats.hits += 1
         return served
 
-    def _read_record(self, key: str, warnings: list[str]) -> dict[str, Any] | None:
+    def _read_record(self, key: str, warnings: list[str]) -> tuple[bytes, ActionRecord] | None:
+        """The remote record of `key` (its bytes and what they say) when it is intact, else None."""
         path = self.action_path(key)
         try:
             raw = self._call(f"read {path}", lambda: self.fs.cat_file(path))
         except FileNotFoundError:
             return None
-        why = _record_problem(raw, key)
-        if why:
+        try:
+            return raw, parse_record(raw, key)
+        except ValueError as why:
             warnings.append(f"remote record {key[:12]} on {self.display} is unreadable ({why}): ignored")
             return None
-        return json.loads(raw)
 
     def _fetch_object(self, cache: Cache, digest: str, size: int) -> bool:
         if cache.verify_object(digest, size, quiet=True):
             return True  # already here, intact
         path = self.object_path(digest)
-        remote_size = self._size(path)
-        if remote_size != size:
-            what = "is missing" if remote_size is None else f"has {remote_size} bytes, its record says {size}"
-            cache.warnings.append(f"remote object {digest[:12]} on {self.display} {what}: treated as a miss")
-            return False
         (cache.root / "tmp").mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".remote.", dir=cache.root / "tmp")
         os.close(fd)
         try:
-            # one streamed GET per object, written by the backend itself (s3fs, gcsfs and adlfs each
-            # have their own fast path); then size and BLAKE3 digest, before anything is published
+            # one streamed GET per object (no HEAD first: on an object store every request is a round
+            # trip), written by the backend itself (s3fs, gcsfs and adlfs each have their own fast
+            # path); then size and BLAKE3 digest, before anything is published
             self._call(f"download {path}", lambda: self.fs.get_file(path, tmp))
             got = os.path.getsize(tmp)
             self.stats.bytes_in += got
-            why = f"{got} bytes arrived, {size} expected" if got != size else (
-                "content does not match its digest" if digest_file(Path(tmp)) != digest else None)
-            if why:
-                cache.warnings.append(f"remote object {digest[:12]} on {self.display} is corrupt ({why}): "
-                                      "treated as a miss, not copied")
-                return False
-            published = cache.put_file(Path(tmp))  # fsync + rename into objects/
-            return published["digest"] == digest
-        except FileNotFoundError:  # removed between the stat and the download
+            if got != size:
+                raise CacheCorrupt(f"{got} bytes arrived, {size} expected")
+            cache.put_file(Path(tmp), expect=digest)  # BLAKE3 while fsyncing, renamed into objects/ if it matches
+            return True
+        except CacheCorrupt as why:
+            cache.warnings.append(f"remote object {digest[:12]} on {self.display} is corrupt ({why}): "
+                                  "treated as a miss, not copied")
+            self.damaged.add(digest)
+            return False
+        except FileNotFoundError:
             cache.warnings.append(f"remote object {digest[:12]} on {self.display} is missing: treated as a miss")
+            self.damaged.add(digest)
             return False
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
 
     # -- push -----------------------------------------------------------------------------------
-    def push(self, cache: Cache, key: str, record: dict[str, Any]) -> bool:
+    def push(self, cache: Cache, key: str, record: ActionRecord) -> bool:
         """Upload `record` (as the local cache holds it for `key`) and its objects: every missing
         object first (one already there with the right size is skipped), then the record unless
         the remote holds an intact one. True when anything was uploaded; False when all was there
@@ -292,34 +274,39 @@ class Remote:
             raise UserError(f"cache.remote.mode: {self.display} is read-only"
                             + (" (an http(s) remote)" if self.protocol in READ_ONLY_PROTOCOLS else "")
                             + "; set cache.remote.mode=read-write and a writable cache.remote.url to push")
-        if record.get("key") != key or _record_problem(json.dumps(record).encode(), key):
+        try:
+            raw = cache.action_path(key).read_bytes()  # uploaded byte for byte
+        except FileNotFoundError:
+            raw = b""
+        stored = _parsed(raw, key)  # equal outputs (its data went through JSON: tuples read back as lists)
+        if record.key != key or stored is None or stored.outputs != record.outputs:
             raise ValueError(f"push: the record given for {key[:12]} is not the local cache's record for it")
-        outputs = sorted(record["outputs"].values(), key=lambda o: o["digest"])
+        outputs = sorted(record.outputs.values())
         for out in outputs:  # never spread a corrupt local object
-            if not cache.verify_object(out["digest"], out["size"], deep=True):
-                cache.warnings.append(f"push {key[:12]}: local object {out['digest'][:12]} failed verification; not pushed")
+            if not cache.verify_object(out.digest, out.size, deep=True):
+                cache.warnings.append(f"push {key[:12]}: local object {out.digest[:12]} failed verification; not pushed")
                 return False
         self.fs.invalidate_cache()
         uploaded = False
         for out in outputs:  # also when the record is there: this repairs a remote that lost an object
-            path = self.object_path(out["digest"])
-            if self._size(path) == out["size"]:
+            path = self.object_path(out.digest)
+            if out.digest not in self.damaged and self._size(path) == out.size:
                 self.stats.objects_skipped += 1
                 continue
-            self._upload(cache.object_path(out["digest"]), path)
+            self._upload(cache.object_path(out.digest), path)
+            self.damaged.discard(out.digest)
             self.stats.objects_pushed += 1
-            self.stats.bytes_out += out["size"]
+            self.stats.bytes_out += out.size
             uploaded = True
             fault_point("remote:object-pushed")  # the crash tests kill the pusher here
         if self._read_record(key, cache.warnings) is not None:
             return uploaded  # another runner's record (its objects are there too) or our own
-        text = json.dumps(record, indent=1, sort_keys=True)
-        with tempfile.TemporaryDirectory(prefix="push-", dir=cache.root / "tmp") as work:
+        with tempfile.TemporaryDirectory(prefix="push-", dir=cache.tmp_dir) as work:
             local = Path(work) / f"{key}.json"
-            local.write_text(text)
+            local.write_bytes(raw)
             self._upload(local, self.action_path(key))
         self.stats.records_pushed += 1
-        self.stats.bytes_out += len(text.encode())
+        self.stats.bytes_out += len(raw)
         return True
 
     def _upload(self, src: Path, path: str) -> None:
@@ -354,62 +341,63 @@ class Remote:
 
     def inventory(self) -> dict[str, int]:
         """How many objects the remote holds and their bytes (one listing of objects/)."""
+        objects = self.entries("objects")
+        return {"objects": len(objects), "object_bytes": sum(size for size, _ in objects.values())}
+
+    def entries(self, sub: str) -> dict[str, tuple[int, float]]:
+        """Every record (`actions`, by key) or object (`objects`, by digest) on the remote, with its
+        size and modification time (the upload's: object stores keep no access time)."""
         self.fs.invalidate_cache()
         try:
-            found = self._call("list objects", lambda: self.fs.find(f"{self.root}/objects", detail=True))
+            found = self._call(f"list {sub}", lambda: self.fs.find(f"{self.root}/{sub}", detail=True))
         except FileNotFoundError:
-            found = {}
-        objects = [info for path, info in found.items() if is_digest(path.rsplit("/", 1)[-1])]
-        return {"objects": len(objects), "object_bytes": sum(int(info.get("size") or 0) for info in objects)}
+            return {}
+        out = {}
+        for path, info in found.items():
+            name = path.rsplit("/", 1)[-1].removesuffix(".json" if sub == "actions" else "")
+            if is_digest(name):
+                out[name] = (int(info.get("size") or 0), listed_mtime(info))
+        return out
+
+    def read_records(self, keys: list[str]) -> dict[str, ActionRecord | None]:
+        """The remote records of `keys` (None: absent or not an intact record), read concurrently
+        where the backend can (fsspec's cat of many paths)."""
+        if not keys:
+            return {}
+        paths = {self.action_path(k): k for k in keys}
+        found = self._call("read records", lambda: self.fs.cat(list(paths), on_error="return"))
+        out: dict[str, ActionRecord | None] = {}
+        for path, key in paths.items():
+            raw = found.get(path)
+            out[key] = _parsed(raw, key) if isinstance(raw, bytes) else None
+        return out
+
+    def remove(self, path: str) -> None:
+        """Delete one entry (gc --remote); one already gone is fine."""
+        assert self.writable, "a read-only remote never writes"
+        try:
+            self._call(f"delete {path}", lambda: self.fs.rm_file(path))
+        except FileNotFoundError:
+            pass
 
 
-def record_checksum(record: dict[str, Any]) -> str:
-    """A record's "check": the digest of its content without that field (as `Cache.put_action`
-    computes it; tests/test_remote.py asserts they agree)."""
-    return digest_json({k: v for k, v in record.items() if k != "check"})
-
-
-def _record_problem(raw: bytes, key: str) -> str | None:
-    """Why these bytes are not an intact record for `key`, or None."""
+def parse_record(raw: bytes, key: str) -> ActionRecord:
+    """The intact record for `key` in these bytes, read by the local cache's own parser
+    (ActionRecord.from_json: format, key, checksum, outputs), every output with a size; else
+    ValueError saying what is wrong."""
     if len(raw) > MAX_RECORD_BYTES:
-        return "too large"
+        raise ValueError("too large")
     try:
-        record = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        return "not JSON"
-    if not isinstance(record, dict) or record.get("format") != RECORD_FORMAT:
-        return "unknown format"
-    if record.get("key") != key:
-        return "another key"
-    if record.get("check") != record_checksum(record):
-        return "checksum"
-    outputs = record.get("outputs")
-    if not isinstance(outputs, dict) or not all(
-            isinstance(o, dict) and is_digest(o.get("digest")) and isinstance(o.get("size"), int) and o["size"] >= 0
-            for o in outputs.values()):
-        return "outputs"
-    return None
+        record = ActionRecord.from_json(raw, key)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ValueError("not JSON") from None
+    if any(o.size is None or o.size < 0 for o in record.outputs.values()):
+        raise ValueError("outputs")
+    return record
 
 
-def _secret_option(options: Any, where: str) -> str | None:
-    """The config key of the first credential in `options` (searched through nested dicts), or None."""
-    if not isinstance(options, Mapping):
+def _parsed(raw: bytes, key: str) -> ActionRecord | None:
+    try:
+        return parse_record(raw, key)
+    except ValueError:
         return None
-    for name, value in options.items():
-        here = f"{where}.{name}"
-        if str(name).lower() in SECRET_OPTIONS:
-            return here
-        found = _secret_option(value, here)
-        if found:
-            return found
-    return None
-
-
-def _plain(value: Any) -> Any:
-    """Nested mappings (an OmegaConf DictConfig too) as plain dicts, lists as lists: what fsspec's
-    backends expect as keyword arguments."""
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value

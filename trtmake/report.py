@@ -3,6 +3,7 @@
 Reporters print: this module, summary.py, progress.py and the commands (trtmake/commands/);
 the executor and the stages never do. Schema (documented in the README):
 {"ok": bool, "targets": [{"name", "backend", "stages": [{"name", "status", "key", "seconds"}],
+  (status: built | cached | fetched | failed | skipped; "remote": what the remote cache served),
   "metrics": {...}, "assertions": [{"metric", "op", "value", "actual", "passed"}], ...}]}
 """
 
@@ -63,6 +64,8 @@ def target_entry(r: TargetResult) -> dict[str, Any]:
         entry["calibration"] = data["calibrate"]
     if "traceback" in data:
         entry["traceback"] = data["traceback"]["text"]
+    if r.remote is not None:  # {url (password redacted), mode, hits, misses, bytes_in, bytes_out}
+        entry["remote"] = r.remote
     return entry
 
 
@@ -244,6 +247,31 @@ def print_cache_removal(summary: dict[str, Any], console=None) -> None:
     console.print(f"cache: {escape(str(summary['cache']))}", style="dim", soft_wrap=True)
     for note in summary.get("notes", []):
         console.print(f"[yellow]note[/] {escape(note)}")
+
+
+def print_remote(verb: str, result: dict[str, Any], console=None, as_json: bool = False) -> None:
+    """`trtmake cache push|pull|stats`: what moved (or what the remote holds), then any warnings."""
+    from rich.console import Console
+    from rich.markup import escape
+
+    console = console or Console()
+    if as_json:
+        console.print_json(json.dumps(result))
+        return
+    if verb == "stats":
+        r, here = result["remote"], result["local"]
+        console.print(f"remote {escape(result['url'])} ({result['mode']}): {r['records']} records, "
+                      f"{r['objects']} objects, {human_bytes(r['object_bytes'])}")
+        console.print(f"local: {here['records']} records, {here['objects']} objects, "
+                      f"{human_bytes(here['object_bytes'])}; only here: {result['only_local']}, "
+                      f"only on the remote: {result['only_remote']}")
+    else:
+        moved = "pushed" if verb == "push" else "fetched"
+        size = human_bytes(result.get("bytes_out" if verb == "push" else "bytes_in", 0))
+        console.print(f"{moved}: {len(result[moved])} records ({size}), already there: {len(result['present'])}, "
+                      f"missing: {len(result['missing'])}")
+    for w in result.get("warnings", []):
+        console.print(f"[yellow]warning[/] {escape(w)}")
 
 
 def print_timing_merge(result: dict[str, Any], console=None) -> None:

@@ -11,9 +11,9 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
-STATUS_STYLE = {"built": "green", "cached": "cyan", "failed": "bold red", "skipped": "dim",
+STATUS_STYLE = {"built": "green", "cached": "cyan", "fetched": "blue", "failed": "bold red", "skipped": "dim",
                 "up to date": "cyan", "stale": "yellow", "unknown": "magenta"}
-STATUS_ORDER = ("built", "cached", "failed", "skipped", "up to date", "stale", "unknown")
+STATUS_ORDER = ("built", "cached", "fetched", "failed", "skipped", "up to date", "stale", "unknown")
 LABEL_MIN = 18  # the target column wraps down to this width before other columns are dropped
 
 
@@ -42,7 +42,7 @@ def throughput(value: Any) -> str:
 
 
 def stage_counts(stages: list[dict[str, Any]]) -> str:
-    """`1 built, 4 cached`: always in the same order, whatever order the stages ran in."""
+    """`1 built, 3 fetched, 1 cached`: always in the same order, whatever order the stages ran in."""
     counts = {k: sum(s["status"] == k for s in stages) for k in STATUS_ORDER}
     counts.update({s["status"]: counts.get(s["status"], 0) for s in stages if s["status"] not in counts})
     return ", ".join(f"[{STATUS_STYLE.get(k, '')}]{n} {k}[/]" for k, n in counts.items() if n)

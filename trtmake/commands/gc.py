@@ -3,7 +3,7 @@
 The cache's reference graph (the layout is trtmake/cache.py's):
     targets/<id>.json  --keys-->  actions/<key>.json  --outputs-->  objects/<digest>
 An object is needed while a record names it; a record is live while a target's last-run
-pointer names it. `gc` removes records least recently used first (get_action touches a record
+pointer names it. `gc` removes records least recently used first (get_record touches a record
 whose result is served) and then the objects no remaining record names; live records stay
 unless `--all`. Unreadable records, objects no record names (older than an hour: a build may
 be publishing one right now) and work directories left by crashed builds (older than a day)
@@ -13,6 +13,8 @@ goes with it, so `status` says the target must be built, not that its result is 
 Planning is a pure function of a scanned inventory; nothing is removed in --dry-run.
 
 A build that runs during gc and finds one of its records gone rebuilds it (a cache miss).
+`gc --remote` shrinks the remote cache instead (trtmake.commands.cache.gc_remote); without
+`--remote`, gc never deletes anything on a remote.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from typing import Any
 from trtmake import report
 from trtmake.cache import Cache
 from trtmake.cache_dir import resolve_cache_dir
+from trtmake.commands import cache as cmd_cache
 from trtmake.errors import UserError
 from trtmake.project import target_names
 
@@ -297,11 +300,22 @@ def gc_main(argv: list[str], root: Path, console) -> int:
     p.add_argument("--max-size", required=True, help="budget, e.g. 10GB, 500MB, 2GiB, 0")
     p.add_argument("--all", action="store_true", help="may also remove what targets' last runs need")
     p.add_argument("--dry-run", action="store_true", help="list, remove nothing")
-    p.add_argument("overrides", nargs="*", help="cache.dir=PATH")
+    p.add_argument("--remote", action="store_true",
+                   help="shrink the remote cache (cache.remote.url=URL or TRTMAKE_REMOTE), not the local one")
+    p.add_argument("overrides", nargs="*", help="cache.dir=PATH (--remote: cache.remote.url=, .mode=, .options.K=V)")
     args = p.parse(argv)
     if args is None:
         return 0
     budget = parse_size(args.max_size)
+    if args.remote:  # the remote only: gc never deletes a remote object without --remote
+        if args.all:
+            raise UserError("gc --remote: --all does not apply (the remote keeps no target pointers)")
+        for o in args.overrides:
+            if not o.lstrip("+").startswith("cache.remote."):
+                raise UserError(f"{o}: not understood with --remote; only cache.remote.url=, .mode= and .options.KEY=")
+        summary = cmd_cache.gc_remote(cmd_cache.remote_for(args.overrides, "gc --remote"), budget, args.dry_run)
+        report.print_cache_removal(summary, console)
+        return 0
     cache = resolve_cache_dir(root, _cache_dir_only(args.overrides))
     inv = scan(cache)
     summary = apply(inv, plan_gc(inv, budget, args.all), args.dry_run)

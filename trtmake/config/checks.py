@@ -11,6 +11,7 @@ import math
 from typing import Any, Callable
 
 from trtmake.errors import UserError
+from trtmake.remote_url import MODES as REMOTE_MODES
 
 Rule = tuple[str, Callable[[float], bool], str]
 
@@ -83,6 +84,10 @@ def check_values(cfg: dict[str, Any]) -> None:
             _check(f"validation.assertions[{i}].value", a["value"], *rule, what=f" for {a['metric']}")
     if not validation.get("shapes", ["opt"]):
         raise UserError("validation.shapes: empty; list at least one profile point, e.g. [opt]")
+    mode = _lookup(cfg, "cache.remote.mode")
+    if mode is not None and mode not in REMOTE_MODES:
+        raise UserError(f"cache.remote.mode: '{mode}' is not one of {', '.join(REMOTE_MODES)}; "
+                        "set cache.remote.mode=read-write, read-only or off")
     cal = cfg.get("calibrator") or {}
     if cal.get("num_quantized_bins") and cal.get("num_bins") and cal["num_quantized_bins"] > cal["num_bins"]:
         raise UserError(f"calibrator.num_quantized_bins: {cal['num_quantized_bins']} is more than "

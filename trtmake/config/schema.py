@@ -198,6 +198,9 @@ class ValidationConfig:
     min_top1_agreement: Optional[float] = None
     min_cosine_similarity: Optional[float] = None
     max_abs_error: Optional[float] = None
+    # a validate record fetched from the remote cache (same key: same engine, data, device
+    # fingerprint and host name) is accepted instead of measuring here; off: this runner re-validates
+    trust_remote: bool = False
 
 
 # The backends' options, typed; None: unset. Their defaults live in each backend's options class

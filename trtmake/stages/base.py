@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from trtmake.backends.base import Backend
-from trtmake.cache import Cache
+from trtmake.cache import ActionRecord, Cache
 from trtmake.keys import StageKey
 from trtmake.profiles import Profile
 
@@ -56,7 +56,7 @@ class Context:
     on_progress: Callable[[str, int, int], None] = lambda stage, done, total: None
     artifacts: dict[str, Artifact] = field(default_factory=dict)
     data: dict[str, dict[str, Any]] = field(default_factory=dict)
-    pending: dict[str, dict[str, Any]] = field(default_factory=dict)  # records to keep on success
+    pending: list[ActionRecord] = field(default_factory=list)  # records to publish once the stage succeeds
     profile: Profile | None = None  # the target's profile, static inputs filled from the model (source)
     # memos of one run, cleared when it ends
     source_graph: tuple[Path, Any] | None = None  # the source stage's key parsed the model: run() reuses it
@@ -120,12 +120,12 @@ class Stage:
     def run(self, inp: StageInput, key: StageKey, workdir: Path) -> StageOutput:
         raise NotImplementedError
 
-    def accept(self, inp: StageInput, record: dict[str, Any]) -> None:
-        """Expose a (fresh or cached) record's results to downstream stages."""
+    def accept(self, inp: StageInput, record: ActionRecord) -> None:
+        """Expose a (fresh, cached or fetched) record's results to downstream stages."""
         ctx = inp.ctx
-        ctx.data[self.name] = record.get("data", {})
-        for out_name, out in record.get("outputs", {}).items():
-            ctx.artifacts[f"{self.name}.{out_name}"] = Artifact(out["digest"], ctx.cache.object_path(out["digest"]))
+        ctx.data[self.name] = record.data
+        for out_name, out in record.outputs.items():
+            ctx.artifacts[f"{self.name}.{out_name}"] = Artifact(out.digest, ctx.cache.object_path(out.digest))
 
     def check(self, inp: StageInput) -> None:
         """What must hold once it ran or its record was accepted, before the next stage."""

@@ -40,7 +40,7 @@ class BuildStage(Stage):
         spec = BuildSpec(onnx_path=graph.path, profiles=(inp.profile,), options=options,
                          timing_cache=backend.timing_cache(options, ctx.path),
                          nodes=ctx.stage_data("source").get("nodes") if same_as_source else None)
-        with backend.build_slot(options, ctx.cache.root / "locks", ctx.cache.lock_timeout_s,
+        with backend.build_slot(options, ctx.cache.locks_dir, ctx.cache.lock_timeout_s,
                                 what=f"{ctx.name}/build"):
             result = backend.build(spec, workdir)
             check_engine(inp, result.engine_path)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from trtmake.cache import ActionRecord
 from trtmake.errors import BuildFailed
 from trtmake.precision.fp16 import convert_fp16
 from trtmake.keys import StageKey, toolchain_versions
@@ -55,7 +56,7 @@ class PrecisionStage(Stage):
         _check_loads(out, mode)
         return StageOutput(files={"onnx": out}, data=data)
 
-    def accept(self, inp: StageInput, record: dict[str, Any]) -> None:
+    def accept(self, inp: StageInput, record: ActionRecord) -> None:
         super().accept(inp, record)
         ctx = inp.ctx
         ctx.artifacts["precision"] = ctx.artifacts.pop("precision.onnx", None) or ctx.artifacts["source"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from trtmake.cache import ActionRecord
 from trtmake.datasets import synthetic_batch
 from trtmake.errors import UserError, first_line
 from trtmake.hashing import digest_json
@@ -94,16 +95,16 @@ class SourceStage(Stage):
             raise UserError(f"{key_name}: {shown} is not a model onnxruntime accepts ({why}); fix or re-export it")
         return StageOutput(files=files, data={**info, **extra})
 
-    def accept(self, inp: StageInput, record: dict[str, Any]) -> None:
+    def accept(self, inp: StageInput, record: ActionRecord) -> None:
         super().accept(inp, record)
         ctx = inp.ctx
-        for index_key, index in ctx.pending.items():
-            ctx.cache.put_action(index_key, index)
+        for index in ctx.pending:
+            ctx.cache.put_action(index)
         ctx.pending.clear()
         if "source.onnx" in ctx.artifacts:
             ctx.artifacts["source"] = ctx.artifacts.pop("source.onnx")
         else:
-            inputs = record["components"]["inputs"]
+            inputs = record.components["inputs"]
             digest = inputs["onnx"] if len(inputs) == 1 else digest_json(inputs)
             ctx.artifacts["source"] = Artifact(digest, ctx.path(inp.params["model"]["path"]))
 
@@ -126,14 +127,14 @@ def _index(inp: StageInput, path: Path, digest: str) -> dict[str, Any]:
     is not parsed."""
     ctx = inp.ctx
     index_key = digest_json({"source-index": digest})
-    record = ctx.cache.get_action(index_key)
+    record = ctx.cache.get_record(index_key)
     if record is not None:
-        return record["data"]
+        return record.data
     graph = load_graph(path)
     ctx.source_graph = (path, graph)  # run() parses it once, not twice
     index = {"external": external_files(graph, path), "opset": describe(graph)["opset"]}
     # remembered only once the source stage succeeds: a bad model leaves nothing in the cache
-    ctx.pending[index_key] = {"stage": "index", "outputs": {}, "data": index}
+    ctx.pending.append(ActionRecord(key=index_key, outputs={}, stage="index", data=index))
     return index
 
 
