@@ -137,6 +137,30 @@ def test_changed_export_field_changes_key_inputs():
     assert a["config"]["opset"] == 17 and b["config"]["opset"] == 18
 
 
+def test_a_zoo_factory_version_bump_changes_the_export_key(monkeypatch):
+    """trtmake's own factory code is in no installed package's version: zoo.VERSION stands for it,
+    so a changed graph (bumped version) exports again; a user's factory carries none."""
+    from trtmake.export import zoo
+
+    spec = ExportSpec.from_config({"factory": "trtmake.export.zoo.minilm_l6", "factory_args": {"pretrained": False},
+                                   "inputs": [{"name": "input_ids", "shape": [1, 4], "dtype": "int64"}],
+                                   "output_names": ["sentence_embedding"]})
+    before = export_key_inputs(spec)
+    monkeypatch.setitem(zoo.VERSION, "minilm_l6", zoo.VERSION["minilm_l6"] + 1)
+    after = export_key_inputs(spec)
+    assert before["config"]["zoo_version"] == zoo.VERSION["minilm_l6"] - 1
+    assert after["config"]["zoo_version"] == zoo.VERSION["minilm_l6"]
+    assert canonical_json(before) != canonical_json(after)
+    assert "zoo_version" not in export_key_inputs(ExportSpec.from_config(config()))["config"]
+
+
+def test_every_zoo_model_factory_has_a_version():
+    from trtmake.export import zoo
+
+    factories = [n for n in zoo.REQUIRES if not n.endswith(("_weights", "_files"))]
+    assert factories and sorted(factories) == sorted(zoo.VERSION)
+
+
 @pytest.mark.parametrize(
     "factory, reason",
     [

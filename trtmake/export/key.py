@@ -1,7 +1,8 @@
 """The export stage's key components, computed without importing torch.
 
-key = export config slice (canonical; the weights *path* left out) + the weights file's digest
-+ torch and onnx versions + the versions of the packages holding the model code. Shaped like
+key = export config slice (canonical; the weights *path* left out) + the version of a trtmake zoo
+factory's own code (zoo.VERSION) + the weights file's digest + torch and onnx versions + the
+versions of the packages holding the model code. Shaped like
 `trtmake.keys.StageKey(config=..., inputs=..., toolchain=...)`.
 """
 
@@ -30,7 +31,18 @@ def export_key_inputs(spec: ExportSpec, digest: Callable[[Path], str] = digest_f
     path = weights_path(spec)
     inputs = {} if path is None else {"weights": digest(path)}
     toolchain = toolchain_versions("torch", "onnx", *code_packages(spec))
-    return {"config": spec.config(), "inputs": inputs, "toolchain": toolchain}
+    config = spec.config()
+    version = zoo_version(spec.factory)
+    if version is not None:
+        config["zoo_version"] = version
+    return {"config": config, "inputs": inputs, "toolchain": toolchain}
+
+
+def zoo_version(factory: str) -> int | None:
+    """The version of a trtmake zoo factory's code (zoo.VERSION; 0 for one not listed), None for
+    any other factory (the user's code: its package's version, if any, is in the toolchain)."""
+    module, _, name = factory.rpartition(".")
+    return zoo.VERSION.get(name, 0) if module == zoo.__name__ else None
 
 
 def code_packages(spec: ExportSpec) -> list[str]:

