@@ -279,7 +279,7 @@ def test_build_stage_holds_a_gpu_slot_while_tensorrt_builds(tmp_path, monkeypatc
 
     backend = Backend()
     ctx = SimpleNamespace(backend=backend, options=backend.parse_options({"device": 0, "max_builds_per_gpu": 1}),
-                          profile=Profile("b1"), name="tiny", path=lambda p: tmp_path / p,
+                          profile=Profile("b1"), profiles=(Profile("b1"),), name="tiny", path=lambda p: tmp_path / p,
                           cache=SimpleNamespace(root=tmp_path, locks_dir=tmp_path / "locks", lock_timeout_s=0.2),
                           artifacts={}, artifact=lambda name: SimpleNamespace(path=tmp_path / "graph.onnx"),
                           stage_data=lambda name: {"inputs": []})

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 ACCURACY = ("max_abs_error", "mean_abs_error", "cosine_similarity", "cosine_similarity_min", "top1_agreement",
             "retrieval_agreement")
 SPEED = ("latency_p50_ms", "latency_p90_ms", "latency_p99_ms", "latency_mean_ms", "throughput")
+ENGINE = ("memory_mb",)  # measured once per engine, not per validation point (metrics.memory.total_mb)
 
 
 def class_axis_of(shape: tuple[int, ...], class_axis: int | None) -> tuple[int | None, str]:

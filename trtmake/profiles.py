@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from trtmake.errors import UserError
 
 Shape = tuple[int, ...]
+POINTS = ("min", "opt", "max")
 
 
 @dataclass(frozen=True)
@@ -83,9 +84,45 @@ def profile_from_config(name: str, shapes_cfg: dict, key: str = "profile.shapes"
     return Profile(name=name, shapes=shapes, batch=batch)
 
 
+def resolve_profiles(profile_cfg: dict) -> None:
+    """In place: `profile.shapes` and each `profile.profiles.<name>.shapes` resolved
+    (resolved_shapes), what every reader of the profile sees. A recipe declares one profile
+    (name, shapes/inputs, batch) or several named ones (`profiles`), not both."""
+    named = profile_cfg.get("profiles") or {}
+    if named and (profile_cfg.get("shapes") or profile_cfg.get("inputs")):
+        raise UserError("profile.profiles: set either profile.profiles (several named profiles) or "
+                        "profile.shapes/profile.inputs (one profile), not both")
+    for name, sub in named.items():
+        if not name or "/" in name or name in POINTS:
+            raise UserError(f"profile.profiles.{name}: a profile name must be non-empty, without '/', and none "
+                            f"of {list(POINTS)}; rename it")
+        sub["shapes"] = resolved_shapes(sub)
+    profile_cfg["shapes"] = resolved_shapes(profile_cfg)
+
+
+def config_profiles(profile_cfg: dict) -> tuple[Profile, ...]:
+    """The profiles a resolved `profile` slice declares, in order (TensorRT's profile 0, 1, ...):
+    its named `profiles`, else the one profile `name` with its `shapes`."""
+    named = profile_cfg.get("profiles") or {}
+    if named:
+        return tuple(profile_from_config(name, sub["shapes"], key=f"profile.profiles.{name}.shapes")
+                     for name, sub in named.items())
+    return (profile_from_config(profile_cfg["name"], profile_cfg["shapes"]),)
+
+
+def model_profiles(profile_cfg: dict, inputs: list[InputSpec]) -> tuple[Profile, ...]:
+    """The target's profiles, the model's static inputs filled into each."""
+    return tuple(fill_static_inputs(p, inputs) for p in config_profiles(profile_cfg))
+
+
+def point_name(profile: str, point: str, several: bool) -> str:
+    """A validation point's name: `opt` with one profile, `short/opt` with several."""
+    return f"{profile}/{point}" if several else point
+
+
 def model_profile(profile_cfg: dict, inputs: list[InputSpec]) -> Profile:
-    """The target's `profile` config slice as a Profile, the model's static inputs filled in."""
-    return fill_static_inputs(profile_from_config(profile_cfg["name"], profile_cfg["shapes"]), inputs)
+    """The target's (first) profile as a Profile, the model's static inputs filled in."""
+    return model_profiles(profile_cfg, inputs)[0]
 
 
 def _static(d) -> bool:

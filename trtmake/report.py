@@ -28,10 +28,17 @@ def target_entry(r: TargetResult) -> dict[str, Any]:
     data = r.data
     validate = data.get("validate", {})
     metrics_at = validate.get("metrics_at", {})
-    primary = dict(metrics_at.get("opt") or next(iter(metrics_at.values()), {}))
-    others = {p: m for p, m in metrics_at.items() if p != "opt"}
+    # the first profile's opt (`opt`, or `short/opt` with several profiles), else the first point
+    main = next((p for p in metrics_at if p.rpartition("/")[2] == "opt"), next(iter(metrics_at), None))
+    primary = dict(metrics_at.get(main) or {})
+    others = {p: m for p, m in metrics_at.items() if p != main}
     if others:
         primary["at"] = others
+    if len(metrics_at) > 1 and "/" in (main or ""):
+        primary["point"] = main
+    for measure in ("memory", "streams", "sweep"):  # once per engine, not per point
+        if measure in validate:
+            primary[measure] = validate[measure]
     build = data.get("build", {})
     entry: dict[str, Any] = {
         "name": r.target.name,

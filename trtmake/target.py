@@ -17,8 +17,9 @@ from trtmake.cache_dir import resolve_cache_dir
 from trtmake.config.checks import check_values
 from trtmake.errors import UserError
 from trtmake.models import GENERATOR_VERSION
-from trtmake.profiles import profile_from_config, resolved_shapes
+from trtmake.profiles import config_profiles, resolve_profiles
 from trtmake.project import target_names
+from trtmake.shape_sweep import grid
 
 GROUPS = ("model", "precision", "calibrator", "profile", "dataset", "validation", "backend")
 
@@ -98,7 +99,7 @@ def freeze(cfg: Any, project_root: Path) -> tuple[str, dict[str, Any]]:
     plain.pop("hydra", None)
     _check_model(plain["model"])
     name = _target_name(plain, project_root)
-    plain["profile"]["shapes"] = resolved_shapes(plain["profile"])  # what every reader of the profile sees
+    resolve_profiles(plain["profile"])  # what every reader of the profile sees
     _spread_int_range(plain["dataset"])
     _check_static(plain)
     return name, plain
@@ -151,5 +152,6 @@ def _check_model(model: dict[str, Any]) -> None:
 def _check_static(cfg: dict[str, Any]) -> None:
     """What can be checked without reading any file: value ranges, assertions, profile syntax."""
     check_values(cfg)
-    declared(cfg["validation"])
-    profile_from_config(cfg["profile"]["name"], cfg["profile"]["shapes"])
+    profiles = config_profiles(cfg["profile"])
+    declared(cfg["validation"], tuple(p.name for p in profiles) if len(profiles) > 1 else ())
+    grid(profiles, cfg["validation"].get("sweep"))  # against the declared ranges; again once the model is read

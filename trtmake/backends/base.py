@@ -126,6 +126,15 @@ class BaseRunner(abc.ABC):
         batch = next(iter(feeds.values())).shape[0] if feeds and next(iter(feeds.values())).ndim else 1
         return float(runs * batch / elapsed) if elapsed > 0 else float("inf")
 
+    def select_profile(self, index: int | None) -> None:
+        """Run the following calls on optimization profile `index` of the engine (the order the
+        build was given them); None: on the first profile that holds the inputs' shapes. A
+        backend without profiles (one engine serves every shape) ignores it."""
+        self._check_active("select_profile")
+        if index is not None and (isinstance(index, bool) or not isinstance(index, int) or index < 0):
+            raise ValueError(f"profile index must be an integer >= 0 or None, got {index!r}")
+        self.select_profile_impl(index)
+
     def input_names(self) -> list[str]:
         """The engine's input tensor names (valid while active)."""
         self._check_active("input_names")
@@ -147,6 +156,9 @@ class BaseRunner(abc.ABC):
     @abc.abstractmethod
     def time_impl(self, feeds: dict[str, np.ndarray], iters: int, warmup: int,
                   on_step: ProgressStep) -> list[float]: ...
+
+    def select_profile_impl(self, index: int | None) -> None:
+        """Nothing by default: a backend without optimization profiles."""
 
     def memory_impl(self, feeds: dict[str, np.ndarray] | None) -> dict[str, float | None]:
         raise NotImplementedError(f"runner {self.name} does not measure memory")

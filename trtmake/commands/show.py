@@ -37,7 +37,7 @@ def command_text(target: Target, tool: str) -> str:
         raise UserError(f"show={tool}: the precision graph of {target.name} is not built yet; "
                         f"run `trtmake target={target.name}` first")
     options = parse_options(target["backend"]["tensorrt"])  # the commands are TensorRT's, whatever the backend
-    spec = BuildSpec(onnx_path=ctx.artifacts["precision"].path, profiles=(ctx.profile,), options=options,
+    spec = BuildSpec(onnx_path=ctx.artifacts["precision"].path, profiles=ctx.profiles, options=options,
                      timing_cache=ctx.path(options.timing_cache) if options.timing_cache else None)
     dynamic = {s.name for s in input_specs(ctx.data["source"])
                if not all(isinstance(d, int) and d > 0 for d in s.dims)}

@@ -40,6 +40,7 @@ RULES: tuple[Rule, ...] = (
     ("validation.min_top1_agreement", _between(0, 1), "a fraction in [0, 1], or null to drop it"),
     ("validation.min_cosine_similarity", _between(-1, 1), "a value in [-1, 1], or null to drop it"),
     ("validation.max_abs_error", _at_least(0), "a value >= 0, or null to drop it"),
+    ("validation.max_memory_mb", _positive, "megabytes > 0, or null to drop it"),
     ("calibrator.num_samples", _at_least(1), "an integer >= 1"),
     ("calibrator.batch_size", _at_least(1), "an integer >= 1"),
     ("calibrator.num_bins", _at_least(2), "an integer >= 2"),
@@ -68,7 +69,15 @@ METRIC_RANGE: dict[str, tuple[Callable[[float], bool], str]] = {
     **{m: (_positive, "a latency in ms > 0") for m in
        ("latency_p50_ms", "latency_p90_ms", "latency_p99_ms", "latency_mean_ms")},
     "throughput": (_positive, "samples/s > 0"),
+    "memory_mb": (_positive, "megabytes > 0"),
 }
+
+# Lists of positive integers: key, what an entry is (said in the message).
+COUNT_LISTS = (
+    ("validation.streams", "a count of concurrent executions"),
+    ("validation.sweep.batch", "a batch size"),
+    ("validation.sweep.seq", "a sequence length"),
+)
 
 
 def check_values(cfg: dict[str, Any]) -> None:
@@ -82,6 +91,14 @@ def check_values(cfg: dict[str, Any]) -> None:
         rule = METRIC_RANGE.get(a.get("metric"))
         if rule is not None and a.get("value") is not None:
             _check(f"validation.assertions[{i}].value", a["value"], *rule, what=f" for {a['metric']}")
+    for key, what in COUNT_LISTS:
+        values = _lookup(cfg, key) or []
+        for i, v in enumerate(values):
+            _check(f"{key}[{i}]", v, _at_least(1), f"{what}, an integer >= 1")
+            if isinstance(v, float):
+                raise UserError(f"{key}[{i}]: {v!r} is not an integer; give {what}, an integer >= 1")
+        if len(set(values)) != len(values):
+            raise UserError(f"{key}: {list(values)} repeats a value; give each once")
     if not validation.get("shapes", ["opt"]):
         raise UserError("validation.shapes: empty; list at least one profile point, e.g. [opt]")
     mode = _lookup(cfg, "cache.remote.mode")

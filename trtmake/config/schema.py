@@ -168,11 +168,23 @@ class ProfileInput:
 
 
 @dataclass
+class NamedProfile:
+    """One of several optimization profiles of one engine (ProfileConfig.profiles)."""
+
+    shapes: Dict[str, Any] = field(default_factory=dict)
+    inputs: List[ProfileInput] = field(default_factory=list)
+    batch: BatchRange = field(default_factory=BatchRange)
+
+
+@dataclass
 class ProfileConfig:
     name: str = "default"
     shapes: Dict[str, Any] = field(default_factory=dict)
     inputs: List[ProfileInput] = field(default_factory=list)
     batch: BatchRange = field(default_factory=BatchRange)
+    # several named profiles built into one engine, in this order (TensorRT's profile 0, 1, ...),
+    # each validated at validation.shapes as `<name>/<point>`; when set, shapes and inputs stay empty
+    profiles: Dict[str, NamedProfile] = field(default_factory=dict)
 
 
 @dataclass
@@ -184,13 +196,29 @@ class AssertionConfig:
 
 
 @dataclass
+class SweepConfig:
+    """Shapes to time beyond the validation points: every (batch, seq) of the grid, each inside
+    some profile (else a planning error). seq sets axis 1 of the inputs whose axis 1 is dynamic
+    in the profile (a sequence length); an empty list keeps that axis at the profile's opt."""
+
+    batch: List[int] = field(default_factory=list)
+    seq: List[int] = field(default_factory=list)
+
+
+@dataclass
 class ValidationConfig:
     warmup: int = 5
     iters: int = 30
     num_samples: int = 16
     shapes: List[str] = field(default_factory=lambda: ["opt"])
     class_axis: Optional[int] = None  # None: the only axis longer than 1 (after squeezing 1-dims)
-    retrieval_k: int = 1  # retrieval_agreement: how many nearest neighbours (cosine) must match FP32's
+    # retrieval_agreement: how many nearest neighbours (cosine) must match FP32's; None: the metric
+    # is not computed (embedding recipes set it)
+    retrieval_k: Optional[int] = None
+    # concurrent executions to measure samples/s with (metrics.streams), at the first profile's
+    # opt shapes; empty: not measured (metrics.throughput is one stream already)
+    streams: List[int] = field(default_factory=list)
+    sweep: SweepConfig = field(default_factory=SweepConfig)  # empty lists: no sweep
     assertions: List[AssertionConfig] = field(default_factory=list)
     max_latency_p50_ms: Optional[float] = None
     max_latency_p99_ms: Optional[float] = None
@@ -201,6 +229,7 @@ class ValidationConfig:
     # a validate record fetched from the remote cache (same key: same engine, data, device
     # fingerprint and host name) is accepted instead of measuring here; off: this runner re-validates
     trust_remote: bool = False
+    max_memory_mb: Optional[float] = None  # metrics.memory.total_mb: weights + working memory
 
 
 # The backends' options, typed; None: unset. Their defaults live in each backend's options class
@@ -262,6 +291,7 @@ class CacheConfig:
 class ReportConfig:
     path: str = "build/report.json"
     junit: Optional[str] = None
+    html: Optional[str] = None  # also write one self-contained HTML page (trtmake.report_html)
 
 
 @dataclass

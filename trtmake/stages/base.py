@@ -57,7 +57,8 @@ class Context:
     artifacts: dict[str, Artifact] = field(default_factory=dict)
     data: dict[str, dict[str, Any]] = field(default_factory=dict)
     pending: list[ActionRecord] = field(default_factory=list)  # records to publish once the stage succeeds
-    profile: Profile | None = None  # the target's profile, static inputs filled from the model (source)
+    profile: Profile | None = None  # the target's (first) profile, static inputs filled from the model (source)
+    profiles: tuple[Profile, ...] = ()  # all of them, in order (one engine holds them all)
     # memos of one run, cleared when it ends
     source_graph: tuple[Path, Any] | None = None  # the source stage's key parsed the model: run() reuses it
     validation_batches: dict[str, list[dict[str, Any]]] | None = None  # reference and validate feed the same
@@ -96,6 +97,12 @@ class StageInput:
         if self.ctx.profile is None:
             raise Upstream("source")
         return self.ctx.profile
+
+    @property
+    def profiles(self) -> tuple[Profile, ...]:
+        if not self.ctx.profiles:
+            raise Upstream("source")
+        return self.ctx.profiles
 
     def artifact(self, name: str) -> Artifact:
         return self.ctx.artifact(name)

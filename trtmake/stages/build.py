@@ -16,13 +16,13 @@ from trtmake.stages.base import Stage, StageInput, StageOutput
 class BuildStage(Stage):
     name = "build"
     version = 2
-    params = ()  # the backend's options reach it parsed (StageInput.options), and the profile
+    params = ()  # the backend's options reach it parsed (StageInput.options), and the profiles
     served = {"engine": "build.engine"}
     uses_backend = True
 
     def key(self, inp: StageInput) -> StageKey:
         backend, options = inp.backend, inp.options
-        config = backend.build_config(options, (inp.profile,))
+        config = backend.build_config(options, inp.profiles)
         inputs = {"graph": inp.artifact("precision").digest}
         tc = backend.timing_cache(options, inp.ctx.path)
         if tc is not None:
@@ -37,7 +37,7 @@ class BuildStage(Stage):
         ctx, backend, options = inp.ctx, inp.backend, inp.options
         graph = inp.artifact("precision")
         same_as_source = "source" in ctx.artifacts and graph.digest == ctx.artifacts["source"].digest
-        spec = BuildSpec(onnx_path=graph.path, profiles=(inp.profile,), options=options,
+        spec = BuildSpec(onnx_path=graph.path, profiles=inp.profiles, options=options,
                          timing_cache=backend.timing_cache(options, ctx.path),
                          nodes=ctx.stage_data("source").get("nodes") if same_as_source else None)
         with backend.build_slot(options, ctx.cache.locks_dir, ctx.cache.lock_timeout_s,

@@ -15,7 +15,7 @@ from trtmake.models import GENERATOR_VERSION, generate
 from trtmake.normalize import NORMALIZE_VERSION, normalize, wanted_opset
 from trtmake.onnx_info import check_opset, check_supported_dtypes, describe, external_files, input_specs, load_graph
 from trtmake.ort_check import onnxruntime_refuses
-from trtmake.profiles import check_profile, model_profile
+from trtmake.profiles import check_profile, model_profiles
 from trtmake.stages.base import Artifact, Stage, StageInput, StageOutput
 
 export = lazy_import("trtmake.export")
@@ -87,9 +87,10 @@ class SourceStage(Stage):
         info = describe(graph)
         check_opset(info, key_name, shown)
         # before publishing: a model the profile contradicts, or onnxruntime refuses, adds nothing to the cache
-        profile = model_profile(inp.params["profile"], input_specs(info))
-        check_profile(profile, input_specs(info), shown)
-        feeds = synthetic_batch(input_specs(info), profile.shapes_at("opt"))
+        profiles = model_profiles(inp.params["profile"], input_specs(info))
+        for profile in profiles:
+            check_profile(profile, input_specs(info), shown)
+        feeds = synthetic_batch(input_specs(info), profiles[0].shapes_at("opt"))
         why = onnxruntime_refuses(path, feeds)
         if why:
             raise UserError(f"{key_name}: {shown} is not a model onnxruntime accepts ({why}); fix or re-export it")
@@ -109,13 +110,14 @@ class SourceStage(Stage):
             ctx.artifacts["source"] = Artifact(digest, ctx.path(inp.params["model"]["path"]))
 
     def check(self, inp: StageInput) -> None:
-        """The target's profile (static inputs filled in from the model) against the model, also
-        after a cache hit (the source may be another target's); downstream stages read it from ctx."""
+        """The target's profiles (static inputs filled in from the model) against the model, also
+        after a cache hit (the source may be another target's); downstream stages read them from ctx."""
         model = inp.params["model"]
         specs = input_specs(inp.ctx.data[self.name])
-        profile = model_profile(inp.params["profile"], specs)
-        check_profile(profile, specs, Path(model["path"]).name if model.get("path") else model["name"])
-        inp.ctx.profile = profile
+        profiles = model_profiles(inp.params["profile"], specs)
+        for profile in profiles:
+            check_profile(profile, specs, Path(model["path"]).name if model.get("path") else model["name"])
+        inp.ctx.profiles, inp.ctx.profile = profiles, profiles[0]
 
 
 def _export_spec(inp: StageInput):

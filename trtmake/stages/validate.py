@@ -1,5 +1,13 @@
 """reference + validate: the source model in onnxruntime FP32 gives reference outputs; the
-engine is run on the same inputs, compared, timed, and the recipe's assertions are evaluated."""
+engine is run on the same inputs, compared, timed, and the recipe's assertions are evaluated.
+
+Validation points: each point of validation.shapes in each profile, named `opt` with one profile
+and `short/opt` with several; on a backend with optimization profiles each runs on its own.
+Besides accuracy and latency per point, once per engine: memory (`memory`: engine_file_mb,
+weights_mb, activation_mb, total_mb; the backend's runner says how it measures), samples/s
+with N concurrent executions at the first profile's opt (`streams`, validation.streams), and the
+latency over a grid of shapes (`sweep`, validation.sweep; trtmake/shape_sweep.py).
+"""
 
 from __future__ import annotations
 
@@ -16,13 +24,27 @@ from trtmake.datasets import batches, constant_inputs, is_synthetic, load_sample
 from trtmake.errors import BuildFailed
 from trtmake.keys import StageKey, toolchain_versions
 from trtmake.onnx_info import input_specs
+from trtmake.profiles import point_name
+from trtmake.shape_sweep import SweepPoint, grid
 from trtmake.stages.base import Stage, StageInput, StageOutput
 
 KEY = "dataset.validation"
 
 
+def _point_profiles(inp: StageInput) -> dict[str, int]:
+    """Each validation point's name -> the index of the profile it belongs to, in order."""
+    profiles = inp.profiles
+    several = len(profiles) > 1
+    return {point_name(p.name, point, several): i for i, p in enumerate(profiles)
+            for point in inp.params["validation"]["shapes"]}
+
+
 def _points(inp: StageInput) -> dict[str, dict[str, list[int]]]:
-    return {p: {n: list(s) for n, s in sorted(inp.profile.shapes_at(p).items())} for p in inp.params["validation"]["shapes"]}
+    out = {}
+    for name, index in _point_profiles(inp).items():
+        shapes = inp.profiles[index].shapes_at(name.rpartition("/")[2])
+        out[name] = {n: list(s) for n, s in sorted(shapes.items())}
+    return out
 
 
 def validation_batches(inp: StageInput) -> dict[str, list[dict[str, np.ndarray]]]:
@@ -86,7 +108,7 @@ def load_reference(path: Path) -> dict[str, list[dict[str, np.ndarray]]]:
 
 class ValidateStage(Stage):
     name = "validate"
-    version = 2
+    version = 3
     params = ("validation", "dataset.validation", "revalidate")
     uses_backend = True
 
@@ -95,8 +117,15 @@ class ValidateStage(Stage):
         config = {
             "points": _points(inp),
             "num_samples": v["num_samples"], "warmup": v["warmup"], "iters": v["iters"],
-            "class_axis": v["class_axis"], "assertions": asserts.declared(v),
+            "class_axis": v["class_axis"], "assertions": asserts.declared(v, _several(inp)),
         }
+        if v.get("retrieval_k") is not None:
+            config["retrieval_k"] = v["retrieval_k"]
+        if v.get("streams"):
+            config["streams"] = list(v["streams"])
+        sweep = grid(inp.profiles, v.get("sweep"))  # again, now against the model's full profiles
+        if sweep:
+            config["sweep"] = [[p.batch, p.seq, p.profile] for p in sweep]
         fp = inp.backend.fingerprint(inp.options)
         return StageKey(self.name, self.version, config=config,
                         inputs={"engine": inp.artifact("build.engine").digest,
@@ -115,29 +144,37 @@ class ValidateStage(Stage):
         v = inp.params["validation"]
         reference = load_reference(inp.artifact("reference.outputs").path)
         feeds_at = validation_batches(inp)
-        total = sum(len(f) for f in feeds_at.values()) + v["iters"] * len(feeds_at)
-        done = 0
+        profile_of = _point_profiles(inp)
+        sweep = grid(inp.profiles, v.get("sweep"))
+        progress = _Progress(inp, sum(len(f) for f in feeds_at.values())
+                             + v["iters"] * (len(feeds_at) + len(sweep)) + len(v.get("streams") or []))
         metrics_at: dict[str, Any] = {}
+        out: dict[str, Any] = {}
         with inp.backend.load(engine.path, inp.options) as runner:
             for point, feeds in feeds_at.items():
+                runner.select_profile(profile_of[point])
                 actual = []
                 for feed in feeds:
                     actual.append(runner.infer(feed))
-                    done += 1
-                    inp.ctx.on_progress(self.name, done, total)
-                m = metrics.accuracy(reference[point], actual, v["class_axis"])
-
-                def step() -> None:
-                    nonlocal done
-                    done += 1
-                    inp.ctx.on_progress(self.name, done, total)
-
-                lat = runner.time(feeds[0], iters=v["iters"], warmup=v["warmup"], on_step=step)
+                    progress.step()
+                m = metrics.accuracy(reference[point], actual, v["class_axis"], v.get("retrieval_k"))
+                lat = runner.time(feeds[0], iters=v["iters"], warmup=v["warmup"], on_step=progress.step)
                 batch = next(iter(feeds[0].values())).shape[0]
                 metrics_at[point] = {**m, **metrics.speed(lat, batch)}
-        verdicts = asserts.evaluate(asserts.declared(v), metrics_at)
+            first = next(iter(feeds_at.values()))[0]
+            out["memory"] = memory(runner, first)
+            runner.select_profile(0)
+            if v.get("streams"):
+                out["streams"] = {}
+                for n in v["streams"]:
+                    out["streams"][str(n)] = runner.throughput(first, n, iters=max(v["iters"], n))
+                    progress.step()
+            if sweep:
+                out["sweep"] = [_sweep_point(inp, runner, p, v, progress) for p in sweep]
+        engine_metrics = {"memory_mb": out["memory"].get("total_mb")}
+        verdicts = asserts.evaluate(asserts.declared(v, _several(inp)), metrics_at, engine_metrics)
         return StageOutput(data={
-            "metrics_at": metrics_at, "assertions": verdicts,
+            "metrics_at": metrics_at, **out, "assertions": verdicts,
             "synthetic_inputs": is_synthetic(inp.params["dataset"]["validation"]),
             "device": inp.backend.device_name(key.toolchain),
             "host": ctx.host(),
@@ -152,3 +189,43 @@ class ValidateStage(Stage):
             return []
         return [f"dataset.validation: input(s) {', '.join(repr(n) for n in names[:4])} hold one value in every "
                 "sample; validation says little there: give varied data (dataset.validation.path, or int_range)"]
+
+
+class _Progress:
+    """Steps of the validate stage's progress bar."""
+
+    def __init__(self, inp: StageInput, total: int):
+        self.inp, self.total, self.done = inp, total, 0
+
+    def step(self) -> None:
+        self.done += 1
+        self.inp.ctx.on_progress("validate", self.done, self.total)
+
+
+def _several(inp: StageInput) -> tuple[str, ...]:
+    """The profile names when there are several (validation points are then `<name>/<point>`)."""
+    return tuple(p.name for p in inp.profiles) if len(inp.profiles) > 1 else ()
+
+
+def memory(runner: Any, feeds: dict[str, np.ndarray]) -> dict[str, Any]:
+    """The runner's memory figures plus `total_mb`: weights (the engine file's size where the
+    backend cannot tell its weights apart) and the working memory of one execution."""
+    m = dict(runner.memory(feeds))
+    weights = m.get("weights_mb") if m.get("weights_mb") is not None else m.get("engine_file_mb")
+    m["total_mb"] = (weights or 0.0) + (m.get("activation_mb") or 0.0)
+    return m
+
+
+def _sweep_point(inp: StageInput, runner: Any, point: SweepPoint, v: dict[str, Any],
+                 progress: _Progress) -> dict[str, Any]:
+    """One grid point timed on validation data at its shapes, on the profile that holds it."""
+    specs = input_specs(inp.ctx.stage_data("source"))
+    shapes = {**inp.profiles[point.profile].shapes_at("opt"), **point.shapes}
+    samples = load_samples(inp.params["dataset"]["validation"], KEY, inp.ctx.root, specs, shapes, point.batch)
+    feeds = batches(samples, point.batch)[0]
+    runner.select_profile(point.profile)
+    speed = metrics.speed(runner.time(feeds, iters=v["iters"], warmup=v["warmup"], on_step=progress.step),
+                          point.batch)
+    return {"batch": point.batch, "seq": point.seq, "profile": inp.profiles[point.profile].name,
+            "latency_ms": speed["latency_p50_ms"], "latency_p99_ms": speed["latency_p99_ms"],
+            "samples_per_s": speed["throughput"]}

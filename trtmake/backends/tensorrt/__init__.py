@@ -45,11 +45,15 @@ class TensorRTBackend(Backend):
         return _fingerprint(options)
 
     def build_config(self, options: TrtOptions, profiles: tuple[Profile, ...]) -> dict[str, Any]:
-        """The options an engine depends on, and every profile's min/opt/max."""
+        """The options an engine depends on, and every profile's min/opt/max; with several
+        profiles their order too (it numbers them in the engine)."""
         opts = {k: v for k, v in asdict(options).items() if k not in TrtOptions.NOT_KEYED}
         shapes = {p.name: {n: [list(r.min), list(r.opt), list(r.max)] for n, r in sorted(p.shapes.items())}
                   for p in profiles}
-        return {"options": opts, "profiles": shapes}
+        config = {"options": opts, "profiles": shapes}
+        if len(profiles) > 1:
+            config["profile_order"] = [p.name for p in profiles]
+        return config
 
     def timing_cache(self, options: TrtOptions, resolve: Callable[[str], Path]) -> Path | None:
         return resolve(options.timing_cache) if options.timing_cache else None

@@ -1,8 +1,9 @@
 """The TensorRT runner: Polygraphy's TrtRunner underneath (named-tensor API, output allocator for
 data-dependent shapes, its own CUDA wrapper), in trtmake's runner interface.
 
-With several optimization profiles, each call switches to the first profile that holds the
-input shapes. `time` keeps the inputs on the device and the outputs there too, and measures each
+With several optimization profiles, each call switches to the profile `select_profile` chose,
+or else to the first profile that holds the input shapes (profiles may overlap: a shape at the
+edge of two is validated on the one it was asked for). `time` keeps the inputs on the device and the outputs there too, and measures each
 execution (enqueue and stream synchronize) on the host clock.
 
 `memory`: the engine's own figures: activation = `device_memory_size_v2` (the largest profile's
@@ -57,6 +58,7 @@ class TensorRTRunner(BaseRunner):
         self._engine = engine
         self._inputs = [n for n in self._io_names() if self._is_input(n)]
         self._profile = 0
+        self._chosen: int | None = None
 
     def deactivate_impl(self) -> None:
         runner, self._runner = self._runner, None
@@ -67,6 +69,12 @@ class TensorRTRunner(BaseRunner):
 
     def input_names_impl(self) -> list[str]:
         return list(self._inputs)
+
+    def select_profile_impl(self, index: int | None) -> None:
+        if index is not None and index >= self._engine.num_optimization_profiles:
+            raise UserError(f"{self.engine_path.name} has {self._engine.num_optimization_profiles} optimization "
+                            f"profile(s); there is no profile {index}")
+        self._chosen = index
 
     # -- work ---------------------------------------------------------------------------------
     def infer_impl(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -200,16 +208,25 @@ class TensorRTRunner(BaseRunner):
         return self._engine.get_tensor_mode(name) == self._trt.TensorIOMode.INPUT
 
     def _select_profile(self, feeds: dict[str, Any]) -> None:
-        """Switch to the first optimization profile that holds every input's shape."""
+        """Switch to the optimization profile `_profile_for` picks."""
         index = self._profile_for(feeds)
         if index != self._profile:
             self._runner.set_profile(index)
             self._profile = index
 
     def _profile_for(self, feeds: dict[str, Any]) -> int:
-        """The first optimization profile that holds every input's shape."""
+        """The chosen optimization profile (select_profile), else the first that holds every
+        input's shape."""
         engine = self._engine
         shapes = {name: tuple(value.shape) for name, value in feeds.items()}
+        if self._chosen is not None:
+            index = self._chosen
+            if not all(_fits(shape, engine.get_tensor_profile_shape(name, index)) for name, shape in shapes.items()):
+                first = next(iter(shapes))
+                raise UserError(f"input shapes {shapes} lie outside optimization profile {index} of "
+                                f"{self.engine_path.name} ('{first}': "
+                                f"{[list(s) for s in engine.get_tensor_profile_shape(first, index)]})")
+            return index
         for index in range(engine.num_optimization_profiles):
             if all(_fits(shape, engine.get_tensor_profile_shape(name, index)) for name, shape in shapes.items()):
                 return index
