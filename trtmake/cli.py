@@ -50,6 +50,7 @@ options (key=value, with any build):
   revalidate=true           re-run validation even when cached (latency is machine state)
   report.path=PATH          the JSON report (default build/report.json)
   report.junit=PATH         also write JUnit XML (a test case per stage and per assertion)
+  report.html=PATH          also write one self-contained HTML page (summary, layers, plots)
   cache.dir=PATH            the cache, for every command (or TRTMAKE_CACHE; default cache/)
   cache.remote.url=URL      a shared remote cache, e.g. s3://bucket/prefix (or TRTMAKE_REMOTE)
   cache.remote.mode=MODE    read-write (default), read-only (fetch, never push) or off

@@ -82,7 +82,8 @@ class TrtmakeSweeper(basic_sweeper.BasicSweeper):
             next_num += len(legal)
         self.job.sweep = {"sweep_dir": str(sweep_dir), "entries": collect(sweep_dir, root),
                           "report_path": OmegaConf.select(self.config, "report.path", default=None),
-                          "junit": OmegaConf.select(self.config, "report.junit", default=None)}
+                          "junit": OmegaConf.select(self.config, "report.junit", default=None),
+                          "html": OmegaConf.select(self.config, "report.html", default=None)}
         return returns
 
     def validate_batch_is_legal(self, batch: Sequence[Sequence[str]]) -> None:

@@ -1,12 +1,13 @@
 """The end of a build or explain run (single or multirun): its report entries become the JSON
-report, JUnit XML and the summary table (or the explain listing), and one exit code."""
+report, JUnit XML, the HTML page (report.html) and the summary table (or the explain listing),
+and one exit code."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from trtmake import report
+from trtmake import report, report_html
 from trtmake.commands import explain
 from trtmake.errors import UserError
 from trtmake.executor import TargetResult
@@ -23,10 +24,10 @@ def finish_single(request: Request, results: list[TargetResult], console, error)
     cfg = results[0].target.cfg.get("report") or {}
     if results[0].exit_code == 2:  # user error: one line, no table (a report only if a stage ran)
         if results[0].stages:
-            _write(entries, cfg.get("path"), cfg.get("junit"), request.project_root)
+            _write(entries, cfg, request.project_root)
         error(results[0].error or "bad input")
         return 2
-    return _report(entries, cfg.get("path"), cfg.get("junit"), request.project_root, console)
+    return _report(entries, cfg, request.project_root, console)
 
 
 def finish_multirun(request: Request, sweep: dict[str, Any], console) -> int:
@@ -36,21 +37,28 @@ def finish_multirun(request: Request, sweep: dict[str, Any], console) -> int:
         raise UserError("multirun: the sweep expanded to no jobs; check the values or the glob(...) pattern")
     if request.explain:
         return explain.finish(entries, console)
-    return _report(entries, sweep["report_path"], sweep["junit"], request.project_root, console)
+    cfg = {"path": sweep["report_path"], "junit": sweep["junit"], "html": sweep.get("html")}
+    return _report(entries, cfg, request.project_root, console)
 
 
-def _report(entries: list[dict[str, Any]], path: str | None, junit: str | None, root: Path, console) -> int:
-    data, out = _write(entries, path, junit, root)
+def _report(entries: list[dict[str, Any]], cfg: dict[str, Any], root: Path, console) -> int:
+    """`cfg`: the report slice (path, junit, html)."""
+    data, out = _write(entries, cfg, root)
+    junit, page = cfg.get("junit"), cfg.get("html")
     report.print_summary(data, console, report_path=out, junit_path=_under(root, junit) if junit else None)
+    if page:
+        console.print(f"html: {_under(root, page)}", style="dim", soft_wrap=True)
     return exit_code(entries)
 
 
-def _write(entries: list[dict[str, Any]], path: str | None, junit: str | None, root: Path):
+def _write(entries: list[dict[str, Any]], cfg: dict[str, Any], root: Path):
     data = report.report_from_entries(entries)
-    out = _under(root, path or "build/report.json")
+    out = _under(root, cfg.get("path") or "build/report.json")
     report.write_json(data, out)
-    if junit:
-        report.write_junit(data, _under(root, junit))
+    if cfg.get("junit"):
+        report.write_junit(data, _under(root, cfg["junit"]))
+    if cfg.get("html"):
+        report_html.write_html(data, _under(root, cfg["html"]))
     return data, out
 
 

@@ -100,8 +100,10 @@ def load_reference(path: Path) -> dict[str, list[dict[str, np.ndarray]]]:
 
     out: dict[str, dict[int, dict[str, np.ndarray]]] = {}
     with np.load(path, allow_pickle=False) as z:
-        for k in z.files:
-            point, idx, name = k.split("/", 2)
+        for k in z.files:  # <point>/<index>/<output>: the point (`opt`, `short/opt`) ends before the index
+            parts = k.split("/")
+            at = next(i for i, part in enumerate(parts) if part.isdigit())
+            point, idx, name = "/".join(parts[:at]), parts[at], "/".join(parts[at + 1:])
             out.setdefault(point, {}).setdefault(int(idx), {})[name] = z[k]
     return {p: [b[i] for i in sorted(b)] for p, b in out.items()}
 
