@@ -91,14 +91,29 @@ def test_related_sentences_embed_closer_than_unrelated_ones(session):
 
 
 @pytest.mark.slow
-def test_minilm_fp32_builds_and_validates_end_to_end(trtmake):
+def test_minilm_fp32_builds_and_validates_both_profiles_end_to_end(trtmake, shipped_cache, tmp_path):
+    """The two-profile engine validated at min/opt/max of each profile, a sweep over batch and
+    sequence length across both profiles, and the HTML page's two plots. The export is shared
+    with the shipped-target tests through their session cache."""
+    from test_validation_measures import Page
+
+    page = tmp_path / "minilm.html"
     started = time.perf_counter()
-    code = trtmake("target=minilm_fp32", "validation.iters=3", "validation.warmup=0")
+    code = trtmake("target=minilm_fp32", "validation.iters=2", "validation.warmup=0", "validation.num_samples=4",
+                   "validation.sweep.batch=[1,2]", "validation.sweep.seq=[16,128]", f"report.html={page}",
+                   f"cache.dir={shipped_cache}")
     seconds = time.perf_counter() - started
     assert code == 0, trtmake.last_err
     t = trtmake.report["targets"][0]
     assert t["ok"] and t["backend"] == "onnxruntime" and t["synthetic_inputs"] is False
-    assert set(trtmake.statuses().values()) == {"built"}
-    assert t["metrics"]["cosine_similarity_min"] > 0.9999
+    m = t["metrics"]
+    assert m["point"] == "short/opt" and set(m["at"]) == {"short/min", "short/max", "long/min", "long/opt", "long/max"}
+    assert m["at"]["long/max"]["batch_size"] == 4 and m["cosine_similarity_min"] > 0.9999
+    assert m["retrieval_agreement"] == 1.0
+    assert [(p["batch"], p["seq"], p["profile"]) for p in m["sweep"]] == [
+        (1, 16, "short"), (1, 128, "long"), (2, 16, "short"), (2, 128, "long")]
+    assert {a["shape"] for a in t["assertions"]} == {"short/opt", "long/opt"}
     assert all(a["passed"] for a in t["assertions"])
+    alts = [i["alt"] for i in Page(page.read_text()).images]
+    assert alts == ["latency and throughput against batch size", "latency and throughput against sequence length"]
     print(f"minilm_fp32 end to end: {seconds:.1f} s")

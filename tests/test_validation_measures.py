@@ -117,6 +117,7 @@ def test_sweep_streams_memory_and_html_page_through_the_cli(trtmake, tmp_path):
     layers = html.tables["layer precisions"]
     assert len(layers) > 1 and sum(int(r[1]) for r in layers[1:]) == t["layer_info"]["layers_after"]
     assert {r[0] for r in html.tables["memory"][1:]} >= {"engine_file_mb", "weights_mb", "activation_mb"}
+    assert [r[0] for r in html.tables["streams"][1:]] == ["1", "2"]
     # no sequence axis: one plot, against batch size
     assert [i["alt"] for i in html.images] == ["latency and throughput against batch size"]
     assert all(i["src"].startswith("data:image/png;base64,") for i in html.images)

@@ -5,7 +5,8 @@ Input: the JSON report dict (`trtmake.report.report_from_entries`: {"ok", "trtma
 - a summary table, one row per target (status, backend, precision, accuracy, latency,
   throughput, assertions passed);
 - per target: its assertions, its memory figures when measured (`metrics.memory`:
-  {engine_file_mb, weights_mb, activation_mb}), and its per-layer precision counts, from the
+  {engine_file_mb, weights_mb, activation_mb, total_mb}), samples/s with concurrent executions
+  when measured (`metrics.streams`: {"1": samples/s, "2": ...}), and its per-layer precision counts, from the
   first of these present: `layer_info.precisions` (TensorRT: precision -> layers),
   `precision.nodes` (INT8: op type -> {quantized, float, removed}), `layer_info.op_types`
   (onnxruntime: op type -> nodes, all in the engine's precision);
@@ -120,6 +121,11 @@ def target_section(entry: dict[str, Any]) -> str:
     if isinstance(memory, dict) and memory:
         rows = [f"<tr>{_td(k, name=True)}{_td(_fmt(v, '{:.2f}'))}</tr>" for k, v in memory.items()]
         parts += ["<h3>Memory</h3>", _table(["what", "MB"], rows, "memory")]
+    streams = (entry.get("metrics") or {}).get("streams")
+    if isinstance(streams, dict) and streams:
+        rows = [f"<tr>{_td(n, name=True)}{_td(_fmt(v, '{:.1f}'))}</tr>"
+                for n, v in sorted(streams.items(), key=lambda kv: int(kv[0]) if str(kv[0]).isdigit() else 0)]
+        parts += ["<h3>Concurrent executions</h3>", _table(["streams", "samples/s"], rows, "streams")]
     layers = layer_table(entry)
     if layers:
         parts += ["<h3>Layers by precision</h3>", layers]
