@@ -76,6 +76,27 @@ def test_accuracy_pools_every_batch_when_asked():
     assert "retrieval_agreement" not in metrics.accuracy(reference, actual)
 
 
+def test_a_margin_leaves_out_only_the_items_fp32_barely_decides():
+    # item 0's nearest neighbours are items 1 (cos 0.999) and 2 (0.998): a near tie in FP32, as
+    # are 1's and 2's; items 3 and 4 are each other's clear nearest (cos 0.8, next 0.05)
+    reference = np.array([[1.0, 0.0, 0.0], [0.999, 0.0447, 0.0], [0.998, 0.0, 0.0632],
+                          [0.0, 1.0, 0.0], [0.0, 0.8, 0.6]])
+    actual = reference.copy()
+    actual[[1, 2]] = reference[[2, 1]]  # the tie flips: item 0's nearest becomes item 2
+    assert metrics.retrieval_agreement(reference, actual, 1) == pytest.approx(0.8)
+    assert metrics.retrieval_items(reference, 1, margin=0.0) == 5
+    assert metrics.retrieval_items(reference, 1, margin=0.01) == 2  # items 3 and 4
+    assert metrics.retrieval_agreement(reference, actual, 1, margin=0.01) == 1.0
+    broken = reference.copy()
+    broken[[3, 4]] = reference[[0, 1]]  # a clear answer changed still counts against the engine
+    assert metrics.retrieval_agreement(reference, broken, 1, margin=0.01) < 1.0
+    m = metrics.accuracy([{"emb": reference}], [{"emb": actual}], retrieval_k=1, retrieval_margin=0.01)
+    assert m["retrieval_items"] == 2 and m["retrieval_agreement"] == 1.0
+    none_left = metrics.accuracy([{"emb": reference}], [{"emb": actual}], retrieval_k=1, retrieval_margin=2.0)
+    assert "retrieval_agreement" not in none_left
+    assert "validation.retrieval_margin" in none_left["retrieval_agreement_unavailable"]
+
+
 def test_retrieval_k_below_one_is_a_config_error():
     with pytest.raises(UserError, match="validation.retrieval_k"):
         check_values({"validation": {"retrieval_k": 0}})

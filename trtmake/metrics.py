@@ -41,10 +41,12 @@ def class_axis_of(shape: tuple[int, ...], class_axis: int | None) -> tuple[int |
 
 
 def accuracy(reference: list[dict[str, np.ndarray]], actual: list[dict[str, np.ndarray]],
-             class_axis: int | None = None, retrieval_k: int | None = None) -> dict[str, float | dict]:
+             class_axis: int | None = None, retrieval_k: int | None = None,
+             retrieval_margin: float = 0.0) -> dict[str, float | dict]:
     """Worst case over outputs for each metric; per-output values under `per_output`. When no
     output has a class axis, `top1_agreement_unavailable` says why. With `retrieval_k`, each
-    output's rows over every batch are one retrieval pool (`retrieval_agreement`)."""
+    output's rows over every batch are one retrieval pool (`retrieval_agreement`, over the
+    `retrieval_items` that FP32 separates by `retrieval_margin`)."""
     import numpy as np
 
     per_output: dict[str, dict[str, float]] = {}
@@ -68,7 +70,9 @@ def accuracy(reference: list[dict[str, np.ndarray]], actual: list[dict[str, np.n
         else:
             no_class_axis.append(f"output '{name}': {why}")
         if retrieval_k is not None and len(ref) > retrieval_k:
-            m["retrieval_agreement"] = retrieval_agreement(flat_r, flat_a, retrieval_k)
+            m["retrieval_items"] = retrieval_items(flat_r, retrieval_k, retrieval_margin)
+            if m["retrieval_items"]:
+                m["retrieval_agreement"] = retrieval_agreement(flat_r, flat_a, retrieval_k, retrieval_margin)
         if not np.isfinite(act).all():
             m["non_finite"] = float((~np.isfinite(act)).sum())
         per_output[name] = m
@@ -78,6 +82,13 @@ def accuracy(reference: list[dict[str, np.ndarray]], actual: list[dict[str, np.n
         values = [m[metric] for m in per_output.values() if metric in m]
         if values:
             merged[metric] = worst(values)
+    counted = [m["retrieval_items"] for m in per_output.values() if "retrieval_items" in m]
+    if counted:
+        merged["retrieval_items"] = min(counted)
+        if "retrieval_agreement" not in merged:
+            merged["retrieval_agreement_unavailable"] = (
+                f"FP32 separates no item's neighbours by validation.retrieval_margin={retrieval_margin}; "
+                "lower it or validate more samples")
     if "top1_agreement" not in merged and no_class_axis:
         more = f" (and {len(no_class_axis) - 1} more outputs)" if len(no_class_axis) > 1 else ""
         merged["top1_agreement_unavailable"] = no_class_axis[0] + more
@@ -92,18 +103,28 @@ def nearest_neighbours(embeddings: np.ndarray, k: int) -> np.ndarray:
     first; ties go to the lower index (a stable sort), so equal inputs give equal answers."""
     import numpy as np
 
-    rows = np.asarray(embeddings, dtype=np.float64).reshape(len(embeddings), -1)
-    norms = np.linalg.norm(rows, axis=1, keepdims=True)
-    unit = rows / np.where(norms == 0, 1.0, norms)
-    sim = unit @ unit.T
-    np.fill_diagonal(sim, -np.inf)  # an item is not its own neighbour
-    return np.argsort(-sim, axis=1, kind="stable")[:, :k]
+    return np.argsort(-_similarities(embeddings), axis=1, kind="stable")[:, :k]
 
 
-def retrieval_agreement(reference: np.ndarray, actual: np.ndarray, k: int = 1) -> float:
+def retrieval_agreement(reference: np.ndarray, actual: np.ndarray, k: int = 1, margin: float = 0.0) -> float:
     """The fraction of the N items whose k nearest neighbours by cosine (among the other N-1)
     under `actual` are the same set as under `reference`: does a search over the engine's
-    embeddings return what it returns over FP32's? Rows are items; other axes are flattened."""
+    embeddings return what it returns over FP32's? Rows are items; other axes are flattened.
+
+    `margin` > 0 leaves out the items whose answer FP32 itself barely decides: those whose k-th
+    and (k+1)-th neighbours' similarities under `reference` differ by less than `margin` (a near
+    tie flips under any change of arithmetic, FP32's own included). The rule reads only the
+    reference; NaN when it leaves no item (retrieval_items says how many counted)."""
+    same, counted = _retrieval_hits(reference, actual, k, margin)
+    return float(same[counted].mean()) if counted.any() else float("nan")
+
+
+def retrieval_items(reference: np.ndarray, k: int = 1, margin: float = 0.0) -> int:
+    """How many items retrieval_agreement counts at this margin."""
+    return int(_retrieval_hits(reference, reference, k, margin)[1].sum())
+
+
+def _retrieval_hits(reference: np.ndarray, actual: np.ndarray, k: int, margin: float):
     import numpy as np
 
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
@@ -113,8 +134,24 @@ def retrieval_agreement(reference: np.ndarray, actual: np.ndarray, k: int = 1) -
     if len(reference) <= k:
         raise ValueError(f"{len(reference)} items cannot have {k} neighbours each; need more than k items")
     want, got = nearest_neighbours(reference, k), nearest_neighbours(actual, k)
-    same = np.sort(want, axis=1) == np.sort(got, axis=1)
-    return float(same.all(axis=1).mean())
+    same = (np.sort(want, axis=1) == np.sort(got, axis=1)).all(axis=1)
+    counted = np.ones(len(reference), dtype=bool)
+    if margin > 0 and len(reference) > k + 1:
+        sim = np.sort(_similarities(reference), axis=1)[:, ::-1]  # most similar first
+        counted = sim[:, k - 1] - sim[:, k] >= margin
+    return same, counted
+
+
+def _similarities(embeddings: np.ndarray) -> np.ndarray:
+    """Cosine similarity of every row with every other; -inf on the diagonal."""
+    import numpy as np
+
+    rows = np.asarray(embeddings, dtype=np.float64).reshape(len(embeddings), -1)
+    norms = np.linalg.norm(rows, axis=1, keepdims=True)
+    unit = rows / np.where(norms == 0, 1.0, norms)
+    sim = unit @ unit.T
+    np.fill_diagonal(sim, -np.inf)  # an item is not its own neighbour
+    return sim
 
 
 def _cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -34,6 +34,7 @@ RULES: tuple[Rule, ...] = (
     ("validation.iters", _at_least(1), "an integer >= 1 (timed runs)"),
     ("validation.num_samples", _at_least(1), "an integer >= 1"),
     ("validation.retrieval_k", _at_least(1), "an integer >= 1 (nearest neighbours compared)"),
+    ("validation.retrieval_margin", _between(0, 2), "a cosine gap in [0, 2] (0: every item counts)"),
     ("validation.max_latency_p50_ms", _positive, "a latency in ms > 0, or null to drop it"),
     ("validation.max_latency_p99_ms", _positive, "a latency in ms > 0, or null to drop it"),
     ("validation.min_throughput", _positive, "samples/s > 0, or null to drop it"),

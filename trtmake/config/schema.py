@@ -215,6 +215,9 @@ class ValidationConfig:
     # retrieval_agreement: how many nearest neighbours (cosine) must match FP32's; None: the metric
     # is not computed (embedding recipes set it)
     retrieval_k: Optional[int] = None
+    # leave out of retrieval_agreement the items whose k-th and (k+1)-th neighbours FP32 itself
+    # separates by less than this cosine gap (near ties flip under any arithmetic); 0: every item
+    retrieval_margin: float = 0.0
     # concurrent executions to measure samples/s with (metrics.streams), at the first profile's
     # opt shapes; empty: not measured (metrics.throughput is one stream already)
     streams: List[int] = field(default_factory=list)

@@ -123,6 +123,8 @@ class ValidateStage(Stage):
         }
         if v.get("retrieval_k") is not None:
             config["retrieval_k"] = v["retrieval_k"]
+            if v.get("retrieval_margin"):
+                config["retrieval_margin"] = v["retrieval_margin"]
         if v.get("streams"):
             config["streams"] = list(v["streams"])
         sweep = grid(inp.profiles, v.get("sweep"))  # again, now against the model's full profiles
@@ -159,7 +161,8 @@ class ValidateStage(Stage):
                 for feed in feeds:
                     actual.append(runner.infer(feed))
                     progress.step()
-                m = metrics.accuracy(reference[point], actual, v["class_axis"], v.get("retrieval_k"))
+                m = metrics.accuracy(reference[point], actual, v["class_axis"], v.get("retrieval_k"),
+                                     v.get("retrieval_margin") or 0.0)
                 lat = runner.time(feeds[0], iters=v["iters"], warmup=v["warmup"], on_step=progress.step)
                 batch = next(iter(feeds[0].values())).shape[0]
                 metrics_at[point] = {**m, **metrics.speed(lat, batch)}
