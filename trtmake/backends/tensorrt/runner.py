@@ -3,8 +3,9 @@ data-dependent shapes, its own CUDA wrapper), in trtmake's runner interface.
 
 With several optimization profiles, each call switches to the profile `select_profile` chose,
 or else to the first profile that holds the input shapes (profiles may overlap: a shape at the
-edge of two is validated on the one it was asked for). `time` keeps the inputs on the device and the outputs there too, and measures each
-execution (enqueue and stream synchronize) on the host clock.
+edge of two is validated on the one it was asked for). `time` keeps the inputs on the device and
+the outputs there too, and measures each execution (enqueue and stream synchronize) on the host
+clock.
 
 `memory`: the engine's own figures: activation = `device_memory_size_v2` (the largest profile's
 context memory; per profile under `activation_mb_per_profile`), weights = the engine statistic
