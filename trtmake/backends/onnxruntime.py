@@ -264,7 +264,9 @@ class OrtRunner(BaseRunner):
         shares = [iters // streams + (i < iters % streams) for i in range(streams)] if iters else [None] * streams
         ready = threading.Barrier(streams + 1)
 
-        def stream(share: int | None) -> int:
+        def stream(share: int | None) -> tuple[int, float, float]:
+            """(runs, when they started, when they ended): the span is measured by the streams
+            themselves, not by the caller, which may wake from the barrier later than they do."""
             try:
                 session.run(self.output_names, feeds)  # untimed: first-run allocations
             except Exception:
@@ -275,7 +277,7 @@ class OrtRunner(BaseRunner):
             while (done < share) if share is not None else (time.perf_counter() - t0 < seconds):
                 session.run(self.output_names, feeds)
                 done += 1
-            return done
+            return done, t0, time.perf_counter()
 
         from concurrent.futures import ThreadPoolExecutor
 
@@ -285,15 +287,13 @@ class OrtRunner(BaseRunner):
                 ready.wait()
             except threading.BrokenBarrierError:
                 pass
-            start = time.perf_counter()
             errors = [f.exception() for f in futures]
-            elapsed = time.perf_counter() - start
         failed = [e for e in errors if e is not None and not isinstance(e, threading.BrokenBarrierError)]
         if failed or any(errors):
             reason = first_line(failed[0]) if failed else "a stream did not start"
             raise BuildFailed(f"onnxruntime failed to run {self.path.name}: {reason}")
-        runs = sum(f.result() for f in futures)
-        return runs, elapsed
+        spans = [f.result() for f in futures]
+        return sum(s[0] for s in spans), max(s[2] for s in spans) - min(s[1] for s in spans)
 
     def time_impl(self, feeds: dict[str, np.ndarray], iters: int, warmup: int,
                   on_step: ProgressStep) -> list[float]:
