@@ -117,10 +117,8 @@ def _target_name(plain: dict[str, Any], project_root: Path) -> str:
     if name:
         return name
     if not model.get("path"):
-        names = target_names(project_root)
-        shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more: trtmake status lists them" if len(names) > 6 else "")
-        raise UserError(f"target: none given; pass target=NAME ({shown}) "
-                        "or build your own file with model=onnx model.path=FILE")
+        raise UserError(f"target: none given; pass target=NAME ({', '.join(target_names(project_root))}) "
+                        "or model=onnx model.path=FILE for your own file")
     plain["target"]["name"] = model["name"]
     return model["name"]
 
