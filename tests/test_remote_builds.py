@@ -61,11 +61,17 @@ def test_a_second_runner_fetches_every_stage_but_validate_unless_told_to_trust_i
     assert second["remote"]["hits"] == 4 and second["remote"]["bytes_in"] > 0 and not second["warnings"]
     assert second["metrics"]["cosine_similarity"] == pytest.approx(first["metrics"]["cosine_similarity"])
 
+    # trust_remote keys validation by the device, not the host: the first runner to trust measures
+    # and pushes, any later one with the same device and toolchain takes its measurement
     code, third = build(tmp_path, "c", *spec.overrides(), "validation.trust_remote=true")
-    assert code == 0 and set(statuses(third).values()) == {"fetched"}
-    assert third["metrics"] == first["metrics"]  # the measurement pushed by the first runner
-    code, again = build(tmp_path, "c", *spec.overrides())
+    assert code == 0 and statuses(third) == FETCHED_ALL_BUT_VALIDATE
+    code, fourth = build(tmp_path, "d", *spec.overrides(), "validation.trust_remote=true")
+    assert code == 0 and set(statuses(fourth).values()) == {"fetched"}
+    assert fourth["metrics"] == third["metrics"]  # the measurement pushed by the third runner
+    code, again = build(tmp_path, "d", *spec.overrides(), "validation.trust_remote=true")
     assert code == 0 and set(statuses(again).values()) == {"cached"}
+    code, own = build(tmp_path, "d", *spec.overrides())  # not trusting: its own host measures
+    assert code == 0 and statuses(own)["validate"] == "built"
 
 
 def test_a_read_only_runner_fetches_but_never_writes(spec, tmp_path):

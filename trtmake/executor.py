@@ -86,7 +86,7 @@ def run_target(target: Target, events: Events | None = None, explain: bool = Fal
         if not explain:
             cache.ensure_writable()
             remote = open_remote(**target["cache"]["remote"])  # its filesystem is opened on first use
-            use = None if remote is None else RemoteUse(remote, bool(target["validation"].get("trust_remote")))
+            use = None if remote is None else RemoteUse(remote)
         missing: MissingDependency | None = None
         try:
             backend, reason = select_backend(target["backend"]["name"], target["backend"])
@@ -255,17 +255,16 @@ class RemoteUse:
     """The remote cache as one target's run uses it.
 
     Every key is a pure function of its inputs and its toolchain, so any runner's result for it
-    is as good as one made here, except a key that holds the host (validate's): its latency and
-    accuracy figures are facts of the machine that measured them. Such a record is still pushed
-    (what that host measured), and its key only matches a runner with the same host name and
-    device fingerprint; even then a runner re-validates on its own device unless
-    `validation.trust_remote=true` accepts a record measured under the same key as its own."""
+    is as good as one made here, except a key that holds the host (validate's): its latency
+    figures are facts of the machine that measured them. Such a record is pushed (what that host
+    measured) but never fetched: a runner validates on its own device. With
+    `validation.trust_remote=true` the validate key names the device fingerprint instead of the
+    host, and a measurement from any runner with the same device and toolchain is fetched."""
 
     remote: Remote
-    trust_host_facts: bool = False  # validation.trust_remote
 
     def fetch(self, cache: Cache, key: StageKey) -> ActionRecord | None:
-        if "host" in key.toolchain and not self.trust_host_facts:
+        if "host" in key.toolchain:
             return None
         return self.remote.fetch(cache, key.digest)
 

@@ -128,7 +128,7 @@ def pull_targets(root: Path, patterns: list[str], overrides: list[str], remote: 
     result: dict[str, Any] = {"fetched": [], "present": [], "missing": [], "warnings": []}
     before = remote.stats.bytes_in
     for target in _targets(root, patterns, overrides):
-        run = run_target(target, explain=True, pull=RemoteUse(remote, bool(target["validation"].get("trust_remote"))))
+        run = run_target(target, explain=True, pull=RemoteUse(remote))
         for s in run.stages:
             kind = {"fetched": "fetched", "up to date": "present"}.get(s.status, "missing")
             result[kind].append(s.key or f"{target.label}/{s.name}")
