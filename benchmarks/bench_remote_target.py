@@ -21,10 +21,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import shutil
-import socket
 import statistics
 import sys
 import tempfile
@@ -34,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_common import ROOT, bench_env, loadavg, machine, run, table, work_dir, write_result  # noqa: E402
+from bench_common import ROOT, bench_env, loadavg, machine, run, start_moto_s3, table, work_dir, write_result  # noqa: E402
 
 
 def trtmake(env, cache: Path, target: str, remote: list[str], *extra: str) -> tuple[float, dict]:
@@ -78,20 +76,11 @@ def main() -> int:
     args = parser.parse_args()
 
     import boto3
-    from moto.server import ThreadedMotoServer
 
-    creds = dict(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1",
-                 NO_PROXY="127.0.0.1")
-    os.environ.update(creds)
-    env = bench_env({**creds, "PYTHONPATH": str(ROOT)})
+    server, endpoint = start_moto_s3()
+    creds = {k: os.environ[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")}
+    env = bench_env({**creds, "NO_PROXY": "127.0.0.1", "PYTHONPATH": str(ROOT)})
     env.pop("TRTMAKE_REMOTE", None)
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
     bucket = f"bench-{uuid.uuid4().hex[:12]}"
     boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=bucket)
     url = f"s3://{bucket}/cache"

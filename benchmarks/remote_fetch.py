@@ -13,9 +13,7 @@ Writes benchmarks/results/remote_fetch.json.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
-import socket
 import statistics
 import sys
 import time
@@ -25,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_common import loadavg, machine, table, work_dir, write_result  # noqa: E402
+from bench_common import loadavg, machine, start_moto_s3, table, work_dir, write_result  # noqa: E402
 
 from trtmake.cache import ActionRecord, Cache, Output  # noqa: E402
 from trtmake.remote import Remote  # noqa: E402
@@ -62,16 +60,8 @@ def main() -> int:
     args = parser.parse_args()
 
     import boto3
-    from moto.server import ThreadedMotoServer
 
-    os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1")
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
+    server, endpoint = start_moto_s3()
     rows, data = [], {"machine": machine(), "megabytes": args.mb, "runs": args.runs, "remotes": {}}
     try:
         with work_dir(args.work, "trtmake-bench-remote-") as work:
