@@ -26,12 +26,6 @@ class BuildFailed(TrtmakeError):
     exit_code = 1
 
 
-class AssertionsFailed(TrtmakeError):
-    """A validation assertion did not hold. Exit code 1."""
-
-    exit_code = 1
-
-
 class CacheCorrupt(TrtmakeError):
     """A cached object or record failed verification; callers treat it as a cache miss."""
 

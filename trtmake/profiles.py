@@ -120,11 +120,6 @@ def point_name(profile: str, point: str, several: bool) -> str:
     return f"{profile}/{point}" if several else point
 
 
-def model_profile(profile_cfg: dict, inputs: list[InputSpec]) -> Profile:
-    """The target's (first) profile as a Profile, the model's static inputs filled in."""
-    return model_profiles(profile_cfg, inputs)[0]
-
-
 def _static(d) -> bool:
     return isinstance(d, int) and d > 0
 

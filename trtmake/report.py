@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from trtmake import __version__, summary
 from trtmake.atomic import write_text_atomic
@@ -92,10 +92,6 @@ def model_entry(model: dict[str, Any]) -> dict[str, Any]:
     if model.get("generator") or model.get("export"):
         entry["synthetic_weights"] = bool(model.get("synthetic_weights"))
     return entry
-
-
-def report_dict(results: Iterable[TargetResult]) -> dict[str, Any]:
-    return report_from_entries([target_entry(r) for r in results])
 
 
 def report_from_entries(entries: list[dict[str, Any]]) -> dict[str, Any]:
