@@ -210,3 +210,12 @@ def test_tensorrt_runner_refuses_a_profile_it_lacks_or_shapes_outside_the_chosen
         runner.select_profile(None)  # back to the first that holds the shapes
         runner.infer({"input": np.ones((2, 3, 8, 8), np.float32)})
         assert runner._runner.context.active_optimization_profile == 0
+
+
+def test_every_report_has_memory_and_one_stream_throughput(trtmake):
+    """Without validation.streams, metrics.streams still says what one stream does: the timed
+    runs' samples/s at the first point."""
+    assert trtmake("target=tiny_cnn_fp32", *FAST) == 0, trtmake.last_err
+    m = trtmake.report["targets"][0]["metrics"]
+    assert m["streams"] == {"1": pytest.approx(m["throughput"])} and m["streams"]["1"] > 0
+    assert m["memory"]["engine_file_mb"] > 0

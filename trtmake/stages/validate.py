@@ -5,7 +5,8 @@ Validation points: each point of validation.shapes in each profile, named `opt` 
 and `short/opt` with several; on a backend with optimization profiles each runs on its own.
 Besides accuracy and latency per point, once per engine: memory (`memory`: engine_file_mb,
 weights_mb, activation_mb, total_mb; the backend's runner says how it measures), samples/s
-with N concurrent executions at the first profile's opt (`streams`, validation.streams), and the
+with N concurrent executions at the first point (`streams`: one stream always, from the timed
+runs; more as validation.streams asks), and the
 latency over a grid of shapes (`sweep`, validation.sweep; trtmake/shape_sweep.py).
 """
 
@@ -110,7 +111,7 @@ def load_reference(path: Path) -> dict[str, list[dict[str, np.ndarray]]]:
 
 class ValidateStage(Stage):
     name = "validate"
-    version = 3
+    version = 4  # 4: metrics.streams in every report (one stream from the timed runs)
     params = ("validation", "dataset.validation", "revalidate")
     uses_backend = True
 
@@ -174,11 +175,12 @@ class ValidateStage(Stage):
             first = next(iter(feeds_at.values()))[0]
             out["memory"] = memory(runner, first)
             runner.select_profile(0)
-            if v.get("streams"):
-                out["streams"] = {}
-                for n in v["streams"]:
-                    out["streams"][str(n)] = runner.throughput(first, n, iters=max(v["iters"], n))
-                    progress.step()
+            # samples/s by concurrent executions: one stream is the timed runs at the first point;
+            # validation.streams measures more (and measures one again when it lists it)
+            out["streams"] = {"1": metrics_at[next(iter(metrics_at))]["throughput"]}
+            for n in v.get("streams") or []:
+                out["streams"][str(n)] = runner.throughput(first, n, iters=max(v["iters"], n))
+                progress.step()
             if sweep:
                 out["sweep"] = [_sweep_point(inp, runner, p, v, progress) for p in sweep]
         engine_metrics = {"memory_mb": out["memory"].get("total_mb")}
