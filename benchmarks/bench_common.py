@@ -41,6 +41,17 @@ def run(cmd: list[str], env: dict[str, str], cwd: Path = ROOT, check: bool = Tru
     return proc
 
 
+def report_entry(cmd: list[str], report: Path) -> tuple[dict[str, Any], float, int]:
+    """Run a trtmake command that writes `report` (as a user runs it, in a subprocess): its first
+    target entry, the wall seconds and the exit code; exits naming the command if no report came."""
+    started = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if not report.exists():
+        sys.exit(f"{' '.join(cmd)} wrote no report (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
+    return json.loads(report.read_text())["targets"][0], seconds, proc.returncode
+
+
 def timed(cmd: list[str], env: dict[str, str], runs: int = 7, cwd: Path = ROOT, warmup: int = 1,
           check: bool = True) -> dict[str, float]:
     """Median and min wall seconds of `runs` process runs (after `warmup` untimed ones)."""

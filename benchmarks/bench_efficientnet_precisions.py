@@ -17,13 +17,13 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_common import ROOT, report_entry  # noqa: E402
+
 RESULTS = ROOT / "benchmarks" / "results" / "efficientnet_precisions.json"
 PRECISIONS = ("fp32", "fp16", "int8")
 PROFILES = {"b1": 1, "b8": 8}
@@ -32,15 +32,10 @@ PROFILES = {"b1": 1, "b8": 8}
 def build(precision: str, profile: str, cache: Path, iters: int, samples: int, report: Path) -> dict:
     cmd = ["trtmake", f"target=efficientnet_lite0_{precision}", f"profile={profile}", f"cache.dir={cache}",
            f"validation.num_samples={samples}", f"validation.iters={iters}", f"report.path={report}"]
-    t = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-    seconds = time.perf_counter() - t
-    if not report.exists():
-        sys.exit(f"{' '.join(cmd)} wrote no report (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
-    entry = json.loads(report.read_text())["targets"][0]
+    entry, seconds, code = report_entry(cmd, report)
     p, m = entry["precision"], entry["metrics"]
     return {
-        "command": " ".join(cmd), "exit_code": proc.returncode, "wall_seconds": round(seconds, 1),
+        "command": " ".join(cmd), "exit_code": code, "wall_seconds": round(seconds, 1),
         "stages": {s["name"]: [s["status"], s["seconds"]] for s in entry["stages"]},
         "top1_agreement": m.get("top1_agreement"), "cosine_similarity": m.get("cosine_similarity"),
         "p50_ms": m.get("latency_p50_ms"), "p99_ms": m.get("latency_p99_ms"), "samples_per_s": m.get("throughput"),

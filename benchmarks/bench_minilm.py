@@ -18,14 +18,11 @@ outputs are built once. Writes benchmarks/results/minilm.json and prints a markd
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_common import ROOT, loadavg, machine, write_result  # noqa: E402
+from bench_common import loadavg, machine, report_entry, write_result  # noqa: E402
 
 PRECISIONS = ("fp32", "fp16", "int8")
 POINTS = ("short/opt", "long/opt")
@@ -35,12 +32,7 @@ def measure(precision: str, cache: Path, iters: int, samples: int, report: Path)
     cmd = [sys.executable, "-m", "trtmake", f"target=minilm_{precision}", "profile=minilm", "validation.shapes=[opt]",
            f"validation.num_samples={samples}", f"validation.iters={iters}", "validation.warmup=3",
            "validation.streams=[1,2,4]", "revalidate=true", f"cache.dir={cache}", f"report.path={report}"]
-    started = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-    seconds = time.perf_counter() - started
-    if not report.exists():
-        sys.exit(f"{' '.join(cmd)} wrote no report (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
-    entry = json.loads(report.read_text())["targets"][0]
+    entry, seconds, _ = report_entry(cmd, report)
     if entry["error"]:
         sys.exit(f"minilm_{precision}: {entry['error']}")
     m = entry["metrics"]
