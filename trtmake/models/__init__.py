@@ -4,7 +4,7 @@ A target names a generator in `model.generator` with `model.generator_params`; t
 file depends only on (name, resolved params, GENERATOR_VERSION[name]), so those make its key.
 
 Importing this package is light (no onnx, no numpy): the up-to-date check reads
-GENERATOR_VERSION only; onnx and the generators load on first use of GENERATORS / build.
+GENERATOR_VERSION only; onnx and the generators load when a generator is first used.
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from __future__ import annotations
 import inspect
 import json
 import numbers
-import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from trtmake.atomic import write_bytes_atomic
 from trtmake.errors import UserError
 from trtmake.heavy import lazy_import
 
@@ -35,26 +35,13 @@ GENERATOR_VERSION: dict[str, int] = {
 }
 
 
-def _generators() -> dict[str, Callable[..., onnx.ModelProto]]:
-    return {
-        "resnet50": resnet50.resnet50,
-        "tiny_cnn": tiny.tiny_cnn,
-        "tiny_mlp": tiny.tiny_mlp,
-        "tiny_two_input": tiny.tiny_two_input,
-    }
+# name -> the module that defines the generator function of that name (its import, with onnx,
+# waits until a generator is called or its parameters are checked)
+GENERATORS = {"resnet50": resnet50, "tiny_cnn": tiny, "tiny_mlp": tiny, "tiny_two_input": tiny}
 
 
-def _registry() -> dict[str, Callable[..., onnx.ModelProto]]:
-    registry = globals().get("GENERATORS")
-    if registry is None:
-        registry = globals()["GENERATORS"] = _generators()
-    return registry
-
-
-def __getattr__(name: str) -> Any:
-    if name == "GENERATORS":  # the registry imports onnx: built on first use (PEP 562)
-        return _registry()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+def generator(name: str) -> Callable[..., onnx.ModelProto]:
+    return getattr(GENERATORS[name], name)
 
 
 def _int(value: Any, minimum: int) -> int:
@@ -93,7 +80,7 @@ def resolve_params(name: str, params: Mapping[str, Any] | None) -> dict[str, Any
         raise UserError(
             f"model.generator: unknown generator '{name}'; choose one of {sorted(GENERATOR_VERSION)}"
         )
-    signature = inspect.signature(_registry()[name]).parameters
+    signature = inspect.signature(generator(name)).parameters
     given = dict(params or {})
     for key in given:
         if key not in signature:
@@ -115,7 +102,7 @@ def build(name: str, params: Mapping[str, Any] | None = None) -> onnx.ModelProto
     from onnx import helper
 
     resolved = resolve_params(name, params)
-    proto = _registry()[name](**resolved)
+    proto = generator(name)(**resolved)
     helper.set_model_props(
         proto,
         {
@@ -130,16 +117,4 @@ def build(name: str, params: Mapping[str, Any] | None = None) -> onnx.ModelProto
 
 def generate(name: str, params: Mapping[str, Any] | None, out_path: Path) -> None:
     """Write the generated ONNX file to `out_path` through a temp file and an atomic rename."""
-    data = build(name, params).SerializeToString()
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_suffix(f".tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, out_path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_bytes_atomic(Path(out_path), build(name, params).SerializeToString())
