@@ -88,7 +88,6 @@ TOOLCHAIN = ("hydra-core", "onnx", "onnxruntime", "tensorrt", "torch")
 def version_text() -> str:
     """`trtmake --version`: trtmake's own version, then the installed toolchain (read from the
     package metadata, nothing imported)."""
-
     parts = [f"python {platform.python_version()}"]
     for dist in TOOLCHAIN:
         try:
@@ -107,7 +106,6 @@ def _tune_gc() -> None:
     Python's default gen-0 threshold (700) a full resnet50 build ran 271 collections costing
     0.056 s (0.022 s on a rebuild from a cached plan); at 50,000 it runs 3 (0.021 s; 0.009 s).
     Cycles are still collected, later."""
-
     gc.set_threshold(GC_GEN0_THRESHOLD, *gc.get_threshold()[1:])
 
 
@@ -132,12 +130,10 @@ def _dispatch(command: str, argv: list[str]) -> int:
         return _run(Request(command, root, show_progress(), os.getpid()), argv)
     if command == "status":
         return status.main(argv, root, _console())
-    # gc, clean and merge-timing-cache: imported here while they move into trtmake/commands/
     if command == "cache":
         return cmd_cache.main(argv, root, _console())
     if command in ("gc", "clean"):
         return (cmd_gc.gc_main if command == "gc" else cmd_gc.clean_main)(argv, root, _console())
-
     return cmd_timing_cache.main(argv, root, _console())
 
 
@@ -206,7 +202,6 @@ def split_flags(argv: list[str]) -> tuple[list[str], list[str]]:
 
 def _classify(exc: Exception) -> TrtmakeError:
     """An exception out of Hydra: a user error with one line naming the key or file, else internal."""
-
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
     from yaml import YAMLError

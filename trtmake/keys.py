@@ -65,7 +65,6 @@ def _show(name: str, value: Any) -> str:
 
 def toolchain_versions(*packages: str) -> dict[str, str]:
     """The installed version of each distribution ("not installed" when absent), for a key's toolchain."""
-
     out = {}
     for p in packages:
         try:

@@ -95,7 +95,6 @@ def ir_version_to_write(model) -> int:
     """The IR version a graph trtmake writes carries: at least what its opset needs; lowered to
     that only where the installed onnxruntime refuses the stamp (a newer onnx package stamps
     its own IR version, which an older onnxruntime rejects)."""
-
     need = min_ir_version(model)
     if model.ir_version < need:
         return need

@@ -81,7 +81,6 @@ def _walk(folder: str, suffixes: tuple[str, ...], out: list[str]) -> None:
 
 def _package_inits(*names: str) -> list[str]:
     """The __init__.py of installed packages, found without importing them."""
-
     out = []
     for name in names:
         for entry in sys.path:

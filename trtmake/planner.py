@@ -113,7 +113,6 @@ def run_hydra(task: Callable[[Any], Any], flags: list[str], overrides: list[str]
     os.environ["HYDRA_FULL_ERROR"] = "1"  # exceptions reach the CLI, which prints one line
     import hydra
 
-
     schema.register()
     entry = hydra.main(version_base="1.3", config_path=str(root / "conf"), config_name="config")(task)
     saved = sys.argv
@@ -151,7 +150,6 @@ def composer(root: Path, scope: ExitStack) -> Callable[[list[str], dict[str, Any
     target's plan against `snap`."""
     from hydra import compose, initialize_config_dir
     from hydra.core.hydra_config import HydraConfig
-
 
     schema.register()
     scope.enter_context(initialize_config_dir(config_dir=str(root / "conf"), version_base="1.3",

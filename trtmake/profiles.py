@@ -156,7 +156,6 @@ def fill_static_inputs(profile: Profile, inputs: list[InputSpec]) -> Profile:
 def declare_hint(inputs: list[InputSpec], batch: ShapeRange | None) -> str:
     """The override that declares `inputs` (each with a dynamic dim besides the batch), with
     example values: the batch range for axis 0, 1/32/64 for other dynamic dims."""
-
     entries = []
     for spec in inputs:
         points = {}

@@ -21,9 +21,6 @@ from trtmake.profiles import config_profiles, resolve_profiles
 from trtmake.project import target_names
 from trtmake.shape_sweep import grid
 
-GROUPS = ("model", "precision", "calibrator", "profile", "dataset", "validation", "backend")
-
-
 @dataclass(frozen=True)
 class Target:
     name: str
@@ -52,7 +49,6 @@ class Target:
     def path_hint(self, message: str) -> str:
         """`message` (a user error) with a note when it names a relative config path resolved from
         the project root while trtmake runs in another folder: the user meant the current one."""
-
         cwd = Path.cwd()
         if cwd == self.project_root:
             return message

@@ -86,7 +86,6 @@ QUANTIZER_VERSION = 1
 def int8_dialect(inp: StageInput) -> str:
     """precision.dialect, where `auto` is the backend's: the tensorrt dialect can be built and
     judged on the onnxruntime backend too (its graph is what a TensorRT engine executes)."""
-
     chosen = str(inp.params["precision"].get("dialect", "auto"))
     if chosen == "auto":
         return inp.backend.quantization_dialect
@@ -182,7 +181,6 @@ def run_quantize(inp: StageInput, key: StageKey, src: Path, out: Path, workdir: 
     if cfg["dialect"] == "tensorrt":
         import onnx
 
-
         qdq_check.assert_tensorrt_dialect(onnx.load(str(out)), where=f"precision ({inp.ctx.name})")
     float_layers = sum(summary.nodes.get(op, {}).get("float", 0) for op in int8.WEIGHTED_OP_TYPES)
     return {**summary.to_dict(), "mode": "int8", "float_layers": float_layers, **data}
@@ -191,9 +189,7 @@ def run_quantize(inp: StageInput, key: StageKey, src: Path, out: Path, workdir: 
 def _auto_exclude(inp: StageInput, cfg: dict[str, Any], model: Path, write, workdir: Path):
     """Greedy sensitivity search over every quantizable layer: which to leave in float to meet
     the accuracy target on the selection split (never the validation split)."""
-
     import onnx
-
 
     started = time.perf_counter()
     ae = cfg["auto_exclude"]

@@ -49,7 +49,6 @@ class PrecisionStage(Stage):
             return StageOutput(data={"mode": "fp32", "identity": True})
         out = workdir / "model.onnx"
         if mode == "fp16":
-
             data = convert_fp16(src, out, inp.params["precision"])
         else:
             data = run_quantize(inp, key, src, out, workdir)
