@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from typing import Any
 
@@ -21,13 +21,7 @@ class StageKey:
     toolchain: dict[str, str] = field(default_factory=dict)
 
     def components(self) -> dict[str, Any]:
-        return {
-            "stage": self.stage,
-            "version": self.version,
-            "config": self.config,
-            "inputs": self.inputs,
-            "toolchain": self.toolchain,
-        }
+        return asdict(self)
 
     @property
     def digest(self) -> str:
@@ -51,11 +45,11 @@ def diff_components(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     for name in sorted(set(a) | set(b)):
         if name in a and name in b and canonical_json(a[name]) == canonical_json(b[name]):
             continue
-        lines.append(f"{name}: {_show(name, a.get(name, '(absent)'))} -> {_show(name, b.get(name, '(absent)'))}")
+        lines.append(f"{name}: {_show(a.get(name, '(absent)'))} -> {_show(b.get(name, '(absent)'))}")
     return lines
 
 
-def _show(name: str, value: Any) -> str:
+def _show(value: Any) -> str:
     if isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value):
         return value[:12] + "…"
     if isinstance(value, str):
