@@ -49,13 +49,10 @@ class Request:
         return os.getpid() == self.cli_pid
 
 
-def kept_overrides(overrides: Sequence[str]) -> tuple[str, ...]:
-    """The overrides that change what is built (a Target's label); the neutral ones dropped."""
-    return tuple(o for o in overrides if not o.lstrip("+~").startswith(NEUTRAL))
-
-
 def make_target(name: str, cfg: dict[str, Any], overrides: Sequence[str], root: Path) -> Target:
-    return Target(name=name, overrides=kept_overrides(overrides), project_root=root, cfg=cfg)
+    """A Target labelled by the overrides that change what is built (the NEUTRAL ones dropped)."""
+    kept = tuple(o for o in overrides if not o.lstrip("+~").startswith(NEUTRAL))
+    return Target(name=name, overrides=kept, project_root=root, cfg=cfg)
 
 
 def from_config(cfg: Any, overrides: Sequence[str], root: Path) -> Target:

@@ -45,9 +45,7 @@ class Manifest:
 
     def invalid(self, overrides: Sequence[str], exc: BaseException, root: Path) -> None:
         error = exc if isinstance(exc, TrtmakeError) else to_user_error(exc)
-        entry = target_entry(planner.failed_result(list(overrides), root, error))
-        entry["job"] = {"num": None, "overrides": list(overrides), "dir": None, "pid": None}  # never launched
-        self.done_here(overrides, entry)
+        self.done_here(overrides, _failed_entry(overrides, None, error, root))  # never launched
 
     def done_here(self, overrides: Sequence[str], entry: dict[str, Any]) -> None:
         """A job that was not launched (its config did not compose, or Plans.up_to_date_entry ran
@@ -144,11 +142,13 @@ def collect(sweep_dir: Path, root: Path) -> list[dict[str, Any]]:
                 entries.append(entry)
         else:
             why = job.get("launch_error") or "the job ended without writing a result (killed or crashed?)"
-            entries.append(_missing_entry(job["overrides"], job["num"], why, sweep_dir, root))
+            failed = BuildFailed(f"job {job['num']}: {why}; see {sweep_dir}")
+            entries.append(_failed_entry(job["overrides"], job["num"], failed, root))
     return entries
 
 
-def _missing_entry(overrides: list[str], num: int, why: str, sweep_dir: Path, root: Path) -> dict[str, Any]:
-    entry = target_entry(planner.failed_result(overrides, root, BuildFailed(f"job {num}: {why}; see {sweep_dir}")))
-    entry["job"] = {"num": num, "overrides": overrides, "dir": None, "pid": None}
+def _failed_entry(overrides: Sequence[str], num: int | None, exc: BaseException, root: Path) -> dict[str, Any]:
+    """The entry of a job that failed before it could write one (num None: never launched)."""
+    entry = target_entry(planner.failed_result(list(overrides), root, exc))
+    entry["job"] = {"num": num, "overrides": list(overrides), "dir": None, "pid": None}
     return entry
