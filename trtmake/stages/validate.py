@@ -12,8 +12,9 @@ latency over a grid of shapes (`sweep`, validation.sweep; trtmake/shape_sweep.py
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:
     import numpy as np
@@ -156,8 +157,13 @@ class ValidateStage(Stage):
         feeds_at = validation_batches(inp)
         profile_of = _point_profiles(inp)
         sweep = grid(inp.profiles, v.get("sweep"))
-        progress = _Progress(inp, sum(len(f) for f in feeds_at.values())
-                             + v["iters"] * (len(feeds_at) + len(sweep)) + len(v.get("streams") or []))
+        total = (sum(len(f) for f in feeds_at.values()) + v["iters"] * (len(feeds_at) + len(sweep))
+                 + len(v.get("streams") or []))
+        done = itertools.count(1)
+
+        def step() -> None:  # one step of the progress bar
+            ctx.on_progress("validate", next(done), total)
+
         metrics_at: dict[str, Any] = {}
         out: dict[str, Any] = {}
         with inp.backend.load(engine.path, inp.options) as runner:
@@ -166,10 +172,10 @@ class ValidateStage(Stage):
                 actual = []
                 for feed in feeds:
                     actual.append(runner.infer(feed))
-                    progress.step()
+                    step()
                 m = metrics.accuracy(reference[point], actual, v["class_axis"], v.get("retrieval_k"),
                                      v.get("retrieval_margin") or 0.0)
-                lat = runner.time(feeds[0], iters=v["iters"], warmup=v["warmup"], on_step=progress.step)
+                lat = runner.time(feeds[0], iters=v["iters"], warmup=v["warmup"], on_step=step)
                 batch = next(iter(feeds[0].values())).shape[0]
                 metrics_at[point] = {**m, **metrics.speed(lat, batch)}
             first = next(iter(feeds_at.values()))[0]
@@ -180,9 +186,9 @@ class ValidateStage(Stage):
             out["streams"] = {"1": metrics_at[next(iter(metrics_at))]["throughput"]}
             for n in v.get("streams") or []:
                 out["streams"][str(n)] = runner.throughput(first, n, iters=max(v["iters"], n))
-                progress.step()
+                step()
             if sweep:
-                out["sweep"] = [_sweep_point(inp, runner, p, v, progress) for p in sweep]
+                out["sweep"] = [_sweep_point(inp, runner, p, v, step) for p in sweep]
         engine_metrics = {"memory_mb": out["memory"].get("total_mb")}
         verdicts = asserts.evaluate(asserts.declared(v, _several(inp)), metrics_at, engine_metrics)
         return StageOutput(data={
@@ -203,17 +209,6 @@ class ValidateStage(Stage):
                 "sample; validation says little there: give varied data (dataset.validation.path, or int_range)"]
 
 
-class _Progress:
-    """Steps of the validate stage's progress bar."""
-
-    def __init__(self, inp: StageInput, total: int):
-        self.inp, self.total, self.done = inp, total, 0
-
-    def step(self) -> None:
-        self.done += 1
-        self.inp.ctx.on_progress("validate", self.done, self.total)
-
-
 def _several(inp: StageInput) -> tuple[str, ...]:
     """The profile names when there are several (validation points are then `<name>/<point>`)."""
     return tuple(p.name for p in inp.profiles) if len(inp.profiles) > 1 else ()
@@ -229,15 +224,14 @@ def memory(runner: Any, feeds: dict[str, np.ndarray]) -> dict[str, Any]:
 
 
 def _sweep_point(inp: StageInput, runner: Any, point: SweepPoint, v: dict[str, Any],
-                 progress: _Progress) -> dict[str, Any]:
+                 step: Callable[[], None]) -> dict[str, Any]:
     """One grid point timed on validation data at its shapes, on the profile that holds it."""
     specs = input_specs(inp.ctx.stage_data("source"))
     shapes = {**inp.profiles[point.profile].shapes_at("opt"), **point.shapes}
     samples = load_samples(inp.params["dataset"]["validation"], KEY, inp.ctx.root, specs, shapes, point.batch)
     feeds = batches(samples, point.batch)[0]
     runner.select_profile(point.profile)
-    speed = metrics.speed(runner.time(feeds, iters=v["iters"], warmup=v["warmup"], on_step=progress.step),
-                          point.batch)
+    speed = metrics.speed(runner.time(feeds, iters=v["iters"], warmup=v["warmup"], on_step=step), point.batch)
     return {"batch": point.batch, "seq": point.seq, "profile": inp.profiles[point.profile].name,
             "latency_ms": speed["latency_p50_ms"], "latency_p99_ms": speed["latency_p99_ms"],
             "samples_per_s": speed["throughput"]}
