@@ -185,23 +185,11 @@ def interpolations(snap: dict[str, Any], overrides: list[str]) -> tuple[list[str
     section is skipped (conf/config.yaml names its run dir with ${now:...}; that is not the plan).
     Scanned once per snapshot, not per target."""
     if "interpolations" not in snap:
-        names: set[str] = set()
-        ok = True
-        for path, text in _texts(snap).items():  # the rest is watched for staleness only
-            if text is None or "${" not in text:
-                continue
-            for value in _outside_hydra(path, text):
-                n, good = _scan(value)
-                names |= n
-                ok = ok and good
-        snap["interpolations"] = (names, ok)
-    names, ok = snap["interpolations"]
-    names = set(names)
-    for o in overrides:
-        n, good = _scan(o)
-        names |= n
-        ok = ok and good
-    return sorted(names), ok
+        snap["interpolations"] = _scan(value for path, text in _texts(snap).items()
+                                       if text is not None and "${" in text for value in _outside_hydra(path, text))
+    in_files, files_ok = snap["interpolations"]
+    names, ok = _scan(overrides)
+    return sorted(names | in_files), ok and files_ok
 
 
 def _outside_hydra(path: str, text: str):
@@ -238,12 +226,17 @@ def sets_hydra_mode(snap: dict[str, Any], overrides: list[str]) -> bool:
     return False
 
 
-def _scan(text: str) -> tuple[set[str], bool]:
-    if "${" not in text:
-        return set(), True
-    ok = all(r in _DETERMINISTIC for r in _RESOLVER.findall(text))
-    names = set(_ENV.findall(text))
-    return names, ok and not any("$" in n for n in names)
+def _scan(texts) -> tuple[set[str], bool]:
+    """(the env var names `texts` read through ${oc.env:NAME}, whether every resolver they use is
+    deterministic and every name is plain)."""
+    names: set[str] = set()
+    ok = True
+    for text in texts:
+        if "${" in text:
+            found = set(_ENV.findall(text))
+            names |= found
+            ok = ok and all(r in _DETERMINISTIC for r in _RESOLVER.findall(text)) and not any("$" in n for n in found)
+    return names, ok
 
 
 def _strings(value: Any):
