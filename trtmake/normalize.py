@@ -19,6 +19,7 @@ from typing import Any
 
 from trtmake import ort_check
 from trtmake.errors import first_line
+from trtmake.onnx_info import ai_onnx_opset
 
 # bump when what normalize() writes changes, so that normalized sources are rebuilt
 NORMALIZE_VERSION = 1
@@ -57,10 +58,10 @@ def normalize(model, out: Path, *, opset: int | None, external: bool) -> dict[st
     listed = [vi for vi in graph.input if vi.name in init]
     if external:
         if opset:
-            skipped.append(f"opset {_opset(model)} -> {opset} not done (external data is kept in place, the "
+            skipped.append(f"opset {ai_onnx_opset(model)} -> {opset} not done (external data is kept in place, the "
                            f"graph is not rewritten): {PER_TENSOR}")
         skipped.append("shape inference: external data kept in place")
-        return {"steps": steps, "skipped": skipped, "opset": _opset(model), "rewritten": False}
+        return {"steps": steps, "skipped": skipped, "opset": ai_onnx_opset(model), "rewritten": False}
     if listed and model.ir_version < 4:
         keep = [vi for vi in graph.input if vi.name not in init]
         del graph.input[:]
@@ -69,8 +70,8 @@ def normalize(model, out: Path, *, opset: int | None, external: bool) -> dict[st
     ir_before = int(model.ir_version)
     if model.ir_version < 4:  # the converter and shape inference read IR < 4 as "weights are inputs"
         model.ir_version = max(min_ir_version(model), 4)
-    if opset and _opset(model) < opset:
-        before = _opset(model)
+    if opset and ai_onnx_opset(model) < opset:
+        before = ai_onnx_opset(model)
         try:
             from onnx import version_converter
 
@@ -88,7 +89,7 @@ def normalize(model, out: Path, *, opset: int | None, external: bool) -> dict[st
         steps.append(f"IR version {ir_before} -> {model.ir_version}")
     out.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(model, str(out))
-    return {"steps": steps, "skipped": skipped, "opset": _opset(model), "rewritten": True}
+    return {"steps": steps, "skipped": skipped, "opset": ai_onnx_opset(model), "rewritten": True}
 
 
 def ir_version_to_write(model) -> int:
@@ -98,10 +99,6 @@ def ir_version_to_write(model) -> int:
     need = min_ir_version(model)
     if model.ir_version < need:
         return need
-    if model.ir_version > need and ort_check.onnxruntime_rejects(int(model.ir_version), _opset(model)):
+    if model.ir_version > need and ort_check.onnxruntime_rejects(int(model.ir_version), ai_onnx_opset(model)):
         return need
     return int(model.ir_version)
-
-
-def _opset(model) -> int:
-    return max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0)

@@ -34,19 +34,15 @@ def load_graph(path: Path, key: str = "model.path"):
 
 def external_files(model, path: Path) -> list[str]:
     """Relative names of the external-data files the model's initializers point to."""
+    import onnx.external_data_helper as edh
+
     names = set()
-    for tensor in _all_tensors(model):
+    for tensor in edh._get_all_tensors(model):
         if tensor.data_location == 1:  # EXTERNAL
             for entry in tensor.external_data:
                 if entry.key == "location":
                     names.add(entry.value)
     return sorted(names)
-
-
-def _all_tensors(model):
-    import onnx.external_data_helper as edh
-
-    return edh._get_all_tensors(model)
 
 
 def _vocab_sizes(model) -> dict[str, int]:
@@ -70,12 +66,7 @@ def describe(model) -> dict[str, Any]:
 
     def spec(vi) -> dict[str, Any]:
         t = vi.type.tensor_type
-        dims = []
-        for d in t.shape.dim:
-            if d.HasField("dim_value"):
-                dims.append(int(d.dim_value))
-            else:
-                dims.append(d.dim_param or None)
+        dims = [int(d.dim_value) if d.HasField("dim_value") else d.dim_param or None for d in t.shape.dim]
         out = {"name": vi.name, "dtype": _ELEM.get(t.elem_type, f"onnx:{t.elem_type}"), "dims": dims}
         if vi.name in vocab:
             out["vocab"] = vocab[vi.name]
@@ -85,9 +76,13 @@ def describe(model) -> dict[str, Any]:
         "inputs": [spec(v) for v in model.graph.input if v.name not in init],
         "outputs": [spec(v) for v in model.graph.output],
         "nodes": len(model.graph.node),
-        "opset": max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0),
+        "opset": ai_onnx_opset(model),
         "ir_version": model.ir_version,
     }
+
+
+def ai_onnx_opset(model) -> int:
+    return max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0)
 
 
 def input_specs(described: dict[str, Any]) -> list[InputSpec]:
