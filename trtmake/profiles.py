@@ -110,9 +110,13 @@ def config_profiles(profile_cfg: dict) -> tuple[Profile, ...]:
     return (profile_from_config(profile_cfg["name"], profile_cfg["shapes"]),)
 
 
-def model_profiles(profile_cfg: dict, inputs: list[InputSpec]) -> tuple[Profile, ...]:
-    """The target's profiles, the model's static inputs filled into each."""
-    return tuple(fill_static_inputs(p, inputs) for p in config_profiles(profile_cfg))
+def model_profiles(profile_cfg: dict, inputs: list[InputSpec], model: str) -> tuple[Profile, ...]:
+    """The target's profiles, the model's static inputs filled into each, each checked against
+    the model (named `model` in messages)."""
+    profiles = tuple(fill_static_inputs(p, inputs) for p in config_profiles(profile_cfg))
+    for profile in profiles:
+        check_profile(profile, inputs, model)
+    return profiles
 
 
 def point_name(profile: str, point: str, several: bool) -> str:

@@ -21,9 +21,6 @@ int8 = lazy_import("trtmake.precision.int8")
 qdq_check = lazy_import("trtmake.precision.qdq_check")
 sensitivity = lazy_import("trtmake.precision.sensitivity")
 
-# trtmake.precision's modules import numpy and onnx at their top: imported where they are used,
-# so that a no-op (every stage cached) loads neither.
-
 KEY = "dataset.calibration"
 # what the int8 precision key reads besides the `precision` group
 INT8_PARAMS = ("calibrator", "validation.num_samples", "validation.class_axis", "dataset.calibration",

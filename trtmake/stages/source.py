@@ -15,12 +15,10 @@ from trtmake.models import GENERATOR_VERSION, generate
 from trtmake.normalize import NORMALIZE_VERSION, normalize, wanted_opset
 from trtmake.onnx_info import check_opset, check_supported_dtypes, describe, external_files, input_specs, load_graph
 from trtmake.ort_check import onnxruntime_refuses
-from trtmake.profiles import check_profile, model_profiles
+from trtmake.profiles import model_profiles
 from trtmake.stages.base import Artifact, Stage, StageInput, StageOutput
 
 export = lazy_import("trtmake.export")
-
-# trtmake.export is imported where it is used: it imports numpy at its top, which a no-op must not load.
 
 
 class SourceStage(Stage):
@@ -87,9 +85,7 @@ class SourceStage(Stage):
         info = describe(graph)
         check_opset(info, key_name, shown)
         # before publishing: a model the profile contradicts, or onnxruntime refuses, adds nothing to the cache
-        profiles = model_profiles(inp.params["profile"], input_specs(info))
-        for profile in profiles:
-            check_profile(profile, input_specs(info), shown)
+        profiles = model_profiles(inp.params["profile"], input_specs(info), shown)
         feeds = synthetic_batch(input_specs(info), profiles[0].shapes_at("opt"))
         why = onnxruntime_refuses(path, feeds)
         if why:
@@ -113,10 +109,8 @@ class SourceStage(Stage):
         """The target's profiles (static inputs filled in from the model) against the model, also
         after a cache hit (the source may be another target's); downstream stages read them from ctx."""
         model = inp.params["model"]
-        specs = input_specs(inp.ctx.data[self.name])
-        profiles = model_profiles(inp.params["profile"], specs)
-        for profile in profiles:
-            check_profile(profile, specs, Path(model["path"]).name if model.get("path") else model["name"])
+        shown = Path(model["path"]).name if model.get("path") else model["name"]
+        profiles = model_profiles(inp.params["profile"], input_specs(inp.ctx.data[self.name]), shown)
         inp.ctx.profiles, inp.ctx.profile = profiles, profiles[0]
 
 
