@@ -88,16 +88,14 @@ def execute(target: Any, request: Request) -> TargetResult | None:
     return run_target(target, explain=request.explain)
 
 
-def write_job_entry(hc: Any, entry: dict[str, Any], request: Request) -> Path | None:
+def write_job_entry(hc: Any, entry: dict[str, Any], request: Request) -> None:
     """In a multirun job: store this job's report entry in its Hydra output dir (trtmake.sweep
     collects it in the launching process)."""
     from hydra.types import RunMode
 
     if hc.mode != RunMode.MULTIRUN:
-        return None
+        return
     out = Path(hc.runtime.output_dir)
     job = {"num": int(hc.job.num), "overrides": list(hc.overrides.task), "dir": str(out), "pid": os.getpid(),
            "in_process": request.in_cli_process()}  # False: another process ran it
-    path = out / ENTRY_FILE
-    write_text_atomic(path, json.dumps({**entry, "job": job}, indent=1, default=str))
-    return path
+    write_text_atomic(out / ENTRY_FILE, json.dumps({**entry, "job": job}, indent=1, default=str))

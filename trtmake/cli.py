@@ -8,7 +8,6 @@ import os
 import platform
 import re
 import sys
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from trtmake import __version__, app, planner
@@ -17,6 +16,7 @@ from trtmake.commands import build
 from trtmake.config.errors import to_user_error
 from trtmake.errors import TrtmakeError, UserError
 from trtmake.heavy import lazy_import
+from trtmake.keys import toolchain_versions
 from trtmake.planner import Request
 from trtmake.project import find_project_root, target_names
 
@@ -88,12 +88,7 @@ TOOLCHAIN = ("hydra-core", "onnx", "onnxruntime", "tensorrt", "torch")
 def version_text() -> str:
     """`trtmake --version`: trtmake's own version, then the installed toolchain (read from the
     package metadata, nothing imported)."""
-    parts = [f"python {platform.python_version()}"]
-    for dist in TOOLCHAIN:
-        try:
-            parts.append(f"{dist} {version(dist)}")
-        except PackageNotFoundError:
-            parts.append(f"{dist} not installed")
+    parts = [f"python {platform.python_version()}"] + [f"{d} {v}" for d, v in toolchain_versions(*TOOLCHAIN).items()]
     return f"trtmake {__version__}\n" + ", ".join(parts)
 
 
