@@ -67,16 +67,9 @@ def watched_files(root: Path) -> list[str]:
 
 
 def _walk(folder: str, suffixes: tuple[str, ...], out: list[str]) -> None:
-    try:
-        entries = list(os.scandir(folder))
-    except OSError:
-        return
-    for entry in entries:
-        if entry.is_dir(follow_symlinks=True):
-            if entry.name != "__pycache__":
-                _walk(entry.path, suffixes, out)
-        elif entry.name.endswith(suffixes):
-            out.append(entry.path)
+    for parent, dirs, names in os.walk(folder, followlinks=True):  # a missing folder yields nothing
+        dirs[:] = [d for d in dirs if d != "__pycache__"]
+        out += [os.path.join(parent, n) for n in names if n.endswith(suffixes)]
 
 
 def _package_inits(*names: str) -> list[str]:
