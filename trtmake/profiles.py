@@ -77,9 +77,9 @@ def profile_from_config(name: str, shapes_cfg: dict, key: str = "profile.shapes"
         if input_name == BATCH_KEY:
             if not 0 < parts["min"][0] <= parts["opt"][0] <= parts["max"][0]:
                 raise UserError(f"{where}: needs 0 < min <= opt <= max, got {[parts[p][0] for p in ('min', 'opt', 'max')]}")
-            batch = ShapeRange(parts["min"], parts["opt"], parts["max"])
+            batch = ShapeRange(**parts)
             continue
-        shapes[input_name] = ShapeRange(parts["min"], parts["opt"], parts["max"])
+        shapes[input_name] = ShapeRange(**parts)
         _check_range(f"profile={name}", input_name, shapes[input_name])
     return Profile(name=name, shapes=shapes, batch=batch)
 
@@ -190,36 +190,29 @@ def check_profile(profile: Profile, inputs: list[InputSpec], model: str) -> None
     key = f"profile={profile.name}"
     for name in profile.shapes:
         if name not in by_name:
-            raise UserError(
-                f"{key}: input '{name}' is not an input of {model} (its inputs: {summarize(sorted(by_name))}); "
-                "declare those, or select profile=model to take every shape from the model"
-            )
+            raise UserError(f"{key}: input '{name}' is not an input of {model} (its inputs: "
+                            f"{summarize(sorted(by_name))}); declare those, or select profile=model to take every "
+                            "shape from the model")
     undeclared = [spec for spec in inputs if spec.name not in profile.shapes]
     if undeclared:
         first = undeclared[0]
         dyn = [axis for axis, d in enumerate(first.dims) if not _static(d)]
         more = f" (and {len(undeclared) - 1} more inputs)" if len(undeclared) > 1 else ""
-        raise UserError(
-            f"{key}: {model} input '{first.name}' {list(first.dims)} has dynamic dim(s) {dyn}{more}; "
-            f"declare them: {declare_hint(undeclared[:4], profile.batch)}"
-        )
+        raise UserError(f"{key}: {model} input '{first.name}' {list(first.dims)} has dynamic dim(s) {dyn}{more}; "
+                        f"declare them: {declare_hint(undeclared[:4], profile.batch)}")
     for spec in inputs:
         rng = profile.shapes[spec.name]
         for point in ("min", "opt", "max"):
             shape = rng.at(point)
             if len(shape) != len(spec.dims):
-                raise UserError(
-                    f"{key}: profile.shapes.{spec.name}.{point} has rank {len(shape)} but {model} "
-                    f"declares rank {len(spec.dims)} {list(spec.dims)}; give {len(spec.dims)} dims"
-                )
+                raise UserError(f"{key}: profile.shapes.{spec.name}.{point} has rank {len(shape)} but {model} "
+                                f"declares rank {len(spec.dims)} {list(spec.dims)}; give {len(spec.dims)} dims")
             for axis, (got, want) in enumerate(zip(shape, spec.dims)):
                 if got <= 0:
                     raise UserError(f"{key}: profile.shapes.{spec.name}.{point}[{axis}] must be > 0, got {got}; "
                                     "give a positive size")
-                if isinstance(want, int) and want > 0 and got != want:
-                    raise UserError(
-                        f"{key}: profile.shapes.{spec.name}.{point}[{axis}] = {got} but {model} "
-                        f"fixes that dim to {want}; use {want} there (min, opt and max), or a model "
-                        "exported with that dim dynamic"
-                    )
+                if _static(want) and got != want:
+                    raise UserError(f"{key}: profile.shapes.{spec.name}.{point}[{axis}] = {got} but {model} "
+                                    f"fixes that dim to {want}; use {want} there (min, opt and max), or a model "
+                                    "exported with that dim dynamic")
         _check_range(key, spec.name, rng)

@@ -138,9 +138,7 @@ def _check_model(model: dict[str, Any]) -> None:
     if not given and "path" in model:
         raise UserError("model.path: not set; point it at your .onnx file: model=onnx model.path=FILE")
     if len(given) != 1:
-        raise UserError(
-            f"model: set exactly one of model.path, model.generator, model.export (got {given or 'none'})"
-        )
+        raise UserError(f"model: set exactly one of model.path, model.generator, model.export (got {given or 'none'})")
 
 
 def _check_static(cfg: dict[str, Any]) -> None:

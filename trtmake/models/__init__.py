@@ -77,17 +77,13 @@ _CHECKS: dict[str, Callable[[Any], Any]] = {
 def resolve_params(name: str, params: Mapping[str, Any] | None) -> dict[str, Any]:
     """Validate `params` for generator `name` and fill in defaults (sorted keys)."""
     if name not in GENERATOR_VERSION:
-        raise UserError(
-            f"model.generator: unknown generator '{name}'; choose one of {sorted(GENERATOR_VERSION)}"
-        )
+        raise UserError(f"model.generator: unknown generator '{name}'; choose one of {sorted(GENERATOR_VERSION)}")
     signature = inspect.signature(generator(name)).parameters
     given = dict(params or {})
     for key in given:
         if key not in signature:
-            raise UserError(
-                f"model.generator_params.{key}: unknown parameter for generator '{name}'; "
-                f"accepted: {sorted(signature)}"
-            )
+            raise UserError(f"model.generator_params.{key}: unknown parameter for generator '{name}'; "
+                            f"accepted: {sorted(signature)}")
     resolved = {}
     for key, param in sorted(signature.items()):
         try:
@@ -103,15 +99,12 @@ def build(name: str, params: Mapping[str, Any] | None = None) -> onnx.ModelProto
 
     resolved = resolve_params(name, params)
     proto = generator(name)(**resolved)
-    helper.set_model_props(
-        proto,
-        {
-            "trtmake.generator": name,
-            "trtmake.generator_version": str(GENERATOR_VERSION[name]),
-            "trtmake.generator_params": json.dumps(resolved, sort_keys=True),
-            "trtmake.weights": "synthetic (seeded random), not trained",
-        },
-    )
+    helper.set_model_props(proto, {
+        "trtmake.generator": name,
+        "trtmake.generator_version": str(GENERATOR_VERSION[name]),
+        "trtmake.generator_params": json.dumps(resolved, sort_keys=True),
+        "trtmake.weights": "synthetic (seeded random), not trained",
+    })
     return proto
 
 

@@ -41,20 +41,12 @@ def tensor(name: str, shape: list[str | int]) -> onnx.ValueInfoProto:
     return helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, shape)
 
 
-def model(
-    g: GraphBuilder,
-    name: str,
-    inputs: list[onnx.ValueInfoProto],
-    outputs: list[onnx.ValueInfoProto],
-) -> onnx.ModelProto:
+def model(g: GraphBuilder, name: str, inputs: list[onnx.ValueInfoProto],
+          outputs: list[onnx.ValueInfoProto]) -> onnx.ModelProto:
     """Wrap the builder's graph into an opset-17 model with no timestamps or versions in it."""
     graph = helper.make_graph(g.nodes, name, inputs, outputs, initializer=g.initializers)
-    return helper.make_model(
-        graph,
-        opset_imports=[helper.make_opsetid("", OPSET)],
-        ir_version=IR_VERSION,
-        producer_name="trtmake.models",
-    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=IR_VERSION,
+                             producer_name="trtmake.models")
 
 
 def he_normal(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:

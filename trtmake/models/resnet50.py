@@ -34,9 +34,8 @@ CALIB_IMAGES, CALIB_SIZE = 2, 128  # the statistics pass: NHWC float64, kept sma
 Act = tuple[str, "np.ndarray"]
 
 
-def resnet50(
-    seed: int = 0, batch: str | int = "dynamic", num_classes: int = 1000, fold_bn: bool = False
-) -> onnx.ModelProto:
+def resnet50(seed: int = 0, batch: str | int = "dynamic", num_classes: int = 1000,
+             fold_bn: bool = False) -> onnx.ModelProto:
     """ResNet-50 v1.5: input `input` [batch,3,224,224] float32 -> `logits` [batch,num_classes]."""
     rng = np.random.default_rng(seed)
     g = GraphBuilder()
@@ -53,9 +52,7 @@ def resnet50(
     w, b = _classifier(rng, x[1].mean(axis=(1, 2)), num_classes)
     g.node("Gemm", [name, g.init("fc.weight", w), g.init("fc.bias", b)], "fc", "logits", transB=1)
     n = dim(batch, "batch")
-    return model(
-        g, "resnet50", [tensor("input", [n, 3, 224, 224])], [tensor("logits", [n, num_classes])]
-    )
+    return model(g, "resnet50", [tensor("input", [n, 3, 224, 224])], [tensor("logits", [n, num_classes])])
 
 
 def _bottleneck(g, rng, x: Act, name, width, stride, fold) -> Act:

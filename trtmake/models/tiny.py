@@ -43,9 +43,7 @@ def tiny_mlp(seed: int = 0, batch: str | int = "dynamic") -> onnx.ModelProto:
     return model(g, "tiny_mlp", [tensor("x", [n, 16])], [tensor("y", [n, 4])])
 
 
-def tiny_two_input(
-    seed: int = 0, batch: str | int = "dynamic", seq: str | int = "dynamic"
-) -> onnx.ModelProto:
+def tiny_two_input(seed: int = 0, batch: str | int = "dynamic", seq: str | int = "dynamic") -> onnx.ModelProto:
     """`tokens` [batch,seq,8], `mask` [batch,seq] -> mean over seq of Relu(tokens@W+b)*mask."""
     rng = np.random.default_rng(seed)
     g = GraphBuilder()
