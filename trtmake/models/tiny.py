@@ -15,12 +15,8 @@ def tiny_cnn(seed: int = 0, batch: str | int = "dynamic") -> onnx.ModelProto:
     g = GraphBuilder()
     w = g.init("conv1.weight", he_normal(rng, (8, 3, 3, 3)))
     x = g.node("Conv", ["input", w], "conv1", kernel_shape=[3, 3], pads=[1, 1, 1, 1])
-    bn = {
-        "weight": rng.uniform(0.5, 1.5, 8),
-        "bias": rng.normal(0.0, 0.1, 8),
-        "running_mean": rng.normal(0.0, 0.1, 8),
-        "running_var": rng.uniform(0.5, 1.5, 8),
-    }
+    bn = {"weight": rng.uniform(0.5, 1.5, 8), "bias": rng.normal(0.0, 0.1, 8),
+          "running_mean": rng.normal(0.0, 0.1, 8), "running_var": rng.uniform(0.5, 1.5, 8)}
     bn_inputs = [g.init(f"bn1.{k}", v.astype(np.float32)) for k, v in bn.items()]
     x = g.node("Relu", [g.node("BatchNormalization", [x, *bn_inputs], "bn1")], "relu1")
     x = _conv(g, rng, x, "conv2", 8, 16, stride=2)

@@ -63,11 +63,10 @@ class CalibrateStage(Stage):
         shapes = key.config["shapes"]
         src = inp.params["dataset"]["calibration"]
         samples = load_samples(src, KEY, ctx.root, input_specs(ctx.stage_data("source")), shapes, c["num_samples"])
-        first = next(iter(shapes.values()))[0]
-        feeds = batches(samples, first)
+        feeds = batches(samples, next(iter(shapes.values()))[0])
         # "minmax": the stored ranges are the cheap ones; every method is derived from the histograms
-        stats = calibration.collect_statistics(inp.artifact("source").path, iter(feeds), "minmax", num_bins=c["num_bins"],
-                                   work_dir=workdir)
+        stats = calibration.collect_statistics(inp.artifact("source").path, iter(feeds), "minmax",
+                                               num_bins=c["num_bins"], work_dir=workdir)
         out = workdir / "stats.npz"
         calibration.save_stats(stats, out)
         return StageOutput(files={"stats": out}, data={
@@ -164,9 +163,9 @@ def run_quantize(inp: StageInput, key: StageKey, src: Path, out: Path, workdir: 
 
     def write(excluded: tuple[str, ...], path: Path):
         return int8.quantize(prepared, stats, cfg["dialect"], method=cfg["method"], per_channel=cfg["per_channel"],
-                        exclude_nodes=(*cfg["exclude_nodes"], *excluded), exclude_op_types=cfg["exclude_op_types"],
-                        quantize_gemm=cfg.get("quantize_gemm", False), weight_type=cfg.get("weight_type", "int8"),
-                        preprocess=False, out_path=path)
+                             exclude_nodes=(*cfg["exclude_nodes"], *excluded), exclude_op_types=cfg["exclude_op_types"],
+                             quantize_gemm=cfg.get("quantize_gemm", False), weight_type=cfg.get("weight_type", "int8"),
+                             preprocess=False, out_path=path)
 
     data: dict[str, Any] = {}
     extra: tuple[str, ...] = ()

@@ -60,9 +60,8 @@ class SourceStage(Stage):
         files: dict[str, Path] = {}
         extra: dict[str, Any] = {}
         if model.get("generator"):
-            path = workdir / "model.onnx"
+            path = files["onnx"] = workdir / "model.onnx"
             generate(model["generator"], dict(model.get("generator_params") or {}), path)
-            files["onnx"] = path
         elif model.get("export"):
             path = files["onnx"] = workdir / "model.onnx"
             extra = {"export": export.export_summary(export.export_onnx(_export_spec(inp), path))}
