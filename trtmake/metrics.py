@@ -78,17 +78,15 @@ def accuracy(reference: list[dict[str, np.ndarray]], actual: list[dict[str, np.n
         per_output[name] = m
     merged: dict[str, float | dict] = {}
     for metric, worst in (("max_abs_error", max), ("mean_abs_error", max), ("cosine_similarity", min),
-                          ("cosine_similarity_min", min), ("top1_agreement", min), ("retrieval_agreement", min)):
+                          ("cosine_similarity_min", min), ("top1_agreement", min), ("retrieval_agreement", min),
+                          ("retrieval_items", min)):
         values = [m[metric] for m in per_output.values() if metric in m]
         if values:
             merged[metric] = worst(values)
-    counted = [m["retrieval_items"] for m in per_output.values() if "retrieval_items" in m]
-    if counted:
-        merged["retrieval_items"] = min(counted)
-        if "retrieval_agreement" not in merged:
-            merged["retrieval_agreement_unavailable"] = (
-                f"FP32 separates no item's neighbours by validation.retrieval_margin={retrieval_margin}; "
-                "lower it or validate more samples")
+    if "retrieval_items" in merged and "retrieval_agreement" not in merged:
+        merged["retrieval_agreement_unavailable"] = (
+            f"FP32 separates no item's neighbours by validation.retrieval_margin={retrieval_margin}; "
+            "lower it or validate more samples")
     if "top1_agreement" not in merged and no_class_axis:
         more = f" (and {len(no_class_axis) - 1} more outputs)" if len(no_class_axis) > 1 else ""
         merged["top1_agreement_unavailable"] = no_class_axis[0] + more
