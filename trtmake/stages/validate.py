@@ -118,11 +118,8 @@ class ValidateStage(Stage):
 
     def key(self, inp: StageInput) -> StageKey:
         v = inp.params["validation"]
-        config = {
-            "points": _points(inp),
-            "num_samples": v["num_samples"], "warmup": v["warmup"], "iters": v["iters"],
-            "class_axis": v["class_axis"], "assertions": asserts.declared(v, _several(inp)),
-        }
+        config = {"points": _points(inp), "num_samples": v["num_samples"], "warmup": v["warmup"], "iters": v["iters"],
+                  "class_axis": v["class_axis"], "assertions": asserts.declared(v, _several(inp))}
         if v.get("retrieval_k") is not None:
             config["retrieval_k"] = v["retrieval_k"]
             if v.get("retrieval_margin"):
@@ -191,12 +188,9 @@ class ValidateStage(Stage):
                 out["sweep"] = [_sweep_point(inp, runner, p, v, step) for p in sweep]
         engine_metrics = {"memory_mb": out["memory"].get("total_mb")}
         verdicts = asserts.evaluate(asserts.declared(v, _several(inp)), metrics_at, engine_metrics)
-        return StageOutput(data={
-            "metrics_at": metrics_at, **out, "assertions": verdicts,
-            "synthetic_inputs": is_synthetic(inp.params["dataset"]["validation"]),
-            "device": inp.backend.device_name(key.toolchain),
-            "host": ctx.host(),
-        })
+        return StageOutput(data={"metrics_at": metrics_at, **out, "assertions": verdicts,
+                                 "synthetic_inputs": is_synthetic(inp.params["dataset"]["validation"]),
+                                 "device": inp.backend.device_name(key.toolchain), "host": ctx.host()})
 
     def warnings(self, inp: StageInput) -> list[str]:
         """When this run made validation inputs that hold one value throughout: the comparison
