@@ -160,21 +160,15 @@ def fill_static_inputs(profile: Profile, inputs: list[InputSpec]) -> Profile:
 def declare_hint(inputs: list[InputSpec], batch: ShapeRange | None) -> str:
     """The override that declares `inputs` (each with a dynamic dim besides the batch), with
     example values: the batch range for axis 0, 1/32/64 for other dynamic dims."""
+    def example(d: int | str | None, axis: int, i: int) -> int:  # i: 0, 1, 2 for min, opt, max
+        if _static(d):
+            return int(d)
+        return batch.at(POINTS[i])[0] if axis == 0 and batch is not None else (1, 32, 64)[i]
+
     entries = []
     for spec in inputs:
-        points = {}
-        for i, point in enumerate(("min", "opt", "max")):
-            dims = []
-            for axis, d in enumerate(spec.dims):
-                if _static(d):
-                    dims.append(int(d))
-                elif axis == 0 and batch is not None:
-                    dims.append(batch.at(point)[0])
-                else:
-                    dims.append((1, 32, 64)[i])
-            points[point] = dims
-        entries.append(f"{{name: {json.dumps(spec.name)}, min: {points['min']}, opt: {points['opt']}, "
-                       f"max: {points['max']}}}")
+        at = [[example(d, axis, i) for axis, d in enumerate(spec.dims)] for i in range(len(POINTS))]
+        entries.append(f"{{name: {json.dumps(spec.name)}, min: {at[0]}, opt: {at[1]}, max: {at[2]}}}")
     return f"'profile.inputs=[{', '.join(entries)}]'"
 
 
