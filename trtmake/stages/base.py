@@ -94,9 +94,7 @@ class StageInput:
 
     @property
     def profile(self) -> Profile:
-        if self.ctx.profile is None:
-            raise Upstream("source")
-        return self.ctx.profile
+        return self.profiles[0]
 
     @property
     def profiles(self) -> tuple[Profile, ...]:
