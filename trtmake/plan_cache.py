@@ -28,6 +28,7 @@ Light on purpose: json, hashlib and os only; no Hydra, OmegaConf, numpy or onnx.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -266,10 +267,8 @@ def store(root: Path, overrides: list[str], snap: dict[str, Any], target: Any, j
         tmp.write_text(json.dumps(data, separators=(",", ":")))
         os.replace(tmp, path)
     except (OSError, TypeError, ValueError):
-        try:
+        with contextlib.suppress(OSError):
             tmp.unlink()
-        except OSError:
-            pass
 
 
 def _check(data: dict[str, Any]) -> str:
