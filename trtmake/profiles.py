@@ -119,11 +119,6 @@ def model_profiles(profile_cfg: dict, inputs: list[InputSpec], model: str) -> tu
     return profiles
 
 
-def point_name(profile: str, point: str, several: bool) -> str:
-    """A validation point's name: `opt` with one profile, `short/opt` with several."""
-    return f"{profile}/{point}" if several else point
-
-
 def _static(d) -> bool:
     return isinstance(d, int) and d > 0
 

@@ -26,7 +26,6 @@ from trtmake.datasets import batches, constant_inputs, is_synthetic, load_sample
 from trtmake.errors import BuildFailed
 from trtmake.keys import StageKey, toolchain_versions
 from trtmake.onnx_info import input_specs
-from trtmake.profiles import point_name
 from trtmake.shape_sweep import SweepPoint, grid
 from trtmake.stages.base import Stage, StageInput, StageOutput
 
@@ -34,10 +33,10 @@ KEY = "dataset.validation"
 
 
 def _point_profiles(inp: StageInput) -> dict[str, int]:
-    """Each validation point's name -> the index of the profile it belongs to, in order."""
-    profiles = inp.profiles
-    several = len(profiles) > 1
-    return {point_name(p.name, point, several): i for i, p in enumerate(profiles)
+    """Each validation point's name (`opt` with one profile, `short/opt` with several) -> the index
+    of the profile it belongs to, in order."""
+    several = len(inp.profiles) > 1
+    return {f"{p.name}/{point}" if several else point: i for i, p in enumerate(inp.profiles)
             for point in inp.params["validation"]["shapes"]}
 
 
