@@ -104,9 +104,8 @@ def freeze(cfg: Any, project_root: Path) -> tuple[str, dict[str, Any]]:
 def _target_name(plain: dict[str, Any], project_root: Path) -> str:
     """The target recipe's name; with no target, a user's own file names it (and its model)."""
     model = plain["model"]
-    if model.get("path") and not model.get("generator"):
-        if model.get("name") in GENERATOR_VERSION:  # a generator recipe pointed at a user's file
-            model["name"] = None
+    if model.get("path") and model.get("name") in GENERATOR_VERSION:  # a generator recipe pointed at a user's file
+        model["name"] = None
     if not model.get("name"):
         model["name"] = Path(model["path"]).stem if model.get("path") else (model.get("generator") or "model")
     name = plain["target"]["name"]
