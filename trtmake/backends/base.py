@@ -135,11 +135,6 @@ class BaseRunner(abc.ABC):
             raise ValueError(f"profile index must be an integer >= 0 or None, got {index!r}")
         self.select_profile_impl(index)
 
-    def input_names(self) -> list[str]:
-        """The engine's input tensor names (valid while active)."""
-        self._check_active("input_names")
-        return self.input_names_impl()
-
     # -- for subclasses -------------------------------------------------------------------------
     @abc.abstractmethod
     def activate_impl(self) -> None: ...
@@ -148,7 +143,8 @@ class BaseRunner(abc.ABC):
     def deactivate_impl(self) -> None: ...
 
     @abc.abstractmethod
-    def input_names_impl(self) -> list[str]: ...
+    def input_names_impl(self) -> list[str]:
+        """The engine's input tensor names (valid while active)."""
 
     @abc.abstractmethod
     def infer_impl(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...
