@@ -78,7 +78,6 @@ def target_entry(r: TargetResult) -> dict[str, Any]:
 
 def source_notes(source: dict[str, Any], mode: str) -> list[str]:
     """Warnings from the source stage's normalization that change what this build does."""
-
     skipped = (source.get("normalized") or {}).get("skipped", [])
     return [note for note in skipped if mode == "int8" and PER_TENSOR in note]
 
@@ -107,7 +106,6 @@ def write_json(report: dict[str, Any], path: Path) -> None:
 
 def write_junit(report: dict[str, Any], path: Path) -> None:
     """One testsuite per target (per multirun job): a case per stage and one per assertion."""
-
     suites = ET.Element("testsuites", name="trtmake")
     for t in report["targets"]:
         cases = []
@@ -140,7 +138,6 @@ def print_summary(report: dict[str, Any], console=None, report_path: Path | None
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
-
 
     console = console or Console()
     targets = [{**t, "label": escape(t["label"])} for t in report["targets"]]

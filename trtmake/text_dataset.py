@@ -80,14 +80,12 @@ def split_sentences(text: str) -> list[str]:
 
 def corpus_file() -> Path:
     """The module the sentences come from (its digest keys the data)."""
-
     return Path(topics.__file__)
 
 
 @lru_cache(maxsize=1)
 def corpus() -> tuple[str, ...]:
     """Every prose sentence of pydoc_data.topics, deduplicated, sorted."""
-
     found: set[str] = set()
     for text in topics.topics.values():
         found.update(split_sentences(text))
@@ -147,7 +145,6 @@ def tokenize(texts: list[str], folder: Path, seq_len: int) -> dict[str, np.ndarr
 
 
 def _pad_token(folder: Path, tok: Any) -> str:
-
     for name in ("tokenizer_config.json", "special_tokens_map.json"):
         path = folder / name
         if path.is_file():
