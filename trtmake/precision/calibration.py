@@ -22,6 +22,7 @@ from pathlib import Path
 from trtmake.heavy import lazy_import
 
 np = lazy_import("numpy")
+onnx = lazy_import("onnx")
 
 from trtmake.errors import BuildFailed, UserError
 from trtmake.precision.stats import (
@@ -146,8 +147,6 @@ def prepare_model(model_path: Path, out_path: Path) -> Path:
 
 def copy_model(model_path: Path, out_path: Path) -> Path:
     """A private copy (with its external data) for tools that write files next to their input."""
-    import onnx
-
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     external = _has_external_data(Path(model_path))
@@ -202,7 +201,5 @@ _ORT_TYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(
 
 
 def _has_external_data(model_path: Path) -> bool:
-    import onnx
-
     model = onnx.load(str(model_path), load_external_data=False)
     return any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer)
