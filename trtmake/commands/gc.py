@@ -23,6 +23,7 @@ import argparse
 import re
 import shutil
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
@@ -148,29 +149,20 @@ class Plan:
     notes: list[str] = field(default_factory=list)
 
 
-class _Refs:
-    """Reference counts of objects by the records still kept."""
+def _references(inv: Inventory) -> Counter:
+    """How many records name each object."""
+    return Counter(d for rec in inv.records.values() for d in rec.outputs)
 
-    def __init__(self, inv: Inventory):
-        self.inv = inv
-        self.count: dict[str, int] = {}
-        for rec in inv.records.values():
-            for d in rec.outputs:
-                self.count[d] = self.count.get(d, 0) + 1
 
-    def drop(self, rec: Record) -> list[str]:
-        """Forget a record; the objects nothing names any more (and that exist)."""
-        freed = []
-        for d in rec.outputs:
-            self.count[d] -= 1
-            if self.count[d] == 0 and d in self.inv.objects:
-                freed.append(d)
-        return freed
+def _drop(refs: Counter, rec: Record, inv: Inventory) -> list[str]:
+    """Forget a record; the objects nothing names any more (and that exist)."""
+    refs.subtract(rec.outputs.keys())
+    return [d for d in rec.outputs if refs[d] == 0 and d in inv.objects]
 
 
 def plan_gc(inv: Inventory, budget: int, include_live: bool, now: float | None = None) -> Plan:
     now = time.time() if now is None else now
-    plan, refs = Plan(), _Refs(inv)
+    plan, refs = Plan(), _references(inv)
     size = inv.size
     for kind, entries in inv.aged.items():
         for entry in entries:  # old enough, or with --all every plan and run folder (not tmp: in use)
@@ -182,7 +174,7 @@ def plan_gc(inv: Inventory, budget: int, include_live: bool, now: float | None =
             plan.records.append(rec.key)
             size -= rec.size
     for digest, entry in inv.objects.items():
-        if digest not in refs.count and now - entry.mtime > ORPHAN_GRACE_S:
+        if digest not in refs and now - entry.mtime > ORPHAN_GRACE_S:
             plan.objects.append(digest)
             size -= entry.size
     live = inv.live_keys()
@@ -193,7 +185,7 @@ def plan_gc(inv: Inventory, budget: int, include_live: bool, now: float | None =
             break
         plan.records.append(rec.key)
         size -= rec.size
-        for digest in refs.drop(rec):
+        for digest in _drop(refs, rec, inv):
             plan.objects.append(digest)
             size -= inv.objects[digest].size
     if size > budget and not include_live:
@@ -207,14 +199,14 @@ def plan_gc(inv: Inventory, budget: int, include_live: bool, now: float | None =
 
 def plan_clean(inv: Inventory, names: list[str]) -> Plan:
     ids = {_target_id(n) for n in names}
-    plan, refs = Plan(), _Refs(inv)
+    plan, refs = Plan(), _references(inv)
     others = inv.live_keys(skip=ids)
     mine = {k for pid in ids if pid in inv.pointers for k in inv.pointers[pid][1]}
     mine |= {r.key for r in inv.records.values() if r.target in names}
     for key in sorted(mine - others):
         if key in inv.records:
             plan.records.append(key)
-            plan.objects += refs.drop(inv.records[key])
+            plan.objects += _drop(refs, inv.records[key], inv)
     plan.pointers = sorted(pid for pid in ids if pid in inv.pointers)
     shared = len(mine & others)
     if shared:
