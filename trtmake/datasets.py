@@ -85,26 +85,20 @@ def load_samples(src: dict[str, Any], key: str, root: Path, inputs: list[InputSp
         return _synthetic(src, inputs, shapes, count)
     if kind == "skimage":
         samples = _skimage(src, inputs, count, key, root)
-        for sample in samples:
-            _check_sample(sample, inputs, shapes, f"{key} (skimage photos)")
-        return samples
-    if kind == "text":
+        where = [f"{key} (skimage photos)"] * len(samples)
+    elif kind == "text":
         samples = text_dataset.text_samples(src, key, inputs, shapes, count, count_key)
-        for sample in samples:
-            _check_sample(sample, inputs, shapes, f"{key} (text)")
-        return samples
-    files = source_files(src, key, root)
-    if len(files) < count:
-        raise UserError(
-            f"{key}: {len(files)} samples in {src['path']} but {count} are asked for; "
-            f"add samples or lower {count_key}"
-        )
-    if kind == "npy":
-        samples = [_read_npy(f, inputs, key) for f in files[:count]]
+        where = [f"{key} (text)"] * len(samples)
     else:
-        samples = _read_images(files[:count], src, inputs, key)
-    for f, sample in zip(files, samples):
-        _check_sample(sample, inputs, shapes, f"{key}: {f.name}")
+        files = source_files(src, key, root)
+        if len(files) < count:
+            raise UserError(f"{key}: {len(files)} samples in {src['path']} but {count} are asked for; "
+                            f"add samples or lower {count_key}")
+        files = files[:count]
+        samples = [_read_npy(f, inputs, key) for f in files] if kind == "npy" else _read_images(files, src, inputs, key)
+        where = [f"{key}: {f.name}" for f in files]
+    for place, sample in zip(where, samples):
+        _check_sample(sample, inputs, shapes, place)
     return samples
 
 

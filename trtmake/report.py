@@ -102,7 +102,6 @@ def report_from_entries(entries: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def write_json(report: dict[str, Any], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(path, json.dumps(report, indent=2, default=str) + "\n")
 
 
@@ -131,7 +130,6 @@ def write_junit(report: dict[str, Any], path: Path) -> None:
         suite.extend(cases)
     for count in ("tests", "failures", "skipped"):
         suites.set(count, str(sum(int(s.get(count)) for s in suites)))
-    path.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(path, ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n")
 
 
