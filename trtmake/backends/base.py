@@ -26,6 +26,7 @@ from trtmake.host import cpu_name
 from trtmake.profiles import Profile
 
 ProgressStep = Callable[[], None]
+MB = float(1 << 20)  # the runners' memory figures (*_mb) are in MiB
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from trtmake.backends.base import Backend, BaseRunner, BuildResult, BuildSpec, ProgressStep
+from trtmake.backends.base import MB, Backend, BaseRunner, BuildResult, BuildSpec, ProgressStep
 from trtmake.errors import BuildFailed, UserError, first_line
 from trtmake.host import cpuinfo_field
 from trtmake.keys import toolchain_versions
@@ -171,9 +171,6 @@ def _inline_external_data(model, engine: Path, source_dir: Path) -> None:
         return
     onnx.external_data_helper.load_external_data_for_model(model, str(source_dir))
     onnx.save(model, str(engine))
-
-
-MB = float(1 << 20)
 
 
 def resident_bytes() -> int | None:

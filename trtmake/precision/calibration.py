@@ -26,15 +26,7 @@ onnx = lazy_import("onnx")
 
 from trtmake.errors import BuildFailed, UserError
 from trtmake.precision.stats import (
-    METHODS,
-    CalibrationStats,
-    TensorStats,
-    check_method,
-    check_params,
-    derive_ranges,
-    load_stats,
-    quiet,
-    save_stats,
+    METHODS, CalibrationStats, TensorStats, check_method, check_params, derive_ranges, load_stats, quiet, save_stats,
 )
 
 __all__ = [  # the statistics types and their file format live in stats.py; one import place

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from trtmake.backends.base import BaseRunner, ProgressStep
+from trtmake.backends.base import MB, BaseRunner, ProgressStep
 from trtmake.backends.tensorrt import cuda
 from trtmake.backends.tensorrt.options import TrtOptions
 from trtmake.backends.tensorrt.toolchain import capture_log, errors_in, import_polygraphy_trt, import_tensorrt
@@ -29,8 +29,6 @@ from trtmake.errors import BuildFailed, UserError, first_line
 from trtmake.heavy import lazy_import
 
 np = lazy_import("numpy")
-
-MB = float(1 << 20)
 
 
 class TensorRTRunner(BaseRunner):
