@@ -54,16 +54,6 @@ class OrtOptions:
     int8_weights: str = "auto"
 
 
-def parse_options(raw: dict[str, Any] | None) -> OrtOptions:
-    """An unset key (absent or None) takes its default. The schema types each key (the level is an
-    enum) and trtmake/config/checks.py bounds the thread count; int8_weights is checked here."""
-    given = {k: getattr(v, "value", v) for k, v in (raw or {}).items() if v is not None}  # str Enums
-    opts = OrtOptions(**{k: given[k] for k in OrtOptions.__dataclass_fields__ if k in given})
-    if opts.int8_weights not in ("auto", "int8", "uint8"):
-        raise UserError(f"backend.onnxruntime.int8_weights: {opts.int8_weights!r} is not one of auto, int8, uint8")
-    return opts
-
-
 @lru_cache(maxsize=1)
 def cpu_isa() -> str:
     flags = cpuinfo_field("flags", "Features")
@@ -87,7 +77,13 @@ class OnnxruntimeBackend(Backend):
     quantization_dialect = "onnxruntime"
 
     def parse_options(self, raw: dict[str, Any] | None) -> OrtOptions:
-        return parse_options(raw)
+        """An unset key (absent or None) takes its default. The schema types each key (the level is
+        an enum) and trtmake/config/checks.py bounds the thread count; int8_weights is checked here."""
+        given = {k: getattr(v, "value", v) for k, v in (raw or {}).items() if v is not None}  # str Enums
+        opts = OrtOptions(**{k: given[k] for k in OrtOptions.__dataclass_fields__ if k in given})
+        if opts.int8_weights not in ("auto", "int8", "uint8"):
+            raise UserError(f"backend.onnxruntime.int8_weights: {opts.int8_weights!r} is not one of auto, int8, uint8")
+        return opts
 
     def fingerprint(self, options: OrtOptions) -> dict[str, str]:
         level = options.graph_optimization_level
