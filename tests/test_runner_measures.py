@@ -46,9 +46,9 @@ def test_ort_throughput_counts_samples_over_every_stream(ort_engine, monkeypatch
         one = runner.throughput(FEEDS, 1, iters=20)
         real_open = runner._open
 
-        def spy_open(ort, options):
+        def spy_open(options):
             calls.append(options.intra_op_num_threads)
-            return real_open(ort, options)
+            return real_open(options)
 
         monkeypatch.setattr(runner, "_open", spy_open)
         monkeypatch.setattr("os.cpu_count", lambda: 8)

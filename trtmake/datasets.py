@@ -9,16 +9,14 @@ from __future__ import annotations
 
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    import numpy as np
+from typing import Any
 
 from trtmake.errors import UserError
 from trtmake.hashing import StatCache, digest_json
 from trtmake.heavy import lazy_import
 from trtmake.profiles import InputSpec, Shape, summarize
 
+np = lazy_import("numpy")
 image_dataset = lazy_import("trtmake.image_dataset")
 text_dataset = lazy_import("trtmake.text_dataset")
 
@@ -31,10 +29,8 @@ def source_files(src: dict[str, Any], key: str, root: Path) -> list[Path]:
     if src["kind"] == "synthetic" or (src["kind"] == "skimage" and not src.get("path")):
         return []
     if src["kind"] == "skimage":  # a crop list (JSON) of scikit-image's photos
-
         return [image_dataset.crop_list_path(root, src["path"], f"{key}.path")]
     if src["kind"] == "text":  # sentences of pydoc_data.topics, tokenized by the model's tokenizer
-
         return text_dataset.source_files(src, key)
     if not src.get("path"):
         raise UserError(f"{key}.path: a '{src['kind']}' data source needs a folder path")
@@ -58,8 +54,6 @@ def source_digest(src: dict[str, Any], key: str, root: Path, stat: StatCache) ->
         except metadata.PackageNotFoundError:
             raise UserError(f"{key}.kind=skimage needs scikit-image: pip install scikit-image") from None
     if src["kind"] == "text":  # the split is the key's: the same source under another key reads other sentences
-
-
         config["split"] = text_dataset.split_of_key(key)
         try:
             config["tokenizers"] = metadata.version("tokenizers")
@@ -91,34 +85,25 @@ def load_samples(src: dict[str, Any], key: str, root: Path, inputs: list[InputSp
         return _synthetic(src, inputs, shapes, count)
     if kind == "skimage":
         samples = _skimage(src, inputs, count, key, root)
-        for sample in samples:
-            _check_sample(sample, inputs, shapes, f"{key} (skimage photos)")
-        return samples
-    if kind == "text":
-
+        where = [f"{key} (skimage photos)"] * len(samples)
+    elif kind == "text":
         samples = text_dataset.text_samples(src, key, inputs, shapes, count, count_key)
-        for sample in samples:
-            _check_sample(sample, inputs, shapes, f"{key} (text)")
-        return samples
-    files = source_files(src, key, root)
-    if len(files) < count:
-        raise UserError(
-            f"{key}: {len(files)} samples in {src['path']} but {count} are asked for; "
-            f"add samples or lower {count_key}"
-        )
-    if kind == "npy":
-        samples = [_read_npy(f, inputs, key) for f in files[:count]]
+        where = [f"{key} (text)"] * len(samples)
     else:
-        samples = _read_images(files[:count], src, inputs, key)
-    for f, sample in zip(files, samples):
-        _check_sample(sample, inputs, shapes, f"{key}: {f.name}")
+        files = source_files(src, key, root)
+        if len(files) < count:
+            raise UserError(f"{key}: {len(files)} samples in {src['path']} but {count} are asked for; "
+                            f"add samples or lower {count_key}")
+        files = files[:count]
+        samples = [_read_npy(f, inputs, key) for f in files] if kind == "npy" else _read_images(files, src, inputs, key)
+        where = [f"{key}: {f.name}" for f in files]
+    for place, sample in zip(where, samples):
+        _check_sample(sample, inputs, shapes, place)
     return samples
 
 
 def batches(samples: list[dict[str, np.ndarray]], batch_size: int) -> list[dict[str, np.ndarray]]:
     """Stack rows into full batches; a last partial batch is dropped unless it is the only one."""
-    import numpy as np
-
     out = []
     for start in range(0, len(samples), batch_size):
         chunk = samples[start:start + batch_size]
@@ -131,8 +116,6 @@ def batches(samples: list[dict[str, np.ndarray]], batch_size: int) -> list[dict[
 
 
 def _synthetic(src: dict[str, Any], inputs: list[InputSpec], shapes: dict[str, Shape], count: int):
-    import numpy as np
-
     rng = np.random.default_rng(src["seed"])
     samples = []
     for _ in range(count):
@@ -172,8 +155,6 @@ def int_range(src: dict[str, Any], spec: InputSpec, key: str = "dataset") -> tup
 
 def synthetic_batch(inputs: list[InputSpec], shapes: dict[str, Shape], seed: int = 0) -> dict[str, np.ndarray]:
     """One seeded batch at `shapes` (batch dim included): what the source stage runs once."""
-    import numpy as np
-
     src = {"seed": seed, "distribution": "normal", "low": 0.0, "high": 1.0, "int_range": None}
     batch = max(int(shapes[inputs[0].name][0]), 1) if inputs else 1
     rows = _synthetic(src, inputs, shapes, batch)
@@ -182,8 +163,6 @@ def synthetic_batch(inputs: list[InputSpec], shapes: dict[str, Shape], seed: int
 
 def constant_inputs(samples: list[dict[str, np.ndarray]]) -> list[str]:
     """Inputs whose every value, over every sample, is the same (validation says nothing there)."""
-    import numpy as np
-
     if not samples:
         return []
     out = []
@@ -197,7 +176,6 @@ def constant_inputs(samples: list[dict[str, np.ndarray]]) -> list[str]:
 def _skimage(src: dict[str, Any], inputs: list[InputSpec], count: int, key: str, root: Path):
     """Crops of scikit-image's real photographs, then the declared preprocessing: the crops a
     crop list (`path`, JSON) names, in order, or else seeded random crops."""
-
     if len(inputs) != 1:
         raise UserError(f"{key}: photos feed one input, the model has {[i.name for i in inputs]}")
     size = int(src["preprocess"].get("resize") or 256)
@@ -214,8 +192,6 @@ def _skimage(src: dict[str, Any], inputs: list[InputSpec], count: int, key: str,
 
 
 def _read_npy(path: Path, inputs: list[InputSpec], key: str) -> dict[str, np.ndarray]:
-    import numpy as np
-
     try:
         loaded = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as exc:
@@ -238,8 +214,6 @@ def _read_images(files: list[Path], src: dict[str, Any], inputs: list[InputSpec]
 
 
 def _check_sample(sample: dict[str, np.ndarray], inputs: list[InputSpec], shapes: dict[str, Shape], where: str):
-    import numpy as np
-
     names = {i.name for i in inputs}
     if set(sample) != names:
         raise UserError(f"{where}: arrays [{summarize(sorted(sample))}] do not match the model's inputs "

@@ -40,7 +40,6 @@ def slot_paths(lock_dir: Path, device: int, slots: int) -> list[Path]:
 def gpu_slot(lock_dir: Path, device: int, slots: int, timeout_s: float, what: str = "build",
              poll_s: float = 0.05) -> Iterator[int]:
     """Hold one of `slots` build slots of `device` for the duration of the block; yields its index."""
-
     if isinstance(slots, bool) or not isinstance(slots, int) or slots < 1:
         raise UserError(f"backend.tensorrt.max_builds_per_gpu: {slots!r} is out of range; allowed >= 1")
     from filelock import FileLock, Timeout

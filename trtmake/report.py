@@ -22,6 +22,8 @@ from trtmake.normalize import PER_TENSOR
 from trtmake.summary import STATUS_STYLE
 
 ET = lazy_import("xml.etree.ElementTree")  # JUnit XML, only when asked for
+markup = lazy_import("rich.markup")
+rich_table = lazy_import("rich.table")
 
 
 def target_entry(r: TargetResult) -> dict[str, Any]:
@@ -78,7 +80,6 @@ def target_entry(r: TargetResult) -> dict[str, Any]:
 
 def source_notes(source: dict[str, Any], mode: str) -> list[str]:
     """Warnings from the source stage's normalization that change what this build does."""
-
     skipped = (source.get("normalized") or {}).get("skipped", [])
     return [note for note in skipped if mode == "int8" and PER_TENSOR in note]
 
@@ -101,13 +102,11 @@ def report_from_entries(entries: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def write_json(report: dict[str, Any], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(path, json.dumps(report, indent=2, default=str) + "\n")
 
 
 def write_junit(report: dict[str, Any], path: Path) -> None:
     """One testsuite per target (per multirun job): a case per stage and one per assertion."""
-
     suites = ET.Element("testsuites", name="trtmake")
     for t in report["targets"]:
         cases = []
@@ -131,21 +130,14 @@ def write_junit(report: dict[str, Any], path: Path) -> None:
         suite.extend(cases)
     for count in ("tests", "failures", "skipped"):
         suites.set(count, str(sum(int(s.get(count)) for s in suites)))
-    path.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(path, ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n")
 
 
-def print_summary(report: dict[str, Any], console=None, report_path: Path | None = None,
+def print_summary(report: dict[str, Any], console, report_path: Path | None = None,
                   junit_path: Path | None = None) -> None:
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
-
-
-    console = console or Console()
-    targets = [{**t, "label": escape(t["label"])} for t in report["targets"]]
+    targets = [{**t, "label": markup.escape(t["label"])} for t in report["targets"]]
     if len(targets) == 1:
-        stages = Table(title=f"{targets[0]['label']} — stages")
+        stages = rich_table.Table(title=f"{targets[0]['label']} — stages")
         for col in ("stage", "status", "seconds", "key"):
             stages.add_column(col, justify="right" if col == "seconds" else "left")
         for s in targets[0]["stages"]:
@@ -160,11 +152,11 @@ def print_summary(report: dict[str, Any], console=None, report_path: Path | None
             if not a["passed"]:
                 console.print(f"[bold red]FAILED[/] {t['label']}: {a['metric']} {a['op']} {a['value']} "
                               f"(actual {summary.fixed(a['actual'], 6)}, at {a.get('shape', 'opt')})"
-                              + (f": {escape(a['reason'])}" if a.get("reason") else ""))
+                              + (f": {markup.escape(a['reason'])}" if a.get("reason") else ""))
         for w in t["warnings"]:
-            console.print(f"[yellow]warning[/] {t['label']}: {escape(w)}")
+            console.print(f"[yellow]warning[/] {t['label']}: {markup.escape(w)}")
         if t["error"]:
-            console.print(f"[bold red]error[/] {t['label']}: {escape(t['error'])}")
+            console.print(f"[bold red]error[/] {t['label']}: {markup.escape(t['error'])}")
     if report_path is not None:
         console.print(f"report: {report_path}", style="dim", soft_wrap=True)
     if junit_path is not None:
@@ -179,20 +171,15 @@ def _precision_summary(precision: dict[str, Any]) -> str:
     return mode
 
 
-def print_status(rows: list[dict[str, Any]], console=None, seconds: float | None = None,
+def print_status(rows: list[dict[str, Any]], console, seconds: float | None = None,
                  as_json: bool = False) -> None:
     """`trtmake status`: one row per target, the first changed key component when stale."""
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
-
-    console = console or Console()
     if as_json:
         console.print_json(json.dumps({"targets": rows, "seconds": round(seconds or 0.0, 3)}))
         return
     style = {"up to date": "cyan", "stale": "yellow", "error": "bold red"}
     verdict = {True: "[green]passing[/]", False: "[bold red]failing[/]", None: "[dim]—[/]"}
-    table = Table(title="trtmake status")
+    table = rich_table.Table(title="trtmake status")
     for col in ("target", "state", "assertions", "stage", "first change / failed assertion"):
         table.add_column(col, overflow="fold")
     said: dict[str, str] = {}  # an error shared by many rows (TensorRT missing) is said once
@@ -202,8 +189,8 @@ def print_status(rows: list[dict[str, Any]], console=None, seconds: float | None
             why = f"the same as for {said[why]}"
         elif r["state"] == "error":
             said[why] = r["target"]
-        table.add_row(escape(r["target"]), f"[{style.get(r['state'], '')}]{r['state']}[/]",
-                      verdict[r.get("passing")], r["stage"] or "", escape(why))
+        table.add_row(markup.escape(r["target"]), f"[{style.get(r['state'], '')}]{r['state']}[/]",
+                      verdict[r.get("passing")], r["stage"] or "", markup.escape(why))
     console.print(table)
     counts = {s: sum(r["state"] == s for r in rows) for s in ("up to date", "stale", "error")}
     counts["failing"] = sum(r.get("passing") is False for r in rows)
@@ -217,18 +204,12 @@ def human_bytes(n: float) -> str:
         if abs(n) < 1000 or unit == "TB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1000
-    return f"{n:.1f} TB"
 
 
-def print_cache_removal(summary: dict[str, Any], console=None) -> None:
+def print_cache_removal(summary: dict[str, Any], console) -> None:
     """`trtmake gc` and `trtmake clean`: what was (or would be) removed, and the bytes."""
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
-
-    console = console or Console()
     verb = "would remove" if summary.get("dry_run") else "removed"
-    table = Table(title=f"trtmake {escape(summary['command'])}")
+    table = rich_table.Table(title=f"trtmake {markup.escape(summary['command'])}")
     for col in ("", "count", "bytes"):
         table.add_column(col, justify="left" if not col else "right")
     kinds = {"records": "records", "objects": "objects", "pointers": "pointers", "tmp": "tmp",
@@ -247,23 +228,19 @@ def print_cache_removal(summary: dict[str, Any], console=None) -> None:
         table.add_row("kept for last runs (targets/*.json)", str(summary["protected"][0]),
                       human_bytes(summary["protected"][1]))
     console.print(table)
-    console.print(f"cache: {escape(str(summary['cache']))}", style="dim", soft_wrap=True)
+    console.print(f"cache: {markup.escape(str(summary['cache']))}", style="dim", soft_wrap=True)
     for note in summary.get("notes", []):
-        console.print(f"[yellow]note[/] {escape(note)}")
+        console.print(f"[yellow]note[/] {markup.escape(note)}")
 
 
-def print_remote(verb: str, result: dict[str, Any], console=None, as_json: bool = False) -> None:
+def print_remote(verb: str, result: dict[str, Any], console, as_json: bool = False) -> None:
     """`trtmake cache push|pull|stats`: what moved (or what the remote holds), then any warnings."""
-    from rich.console import Console
-    from rich.markup import escape
-
-    console = console or Console()
     if as_json:
         console.print_json(json.dumps(result))
         return
     if verb == "stats":
         r, here = result["remote"], result["local"]
-        console.print(f"remote {escape(result['url'])} ({result['mode']}): {r['records']} records, "
+        console.print(f"remote {markup.escape(result['url'])} ({result['mode']}): {r['records']} records, "
                       f"{r['objects']} objects, {human_bytes(r['object_bytes'])}")
         console.print(f"local: {here['records']} records, {here['objects']} objects, "
                       f"{human_bytes(here['object_bytes'])}; only here: {result['only_local']}, "
@@ -274,22 +251,18 @@ def print_remote(verb: str, result: dict[str, Any], console=None, as_json: bool 
         console.print(f"{moved}: {len(result[moved])} records ({size}), already there: {len(result['present'])}, "
                       f"missing: {len(result['missing'])}")
     for w in result.get("warnings", []):
-        console.print(f"[yellow]warning[/] {escape(w)}")
+        console.print(f"[yellow]warning[/] {markup.escape(w)}")
 
 
-def print_timing_merge(result: dict[str, Any], console=None) -> None:
+def print_timing_merge(result: dict[str, Any], console) -> None:
     """`trtmake merge-timing-cache`: which produced caches went into the pinned file."""
-    from rich.console import Console
-    from rich.markup import escape
-
-    console = console or Console()
     if not result.get("merged") and not result.get("rejected") and result.get("nothing"):
-        console.print(f"nothing to merge: {escape(result['nothing'])}")
+        console.print(f"nothing to merge: {markup.escape(result['nothing'])}")
         return
     for path in result.get("merged", []):
-        console.print(f"[green]merged[/]   {escape(str(path))}")
+        console.print(f"[green]merged[/]   {markup.escape(str(path))}")
     for path in result.get("rejected", []):
-        console.print(f"[yellow]rejected[/] {escape(str(path))} (another device or TensorRT release)")
+        console.print(f"[yellow]rejected[/] {markup.escape(str(path))} (another device or TensorRT release)")
     state = "updated" if result.get("changed") else "unchanged"
-    console.print(f"{escape(str(result['pinned']))}: {state}, {human_bytes(result.get('bytes', 0))}"
+    console.print(f"{markup.escape(str(result['pinned']))}: {state}, {human_bytes(result.get('bytes', 0))}"
                   + (f", sha256 {result['sha256_after'][:12]}" if result.get("sha256_after") else ""))

@@ -62,7 +62,6 @@ SUMMARY_COLUMNS = (
 def write_html(report: dict[str, Any], path: Path) -> None:
     """Write the page for `report` to `path` (temp file + rename)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(path, render(report))
 
 

@@ -78,16 +78,9 @@ def split_sentences(text: str) -> list[str]:
     return out
 
 
-def corpus_file() -> Path:
-    """The module the sentences come from (its digest keys the data)."""
-
-    return Path(topics.__file__)
-
-
 @lru_cache(maxsize=1)
 def corpus() -> tuple[str, ...]:
     """Every prose sentence of pydoc_data.topics, deduplicated, sorted."""
-
     found: set[str] = set()
     for text in topics.topics.values():
         found.update(split_sentences(text))
@@ -125,10 +118,11 @@ def tokenizer_folder(src: dict[str, Any], key: str) -> Path:
 
 
 def source_files(src: dict[str, Any], key: str) -> list[Path]:
-    """What a text source's samples depend on: the corpus module and the tokenizer's files."""
+    """What a text source's samples depend on (their digests key the data): the corpus module and
+    the tokenizer's files."""
     folder = tokenizer_folder(src, key)
     names = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
-    return [corpus_file(), *(folder / n for n in names if (folder / n).is_file())]
+    return [Path(topics.__file__), *(folder / n for n in names if (folder / n).is_file())]
 
 
 def tokenize(texts: list[str], folder: Path, seq_len: int) -> dict[str, np.ndarray]:
@@ -147,7 +141,6 @@ def tokenize(texts: list[str], folder: Path, seq_len: int) -> dict[str, np.ndarr
 
 
 def _pad_token(folder: Path, tok: Any) -> str:
-
     for name in ("tokenizer_config.json", "special_tokens_map.json"):
         path = folder / name
         if path.is_file():

@@ -26,6 +26,7 @@ from trtmake.host import cpu_name
 from trtmake.profiles import Profile
 
 ProgressStep = Callable[[], None]
+MB = float(1 << 20)  # the runners' memory figures (*_mb) are in MiB
 
 
 @dataclass(frozen=True)
@@ -135,11 +136,6 @@ class BaseRunner(abc.ABC):
             raise ValueError(f"profile index must be an integer >= 0 or None, got {index!r}")
         self.select_profile_impl(index)
 
-    def input_names(self) -> list[str]:
-        """The engine's input tensor names (valid while active)."""
-        self._check_active("input_names")
-        return self.input_names_impl()
-
     # -- for subclasses -------------------------------------------------------------------------
     @abc.abstractmethod
     def activate_impl(self) -> None: ...
@@ -148,7 +144,8 @@ class BaseRunner(abc.ABC):
     def deactivate_impl(self) -> None: ...
 
     @abc.abstractmethod
-    def input_names_impl(self) -> list[str]: ...
+    def input_names_impl(self) -> list[str]:
+        """The engine's input tensor names (valid while active)."""
 
     @abc.abstractmethod
     def infer_impl(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...

@@ -15,16 +15,18 @@ import time
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    import numpy as np
-
-from trtmake.backends.base import Backend, BaseRunner, BuildResult, BuildSpec, ProgressStep
+from trtmake.backends.base import MB, Backend, BaseRunner, BuildResult, BuildSpec, ProgressStep
 from trtmake.errors import BuildFailed, UserError, first_line
 from trtmake.host import cpuinfo_field
 from trtmake.keys import toolchain_versions
+from trtmake.heavy import lazy_import
 from trtmake.onnx_info import external_files, load_graph
+
+np = lazy_import("numpy")
+onnx = lazy_import("onnx")
+ort = lazy_import("onnxruntime")
 
 # ISA features that change which kernels/layouts ORT picks at ORT_ENABLE_ALL.
 KERNEL_ISA = ("sse4_1", "sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl",
@@ -52,16 +54,6 @@ class OrtOptions:
     int8_weights: str = "auto"
 
 
-def parse_options(raw: dict[str, Any] | None) -> OrtOptions:
-    """An unset key (absent or None) takes its default. The schema types each key (the level is an
-    enum) and trtmake/config/checks.py bounds the thread count; int8_weights is checked here."""
-    given = {k: getattr(v, "value", v) for k, v in (raw or {}).items() if v is not None}  # str Enums
-    opts = OrtOptions(**{k: given[k] for k in OrtOptions.__dataclass_fields__ if k in given})
-    if opts.int8_weights not in ("auto", "int8", "uint8"):
-        raise UserError(f"backend.onnxruntime.int8_weights: {opts.int8_weights!r} is not one of auto, int8, uint8")
-    return opts
-
-
 @lru_cache(maxsize=1)
 def cpu_isa() -> str:
     flags = cpuinfo_field("flags", "Features")
@@ -71,7 +63,7 @@ def cpu_isa() -> str:
     return ",".join(f for f in KERNEL_ISA if f in present) or "none"
 
 
-def session_options(ort, options: OrtOptions, level: str):
+def session_options(options: OrtOptions, level: str):
     so = ort.SessionOptions()
     so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, LEVELS[level])
     if options.intra_op_num_threads:
@@ -85,7 +77,13 @@ class OnnxruntimeBackend(Backend):
     quantization_dialect = "onnxruntime"
 
     def parse_options(self, raw: dict[str, Any] | None) -> OrtOptions:
-        return parse_options(raw)
+        """An unset key (absent or None) takes its default. The schema types each key (the level is
+        an enum) and trtmake/config/checks.py bounds the thread count; int8_weights is checked here."""
+        given = {k: getattr(v, "value", v) for k, v in (raw or {}).items() if v is not None}  # str Enums
+        opts = OrtOptions(**{k: given[k] for k in OrtOptions.__dataclass_fields__ if k in given})
+        if opts.int8_weights not in ("auto", "int8", "uint8"):
+            raise UserError(f"backend.onnxruntime.int8_weights: {opts.int8_weights!r} is not one of auto, int8, uint8")
+        return opts
 
     def fingerprint(self, options: OrtOptions) -> dict[str, str]:
         level = options.graph_optimization_level
@@ -119,8 +117,6 @@ class OnnxruntimeBackend(Backend):
         return options.graph_optimization_level
 
     def build(self, spec: BuildSpec, workdir: Path) -> BuildResult:
-        import onnxruntime as ort
-
         source = load_graph(spec.onnx_path, key="engine")
         weights = weight_bytes(source)
         if weights > ENGINE_LIMIT:
@@ -128,10 +124,10 @@ class OnnxruntimeBackend(Backend):
                             "engine is one ONNX file, which protobuf caps at 2 GiB: build it with backend=tensorrt")
         level = spec.options.graph_optimization_level
         engine = workdir / "engine.onnx"
-        so = session_options(ort, spec.options, level)
+        so = session_options(spec.options, level)
         so.optimized_model_filepath = str(engine)
         provider = spec.options.execution_provider
-        _check_provider(ort, provider)
+        _check_provider(provider)
         started = time.perf_counter()
         try:
             ort.InferenceSession(str(spec.onnx_path), so, providers=[provider])
@@ -157,30 +153,20 @@ class OnnxruntimeBackend(Backend):
 
 def weight_bytes(model) -> int:
     """Bytes of the model's initializers, inline or external, from their declared shapes and types."""
-    import numpy as np
-    from onnx import helper
-
     total = 0
     for tensor in model.graph.initializer:
         count = int(np.prod(tensor.dims, dtype=np.int64)) if tensor.dims else 1
-        total += count * np.dtype(helper.tensor_dtype_to_np_dtype(tensor.data_type)).itemsize
+        total += count * np.dtype(onnx.helper.tensor_dtype_to_np_dtype(tensor.data_type)).itemsize
     return total
 
 
 def _inline_external_data(model, engine: Path, source_dir: Path) -> None:
     """ORT writes the optimized graph pointing at the source's external-data files; an engine
     in the cache must be self-contained, so those tensors are copied into it."""
-    from onnx import external_data_helper as edh
-
     if not external_files(model, engine):
         return
-    import onnx
-
-    edh.load_external_data_for_model(model, str(source_dir))
+    onnx.external_data_helper.load_external_data_for_model(model, str(source_dir))
     onnx.save(model, str(engine))
-
-
-MB = float(1 << 20)
 
 
 def resident_bytes() -> int | None:
@@ -210,19 +196,17 @@ class OrtRunner(BaseRunner):
         self.session = None
 
     def activate_impl(self) -> None:
-        import onnxruntime as ort
-
         self._rss_first_run: int | None = None
-        self.session = self._open(ort, self.options)
+        self.session = self._open(self.options)
         self._rss_loaded = resident_bytes()
         self.output_names = [o.name for o in self.session.get_outputs()]
         self._inputs = [i.name for i in self.session.get_inputs()]
 
-    def _open(self, ort, options: OrtOptions):
+    def _open(self, options: OrtOptions):
         provider = options.execution_provider
-        _check_provider(ort, provider)
+        _check_provider(provider)
         try:
-            return ort.InferenceSession(str(self.path), session_options(ort, options, self.level), providers=[provider])
+            return ort.InferenceSession(str(self.path), session_options(options, self.level), providers=[provider])
         except Exception as exc:
             raise BuildFailed(f"onnxruntime could not load {self.path.name}: {first_line(exc)}") from None
 
@@ -242,8 +226,6 @@ class OrtRunner(BaseRunner):
         return dict(zip(self.output_names, outs))
 
     def memory_impl(self, feeds: dict[str, np.ndarray] | None) -> dict[str, float | None]:
-        import onnx
-
         if self._rss_first_run is None and feeds is not None:
             self.infer_impl(feeds)
         weights = weight_bytes(onnx.load(str(self.path), load_external_data=False))
@@ -255,12 +237,10 @@ class OrtRunner(BaseRunner):
 
     def throughput_impl(self, feeds: dict[str, np.ndarray], streams: int, iters: int | None,
                         seconds: float | None) -> tuple[int, float]:
-        import onnxruntime as ort
-
         session = self.session
         if streams > 1:  # the cores shared out: N runs at once, each on its share
             cores = self.options.intra_op_num_threads or os.cpu_count() or 1
-            session = self._open(ort, replace(self.options, intra_op_num_threads=max(1, cores // streams)))
+            session = self._open(replace(self.options, intra_op_num_threads=max(1, cores // streams)))
         shares = [iters // streams + (i < iters % streams) for i in range(streams)] if iters else [None] * streams
         ready = threading.Barrier(streams + 1)
 
@@ -308,7 +288,7 @@ class OrtRunner(BaseRunner):
         return times
 
 
-def _check_provider(ort, provider: str) -> None:
+def _check_provider(provider: str) -> None:
     available = ort.get_available_providers()
     if provider not in available:
         raise UserError(f"backend.onnxruntime.execution_provider: '{provider}' is not available here; "

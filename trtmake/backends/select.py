@@ -17,7 +17,7 @@ def select_backend(name: str, options: dict[str, Any] | None = None) -> tuple[Ba
     """`options` is the `backend` config group; TensorRT is probed on its `tensorrt.device`."""
     device = int(((options or {}).get("tensorrt") or {}).get("device", 0) or 0)
     if name == "onnxruntime":
-        return _onnxruntime(), "backend=onnxruntime (asked for)"
+        return OnnxruntimeBackend(), "backend=onnxruntime (asked for)"
     ok, why = _probe_tensorrt(device)
     if name == "tensorrt":
         if not ok:
@@ -26,24 +26,16 @@ def select_backend(name: str, options: dict[str, Any] | None = None) -> tuple[Ba
                 "(CUDA 12) or 'trtmake[tensorrt-cu13]' (CUDA 13) on a machine with an NVIDIA GPU, "
                 "or use backend=onnxruntime"
             )
-        return _tensorrt(), f"backend=tensorrt (asked for): {why}"
+        return tensorrt.TensorRTBackend(), f"backend=tensorrt (asked for): {why}"
     if ok:
-        return _tensorrt(), f"auto: {why}"
-    return _onnxruntime(), f"auto: onnxruntime CPU, since {why}"
+        return tensorrt.TensorRTBackend(), f"auto: {why}"
+    return OnnxruntimeBackend(), f"auto: onnxruntime CPU, since {why}"
 
 
 def backend_named(name: str) -> Backend:
     """The backend of that name, not probed: its name, dialect and key slices work without its
     toolchain; fingerprint, build and load raise MissingDependency where it is absent."""
-    return _tensorrt() if name == "tensorrt" else _onnxruntime()
-
-
-def _onnxruntime() -> Backend:
-    return OnnxruntimeBackend()
-
-
-def _tensorrt() -> Backend:
-    return tensorrt.TensorRTBackend()
+    return tensorrt.TensorRTBackend() if name == "tensorrt" else OnnxruntimeBackend()
 
 
 def _probe_tensorrt(device: int) -> tuple[bool, str]:
@@ -53,5 +45,4 @@ def _probe_tensorrt(device: int) -> tuple[bool, str]:
         installed = False
     if not installed:
         return False, "tensorrt is not installed"
-
     return tensorrt.probe(device)

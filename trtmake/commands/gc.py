@@ -23,9 +23,11 @@ import argparse
 import re
 import shutil
 import time
+from collections import Counter
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from trtmake import report
 from trtmake.cache import Cache
@@ -35,14 +37,23 @@ from trtmake.errors import UserError
 from trtmake.project import target_names
 
 ORPHAN_GRACE_S = 3600.0
-TMP_GRACE_S = 86400.0
-PLAN_GRACE_S = 7 * 86400.0  # composed targets (cache/plans): cheap to compose again
-RUN_GRACE_S = 86400.0  # Hydra's run/multirun folders: logs and a finished sweep's per-job results
+# what goes by age alone: work directories (a build may still use a fresh one), composed targets
+# (cache/plans: cheap to compose again; all of them with --all) and Hydra's run/multirun folders
+# (logs and a finished sweep's per-job results; all of them with --all)
+AGED_GRACE_S = {"tmp": 86400.0, "plans": 7 * 86400.0, "runs": 86400.0}
 _UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9,
           "t": 10**12, "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
 
 
 # -- inventory ----------------------------------------------------------------------------------
+class Entry(NamedTuple):
+    """A file or folder in the cache: its bytes and its mtime."""
+
+    path: Path
+    size: int
+    mtime: float
+
+
 @dataclass
 class Record:
     key: str
@@ -58,77 +69,67 @@ class Record:
 class Inventory:
     root: Path
     records: dict[str, Record] = field(default_factory=dict)
-    objects: dict[str, tuple[Path, int, float]] = field(default_factory=dict)  # digest -> path, size, mtime
-    pointers: dict[str, tuple[Path, int, set[str], str]] = field(default_factory=dict)  # id -> path, size, keys, name
-    tmp: list[tuple[Path, int, float]] = field(default_factory=list)
-    plans: list[tuple[Path, int, float]] = field(default_factory=list)  # path, size, mtime
-    runs: list[tuple[Path, int, float]] = field(default_factory=list)  # a Hydra output folder, size, newest mtime
+    objects: dict[str, Entry] = field(default_factory=dict)  # by digest
+    pointers: dict[str, tuple[Entry, set[str]]] = field(default_factory=dict)  # by target id: file, keys it names
+    aged: dict[str, list[Entry]] = field(default_factory=lambda: {kind: [] for kind in AGED_GRACE_S})
 
     @property
     def size(self) -> int:
-        return (sum(r.size for r in self.records.values()) + sum(o[1] for o in self.objects.values())
-                + sum(p[1] for p in self.pointers.values()) + sum(t[1] for t in self.tmp)
-                + sum(p[1] for p in self.plans) + sum(r[1] for r in self.runs))
+        entries = [*self.objects.values(), *(p for p, _ in self.pointers.values()), *chain(*self.aged.values())]
+        return sum(r.size for r in self.records.values()) + sum(e.size for e in entries)
 
     def live_keys(self, skip: set[str] = frozenset()) -> set[str]:
-        return {k for pid, p in self.pointers.items() if pid not in skip for k in p[2]}
+        return {k for pid, (_, keys) in self.pointers.items() if pid not in skip for k in keys}
 
 
 def scan(root: Path) -> Inventory:
     inv = Inventory(Path(root))
     cache = Cache(inv.root)
     for path, record in cache.iter_records():
-        st = _stat(path)
-        if st is None:
+        entry = _entry(path)
+        if entry is None:
             continue
-        rec = Record(path.stem, path, st.st_size, st.st_mtime, readable=record is not None)
+        rec = Record(path.stem, path, entry.size, entry.mtime, readable=record is not None)
         if record is not None:
             rec.outputs = {o.digest: o.size or 0 for o in record.outputs.values()}
             rec.target = record.target
         inv.records[rec.key] = rec
     for path in cache.iter_objects():
-        st = _stat(path)
-        if st is not None and path.is_file():
-            inv.objects[path.name] = (path, st.st_size, st.st_mtime)
+        entry = _entry(path)
+        if entry is not None and path.is_file():
+            inv.objects[path.name] = entry
     for target_id, path, pointer in cache.iter_pointers():
-        st = _stat(path)
-        if st is None:
+        entry = _entry(path)
+        if entry is None:
             continue
-        data = pointer or {}  # an unreadable pointer protects nothing
-        try:
-            keys = {s["key"] for s in data.get("stages", {}).values()}
+        try:  # an unreadable pointer protects nothing
+            keys = {s["key"] for s in (pointer or {}).get("stages", {}).values()}
         except (KeyError, TypeError, AttributeError):
             keys = set()
-        inv.pointers[target_id] = (path, st.st_size, keys, data.get("name") or target_id)
-    for path in cache.tmp_dir.glob("*"):
-        st = _stat(path)
-        if st is not None:
-            size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() else st.st_size
-            inv.tmp.append((path, size, st.st_mtime))
-    for path in cache.plans_dir.glob("*/*.json"):
-        st = _stat(path)
-        if st is not None:
-            inv.plans.append((path, st.st_size, st.st_mtime))
-    for folder in cache.run_dirs:
-        for path in folder.glob("*"):
-            found = _folder_stat(path)
-            if found is not None:
-                inv.runs.append((path, *found))
+        inv.pointers[target_id] = (entry, keys)
+    aged = {"tmp": cache.tmp_dir.glob("*"), "plans": cache.plans_dir.glob("*/*.json"),
+            "runs": chain(*(folder.glob("*") for folder in cache.run_dirs))}
+    for kind, paths in aged.items():
+        for path in paths:
+            entry = _entry(path, newest=kind == "runs")  # a running sweep keeps adding files
+            if entry is not None:
+                inv.aged[kind].append(entry)
     return inv
 
 
-def _folder_stat(path: Path) -> tuple[int, float] | None:
-    """Bytes under a folder and the newest mtime in it (a running sweep keeps adding files)."""
+def _entry(path: Path, newest: bool = False) -> Entry | None:
+    """The bytes of a file, or of every file under a folder, and its mtime (with `newest`: the
+    newest mtime under it); None when it is gone."""
     st = _stat(path)
     if st is None:
         return None
-    size, newest = st.st_size if not path.is_dir() else 0, st.st_mtime
+    size, mtime = 0 if path.is_dir() else st.st_size, st.st_mtime
     for f in path.rglob("*") if path.is_dir() else ():
         fst = _stat(f)
         if fst is not None:
-            newest = max(newest, fst.st_mtime)
+            mtime = max(mtime, fst.st_mtime) if newest else mtime
             size += fst.st_size if f.is_file() else 0
-    return size, newest
+    return Entry(path, size, mtime)
 
 
 def _stat(path: Path):
@@ -144,56 +145,38 @@ class Plan:
     records: list[str] = field(default_factory=list)
     objects: list[str] = field(default_factory=list)
     pointers: list[str] = field(default_factory=list)
-    tmp: list[Path] = field(default_factory=list)
-    plans: list[Path] = field(default_factory=list)
-    runs: list[Path] = field(default_factory=list)
+    aged: list[tuple[str, Entry]] = field(default_factory=list)  # (kind, entry): tmp, plans, runs
     notes: list[str] = field(default_factory=list)
 
 
-class _Refs:
-    """Reference counts of objects by the records still kept."""
+def _references(inv: Inventory) -> Counter:
+    """How many records name each object."""
+    return Counter(d for rec in inv.records.values() for d in rec.outputs)
 
-    def __init__(self, inv: Inventory):
-        self.inv = inv
-        self.count: dict[str, int] = {}
-        for rec in inv.records.values():
-            for d in rec.outputs:
-                self.count[d] = self.count.get(d, 0) + 1
 
-    def drop(self, rec: Record) -> list[str]:
-        """Forget a record; the objects nothing names any more (and that exist)."""
-        freed = []
-        for d in rec.outputs:
-            self.count[d] -= 1
-            if self.count[d] == 0 and d in self.inv.objects:
-                freed.append(d)
-        return freed
+def _drop(refs: Counter, rec: Record, inv: Inventory) -> list[str]:
+    """Forget a record; the objects nothing names any more (and that exist)."""
+    refs.subtract(rec.outputs.keys())
+    return [d for d in rec.outputs if refs[d] == 0 and d in inv.objects]
 
 
 def plan_gc(inv: Inventory, budget: int, include_live: bool, now: float | None = None) -> Plan:
     now = time.time() if now is None else now
-    plan, refs = Plan(), _Refs(inv)
+    plan, refs = Plan(), _references(inv)
     size = inv.size
-    for path, bytes_, mtime in inv.tmp:
-        if now - mtime > TMP_GRACE_S:
-            plan.tmp.append(path)
-            size -= bytes_
-    for path, bytes_, mtime in inv.plans:  # stored a week ago or more, or everything with --all
-        if include_live or now - mtime > PLAN_GRACE_S:
-            plan.plans.append(path)
-            size -= bytes_
-    for path, bytes_, mtime in inv.runs:  # untouched for a day, or everything with --all
-        if include_live or now - mtime > RUN_GRACE_S:
-            plan.runs.append(path)
-            size -= bytes_
+    for kind, entries in inv.aged.items():
+        for entry in entries:  # old enough, or with --all every plan and run folder (not tmp: in use)
+            if now - entry.mtime > AGED_GRACE_S[kind] or (include_live and kind != "tmp"):
+                plan.aged.append((kind, entry))
+                size -= entry.size
     for rec in inv.records.values():
         if not rec.readable:
             plan.records.append(rec.key)
             size -= rec.size
-    for digest, (_, bytes_, mtime) in inv.objects.items():
-        if digest not in refs.count and now - mtime > ORPHAN_GRACE_S:
+    for digest, entry in inv.objects.items():
+        if digest not in refs and now - entry.mtime > ORPHAN_GRACE_S:
             plan.objects.append(digest)
-            size -= bytes_
+            size -= entry.size
     live = inv.live_keys()
     candidates = sorted((r for r in inv.records.values() if r.readable and (include_live or r.key not in live)),
                         key=lambda r: (r.key in live, r.mtime))  # unneeded first, then least recently used
@@ -202,31 +185,28 @@ def plan_gc(inv: Inventory, budget: int, include_live: bool, now: float | None =
             break
         plan.records.append(rec.key)
         size -= rec.size
-        for digest in refs.drop(rec):
+        for digest in _drop(refs, rec, inv):
             plan.objects.append(digest)
-            size -= inv.objects[digest][1]
+            size -= inv.objects[digest].size
     if size > budget and not include_live:
         plan.notes.append(f"still over budget: the rest is needed by the last run of {len(inv.pointers)} "
                           "target(s) (cache/targets/*.json); `--all` removes those too, or `clean target=NAME`")
-    plan.pointers = _dangling_pointers(inv, set(plan.records))
+    # a pointer that names a removed record goes too: a target whose last run is gone has no last run
+    removed = set(plan.records)
+    plan.pointers = sorted(pid for pid, (_, keys) in inv.pointers.items() if keys & removed)
     return plan
-
-
-def _dangling_pointers(inv: Inventory, removed: set[str]) -> list[str]:
-    """Pointers that name a record being removed: a target whose last run is gone has no last run."""
-    return sorted(pid for pid, (_, _, keys, _) in inv.pointers.items() if keys & removed)
 
 
 def plan_clean(inv: Inventory, names: list[str]) -> Plan:
     ids = {_target_id(n) for n in names}
-    plan, refs = Plan(), _Refs(inv)
+    plan, refs = Plan(), _references(inv)
     others = inv.live_keys(skip=ids)
-    mine = {k for pid in ids if pid in inv.pointers for k in inv.pointers[pid][2]}
+    mine = {k for pid in ids if pid in inv.pointers for k in inv.pointers[pid][1]}
     mine |= {r.key for r in inv.records.values() if r.target in names}
     for key in sorted(mine - others):
         if key in inv.records:
             plan.records.append(key)
-            plan.objects += refs.drop(inv.records[key])
+            plan.objects += _drop(refs, inv.records[key], inv)
     plan.pointers = sorted(pid for pid in ids if pid in inv.pointers)
     shared = len(mine & others)
     if shared:
@@ -240,35 +220,26 @@ def _target_id(name: str) -> str:
 
 # -- apply --------------------------------------------------------------------------------------
 def apply(inv: Inventory, plan: Plan, dry_run: bool) -> dict[str, Any]:
-    removed = {"records": [0, 0], "objects": [0, 0], "pointers": [0, 0], "tmp": [0, 0], "plans": [0, 0],
-               "runs": [0, 0]}
+    removed = {kind: [0, 0] for kind in ("records", "objects", "pointers", *AGED_GRACE_S)}
 
     def rm(kind: str, path: Path, size: int) -> None:
         if not dry_run:
             try:
                 shutil.rmtree(path) if path.is_dir() else path.unlink()
-            except FileNotFoundError:
-                return  # already gone (another gc, or a build discarding it)
             except OSError:
-                return
+                return  # already gone (another gc, or a build discarding it), or not removable
         removed[kind][0] += 1
         removed[kind][1] += size
 
     # records first: a reader that finds a record always finds its objects, or rebuilds
     for key in plan.records:
-        rec = inv.records[key]
-        rm("records", rec.path, rec.size)
+        rm("records", inv.records[key].path, inv.records[key].size)
     for pid in plan.pointers:
-        rm("pointers", inv.pointers[pid][0], inv.pointers[pid][1])
+        rm("pointers", inv.pointers[pid][0].path, inv.pointers[pid][0].size)
     for digest in plan.objects:
-        path, size, _ = inv.objects[digest]
-        rm("objects", path, size)
-    for path in plan.tmp:
-        rm("tmp", path, next(t[1] for t in inv.tmp if t[0] == path))
-    for path in plan.plans:
-        rm("plans", path, next(p[1] for p in inv.plans if p[0] == path))
-    for path in plan.runs:
-        rm("runs", path, next(r[1] for r in inv.runs if r[0] == path))
+        rm("objects", inv.objects[digest].path, inv.objects[digest].size)
+    for kind, entry in plan.aged:
+        rm(kind, entry.path, entry.size)
     freed = sum(v[1] for v in removed.values())
     return {"cache": str(inv.root), "removed": {k: tuple(v) for k, v in removed.items() if v[0]},
             "freed": freed, "before": inv.size, "after": inv.size - freed, "dry_run": dry_run,
@@ -280,19 +251,12 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, exit 2, like every other user error
         raise UserError(f"{self.prog}: {message}; see `trtmake {self.prog.split()[-1]} --help`")
 
-    def exit(self, status: int = 0, message: str | None = None) -> None:  # --help: printed, then done
-        raise _Done()
-
     def parse(self, argv: list[str]) -> argparse.Namespace | None:
         """The arguments, or None when --help printed the usage (nothing else to do)."""
         try:
             return self.parse_intermixed_args(argv)
-        except _Done:
+        except SystemExit:  # argparse finished the command itself: --help printed the usage
             return None
-
-
-class _Done(Exception):
-    """argparse finished the command itself (--help printed the usage)."""
 
 
 def gc_main(argv: list[str], root: Path, console) -> int:
@@ -352,7 +316,7 @@ def _protected(inv: Inventory, summary: dict[str, Any], include_live: bool) -> t
         return None
     live = [inv.records[k] for k in inv.live_keys() if k in inv.records]
     digests = {d for r in live for d in r.outputs if d in inv.objects}
-    return len(live), sum(r.size for r in live) + sum(inv.objects[d][1] for d in digests)
+    return len(live), sum(r.size for r in live) + sum(inv.objects[d].size for d in digests)
 
 
 def parse_size(text: str) -> int:

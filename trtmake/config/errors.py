@@ -14,34 +14,31 @@ from trtmake.project import find_project_root
 schema = lazy_import("trtmake.config.schema")
 
 
-def _valid_keys(full_key: str) -> list[str]:
+def _schema_type(parts: list[str]) -> typing.Any:
+    """The schema's type at a dotted path (Optional unwrapped), or the first type on the way that
+    is no dataclass (a Dict field, whose entries are free); None at a key the schema lacks."""
     node: typing.Any = schema.Config
-    for part in full_key.split(".")[:-1]:
+    for part in parts:
         if not dataclasses.is_dataclass(node):
-            return []
+            return node
         hints = typing.get_type_hints(node)
         if part not in hints:
-            return []
+            return None
         node = hints[part]
         if typing.get_origin(node) is typing.Union:
             node = next((a for a in typing.get_args(node) if a is not type(None)), node)
+    return node
+
+
+def _valid_keys(full_key: str) -> list[str]:
+    node = _schema_type(full_key.split(".")[:-1])
     return [f.name for f in dataclasses.fields(node)] if dataclasses.is_dataclass(node) else []
 
 
 def _is_mapping_entry(full_key: str) -> bool:
     """`full_key` is a free mapping of the schema (a Dict field) or an entry of one."""
-
-    node: typing.Any = schema.Config
-    for part in full_key.split("."):
-        if not dataclasses.is_dataclass(node):
-            return typing.get_origin(node) is dict or node is dict
-        hints = typing.get_type_hints(node)
-        if part not in hints:
-            return False
-        node = hints[part]
-        if typing.get_origin(node) is typing.Union:
-            node = next((a for a in typing.get_args(node) if a is not type(None)), node)
-    return typing.get_origin(node) is dict
+    node = _schema_type(full_key.split("."))
+    return typing.get_origin(node) is dict or node is dict
 
 
 def _chain(exc: BaseException) -> list[BaseException]:

@@ -24,6 +24,7 @@ from trtmake.export.spec import ExportSpec
 from trtmake.heavy import lazy_import
 
 np = lazy_import("numpy")
+onnx = lazy_import("onnx")
 
 INSTALL_HINT = "pip install 'trtmake[torch]'"
 OnnxRun = Callable[[Path, Mapping[str, "np.ndarray"]], Mapping[str, "np.ndarray"]]
@@ -71,7 +72,7 @@ def export_onnx(spec: ExportSpec, out_path: Path, run_onnx: OnnxRun | None = Non
     return {
         "exporter": "torchscript",
         "torch": torch.__version__,
-        "onnx": _onnx_version(),
+        "onnx": onnx.__version__,
         "opset": graph["opset"],
         "inputs": graph["inputs"],
         "outputs": graph["outputs"],
@@ -159,8 +160,6 @@ def _run_exporter(spec: ExportSpec, module: Any, feeds: tuple[Any, ...], tmp: Pa
 
 def _check(spec: ExportSpec, path: Path) -> dict[str, Any]:
     """onnx.checker, then the declared input/output names and dynamic axes must be there."""
-    import onnx
-
     try:
         onnx.checker.check_model(str(path))
     except Exception as exc:  # noqa: BLE001 - ValidationError and friends
@@ -239,9 +238,3 @@ def _to_numpy(tensor: Any) -> np.ndarray | None:
         return tensor.detach().cpu().numpy()
     except (TypeError, AttributeError):
         return None  # bfloat16 has no numpy dtype
-
-
-def _onnx_version() -> str:
-    import onnx
-
-    return onnx.__version__

@@ -22,18 +22,11 @@ from pathlib import Path
 from trtmake.heavy import lazy_import
 
 np = lazy_import("numpy")
+onnx = lazy_import("onnx")
 
 from trtmake.errors import BuildFailed, UserError
 from trtmake.precision.stats import (
-    METHODS,
-    CalibrationStats,
-    TensorStats,
-    check_method,
-    check_params,
-    derive_ranges,
-    load_stats,
-    quiet,
-    save_stats,
+    METHODS, CalibrationStats, TensorStats, check_method, check_params, derive_ranges, load_stats, quiet, save_stats,
 )
 
 __all__ = [  # the statistics types and their file format live in stats.py; one import place
@@ -146,8 +139,6 @@ def prepare_model(model_path: Path, out_path: Path) -> Path:
 
 def copy_model(model_path: Path, out_path: Path) -> Path:
     """A private copy (with its external data) for tools that write files next to their input."""
-    import onnx
-
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     external = _has_external_data(Path(model_path))
@@ -202,7 +193,5 @@ _ORT_TYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(
 
 
 def _has_external_data(model_path: Path) -> bool:
-    import onnx
-
     model = onnx.load(str(model_path), load_external_data=False)
     return any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer)

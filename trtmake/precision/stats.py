@@ -137,7 +137,6 @@ def derive_ranges(
     cores). percentile: two-sided, cutting (100 - p) / 2 percent of the values on each side (a
     symmetric dialect then takes the larger magnitude). `on_progress(done, total)` counts tensors.
     """
-
     check_method(method)
     percentile = stats.percentile if percentile is None else float(percentile)
     levels = stats.num_quantized_bins if num_quantized_bins is None else int(num_quantized_bins)

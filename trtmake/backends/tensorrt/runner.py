@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from trtmake.backends.base import BaseRunner, ProgressStep
+from trtmake.backends.base import MB, BaseRunner, ProgressStep
 from trtmake.backends.tensorrt import cuda
 from trtmake.backends.tensorrt.options import TrtOptions
 from trtmake.backends.tensorrt.toolchain import capture_log, errors_in, import_polygraphy_trt, import_tensorrt
@@ -29,8 +29,6 @@ from trtmake.errors import BuildFailed, UserError, first_line
 from trtmake.heavy import lazy_import
 
 np = lazy_import("numpy")
-
-MB = float(1 << 20)
 
 
 class TensorRTRunner(BaseRunner):
@@ -87,17 +85,11 @@ class TensorRTRunner(BaseRunner):
 
     def time_impl(self, feeds: dict[str, np.ndarray], iters: int, warmup: int,
                   on_step: ProgressStep) -> list[float]:
-        from polygraphy import cuda as pg_cuda
-        from polygraphy.datatype import DataType
-
         self._select_profile(feeds)
         resident = {}
         try:
             for name, value in feeds.items():
-                host = np.ascontiguousarray(value)
-                array = pg_cuda.DeviceArray(shape=host.shape, dtype=DataType.from_dtype(host.dtype))
-                resident[name] = array
-                array.copy_from(host)
+                resident[name] = _to_device(value)
             times = []
             with self._reporting():  # once around the loop: nothing but the run inside the timing
                 for _ in range(warmup):
@@ -163,11 +155,9 @@ class TensorRTRunner(BaseRunner):
         if profile:
             context.set_optimization_profile_async(profile, stream.ptr)
         for name, value in feeds.items():
-            host = np.ascontiguousarray(value)
-            array = pg_cuda.DeviceArray(shape=host.shape, dtype=DataType.from_dtype(host.dtype))
+            array = _to_device(value)
             arrays.append(array)
-            array.copy_from(host)
-            context.set_input_shape(name, host.shape)
+            context.set_input_shape(name, array.shape)
             context.set_tensor_address(name, array.ptr)
         for name in self._io_names():
             if self._is_input(name):
@@ -218,26 +208,32 @@ class TensorRTRunner(BaseRunner):
     def _profile_for(self, feeds: dict[str, Any]) -> int:
         """The chosen optimization profile (select_profile), else the first that holds every
         input's shape."""
-        engine = self._engine
+        engine, chosen = self._engine, self._chosen
         shapes = {name: tuple(value.shape) for name, value in feeds.items()}
-        if self._chosen is not None:
-            index = self._chosen
-            if not all(_fits(shape, engine.get_tensor_profile_shape(name, index)) for name, shape in shapes.items()):
-                first = next(iter(shapes))
-                raise UserError(f"input shapes {shapes} lie outside optimization profile {index} of "
-                                f"{self.engine_path.name} ('{first}': "
-                                f"{[list(s) for s in engine.get_tensor_profile_shape(first, index)]})")
-            return index
-        for index in range(engine.num_optimization_profiles):
+        for index in range(engine.num_optimization_profiles) if chosen is None else [chosen]:
             if all(_fits(shape, engine.get_tensor_profile_shape(name, index)) for name, shape in shapes.items()):
                 return index
         first = next(iter(shapes))
+        allowed = [list(s) for s in engine.get_tensor_profile_shape(first, chosen or 0)]
+        if chosen is not None:
+            raise UserError(f"input shapes {shapes} lie outside optimization profile {chosen} of "
+                            f"{self.engine_path.name} ('{first}': {allowed})")
         raise UserError(f"input shapes {shapes} lie outside every optimization profile of "
-                        f"{self.engine_path.name} (profile 0 of '{first}': "
-                        f"{[list(s) for s in engine.get_tensor_profile_shape(first, 0)]}); widen the profile")
+                        f"{self.engine_path.name} (profile 0 of '{first}': {allowed}); widen the profile")
 
 
 def _fits(shape: tuple[int, ...], profile_shapes: Any) -> bool:
     """Whether shape lies within a profile's (min, opt, max) for one input."""
     low, _, high = (tuple(s) for s in profile_shapes)
     return len(shape) == len(low) and all(lo <= d <= hi for d, lo, hi in zip(shape, low, high, strict=True))
+
+
+def _to_device(value: np.ndarray) -> Any:
+    """A device copy of a host array (Polygraphy's DeviceArray; the caller frees it)."""
+    from polygraphy import cuda as pg_cuda
+    from polygraphy.datatype import DataType
+
+    host = np.ascontiguousarray(value)
+    array = pg_cuda.DeviceArray(shape=host.shape, dtype=DataType.from_dtype(host.dtype))
+    array.copy_from(host)
+    return array
