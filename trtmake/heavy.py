@@ -46,6 +46,7 @@ DEFERRED = (
     "trtmake.export",  # PyTorch export
     "trtmake.backends.tensorrt",  # only where TensorRT is installed or asked for
     "trtmake.image_dataset", "trtmake.text_dataset",  # image folders, crop lists, sentences
+    "trtmake.report_html",  # report.html, when asked for
     "trtmake.models.resnet50", "trtmake.models.tiny",  # the generators, when a source is generated
 )
 

@@ -7,11 +7,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from trtmake import report, report_html
+from trtmake import report
 from trtmake.commands import explain
 from trtmake.errors import UserError
 from trtmake.executor import TargetResult
+from trtmake.heavy import lazy_import
 from trtmake.planner import Request
+
+report_html = lazy_import("trtmake.report_html")
 
 
 def finish_single(request: Request, results: list[TargetResult], console, error) -> int:
