@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from trtmake.errors import UserError
@@ -26,6 +27,11 @@ def find_project_root(start: Path | None = None) -> Path:
 def target_names(root: Path) -> list[str]:
     """The project's targets: the recipes in engine_recipes/target/, sorted."""
     return sorted(p.stem for p in (root / "engine_recipes" / "target").glob("*.yaml"))
+
+
+def target_id(name: str) -> str:
+    """The target's name made safe as a file name: it names the pointer to its last run."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name)
 
 
 def _is_root(folder: Path) -> bool:

@@ -7,7 +7,6 @@ After this point nothing reads Hydra or OmegaConf: the executor only executes (n
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from trtmake.config.checks import check_values
 from trtmake.errors import UserError
 from trtmake.models import GENERATOR_VERSION
 from trtmake.profiles import config_profiles, resolve_profiles
-from trtmake.project import target_names
+from trtmake.project import target_id, target_names
 from trtmake.shape_sweep import grid
 
 @dataclass(frozen=True)
@@ -36,7 +35,7 @@ class Target:
     @property
     def target_id(self) -> str:
         """Names the target's pointer file (its last run, whatever the overrides: what explain diffs)."""
-        return re.sub(r"[^A-Za-z0-9_.-]", "_", self.name)
+        return target_id(self.name)
 
     def __getitem__(self, group: str) -> Any:
         return self.cfg[group]

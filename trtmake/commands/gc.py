@@ -34,7 +34,7 @@ from trtmake.cache import Cache
 from trtmake.cache_dir import resolve_cache_dir
 from trtmake.commands import cache as cmd_cache
 from trtmake.errors import UserError
-from trtmake.project import target_names
+from trtmake.project import target_id, target_names
 
 ORPHAN_GRACE_S = 3600.0
 # what goes by age alone: work directories (a build may still use a fresh one), composed targets
@@ -98,7 +98,7 @@ def scan(root: Path) -> Inventory:
         entry = _entry(path)
         if entry is not None and path.is_file():
             inv.objects[path.name] = entry
-    for target_id, path, pointer in cache.iter_pointers():
+    for pid, path, pointer in cache.iter_pointers():
         entry = _entry(path)
         if entry is None:
             continue
@@ -106,7 +106,7 @@ def scan(root: Path) -> Inventory:
             keys = {s["key"] for s in (pointer or {}).get("stages", {}).values()}
         except (KeyError, TypeError, AttributeError):
             keys = set()
-        inv.pointers[target_id] = (entry, keys)
+        inv.pointers[pid] = (entry, keys)
     aged = {"tmp": cache.tmp_dir.glob("*"), "plans": cache.plans_dir.glob("*/*.json"),
             "runs": chain(*(folder.glob("*") for folder in cache.run_dirs))}
     for kind, paths in aged.items():
@@ -198,7 +198,7 @@ def plan_gc(inv: Inventory, budget: int, include_live: bool, now: float | None =
 
 
 def plan_clean(inv: Inventory, names: list[str]) -> Plan:
-    ids = {_target_id(n) for n in names}
+    ids = {target_id(n) for n in names}
     plan, refs = Plan(), _references(inv)
     others = inv.live_keys(skip=ids)
     mine = {k for pid in ids if pid in inv.pointers for k in inv.pointers[pid][1]}
@@ -212,10 +212,6 @@ def plan_clean(inv: Inventory, names: list[str]) -> Plan:
     if shared:
         plan.notes.append(f"kept {shared} record(s) that other targets' last runs also use")
     return plan
-
-
-def _target_id(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", name)  # as Target.target_id
 
 
 # -- apply --------------------------------------------------------------------------------------
@@ -302,7 +298,7 @@ def clean_main(argv: list[str], root: Path, console) -> int:
     inv = scan(cache)
     recipes = target_names(root)
     for name in names:
-        if name not in recipes and _target_id(name) not in inv.pointers:
+        if name not in recipes and target_id(name) not in inv.pointers:
             raise UserError(f"target={name}: no such recipe in engine_recipes/target/ and no last run in {cache}; "
                             f"available: {', '.join(recipes)}")
     summary = apply(inv, plan_clean(inv, names), args.dry_run)
