@@ -9,13 +9,13 @@ It is safe by construction: a key holds the content digests of a stage's inputs 
 toolchain's fingerprint, and an object is named by its BLAKE3 digest, so a remote entry can only
 be the result of the same work, and a damaged one is detected, never served:
 
-- `fetch` reads the record first, checks its format, key and checksum, then, for each object it
-  names, downloads it into the local cache's tmp/ (one streamed GET),
-  checks its size and BLAKE3 digest (`Cache.put_file(expect=)`, hashing while it fsyncs) and
-  only then publishes it (a rename into objects/). The record
-  is written locally last, and the local `Cache.get_record` has the final word. A missing,
-  partial or corrupt remote entry, or a remote that cannot be reached, is a miss with a warning
-  in `cache.warnings`.
+- `fetch` reads the record first, checks its format, key and checksum, then downloads the
+  objects it names, concurrently (one GET each, by the backend's own `get_file`), each into the
+  local cache's tmp/; each is checked for its size and BLAKE3 digest (`Cache.put_file(expect=)`,
+  hashing while it fsyncs, as a locally built object is) and only then published (a rename into
+  objects/). The record is written locally last, and the local `Cache.get_record` has the final
+  word. A missing, partial or corrupt remote entry, or a remote that cannot be reached, is a
+  miss with a warning in `cache.warnings`.
 - `push` uploads the objects first and the record last, so a reader never sees a record whose
   objects are missing, even if the pusher is killed between two uploads; the next push of the
   key uploads what is missing (an object already there with the right size is skipped). Each
