@@ -7,10 +7,15 @@ measures trtmake's, s3fs's and the server's own cost, not a link).
 Per run, each a `python -m trtmake` process:
 - build: runner A, empty cache, builds every stage and pushes it (once);
 - fetch: runner B, empty cache: every stage fetched but validate, which runs here (the default);
-- fetch all: runner C with validation.trust_remote=true, every stage fetched. C starts with A's
-  plans/ and stat/ folders (a composed plan and the model's digest, as any runner has them after
-  its first run), so that C differs from a no-op only by what it fetches;
-- no-op: C again, every stage cached;
+- fetch all: runner C with validation.trust_remote=true, every stage fetched. C first runs
+  `trtmake explain` with the same overrides (untimed: it composes and stores the plan, and hashes
+  the model, as any runner has done after its first run; a plan is keyed by every override,
+  cache.dir and report.path included, so A's plan would never serve C), so that C differs from a
+  no-op only by what it fetches;
+- no-op: C again, every stage cached, in its steady state: after RACY_SECONDS and one untimed
+  no-op, so that the objects C just wrote are at rest and in its stat cache (the first no-op
+  after a fetch, or a build, re-hashes them once: about 0.1 s here, which would otherwise come
+  off the overhead below);
 - transfer: a fresh process that downloads the same records and objects with s3fs alone (one
   GET each, into a folder; s3fs's import and first connection included, as they are in C).
 The fetch path's overhead beyond the transfer is fetch all - no-op - transfer.
@@ -22,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import sys
 import tempfile
@@ -34,14 +38,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_common import ROOT, bench_env, loadavg, machine, run, start_moto_s3, table, work_dir, write_result  # noqa: E402
 
+sys.path.insert(0, str(ROOT))
+from trtmake.hashing import RACY_SECONDS  # noqa: E402
 
-def trtmake(env, cache: Path, target: str, remote: list[str], *extra: str) -> tuple[float, dict]:
+
+def trtmake(env, cache: Path, target: str, remote: list[str], *extra: str, explain: bool = False) -> tuple[float, dict]:
+    """A build (explain: `trtmake explain`, which writes no report: an empty entry) and its report's entry."""
     report = cache.parent / f"{cache.name}-report.json"
     started = time.perf_counter()
-    run([sys.executable, "-m", "trtmake", f"target={target}", f"cache.dir={cache}", f"report.path={report}",
-         *remote, *extra], env)
+    run([sys.executable, "-m", "trtmake", *(["explain"] if explain else []), f"target={target}", f"cache.dir={cache}",
+         f"report.path={report}", *remote, *extra], env)
     wall = time.perf_counter() - started
-    return wall, json.loads(report.read_text())["targets"][0]
+    return wall, {} if explain else json.loads(report.read_text())["targets"][0]
 
 
 TRANSFER = """
@@ -88,7 +96,7 @@ def main() -> int:
     data = {"machine": machine(), "target": args.target, "runs": args.runs, "loadavg_start": loadavg()}
     try:
         with work_dir(args.work, "trtmake-bench-remote-target-") as work:
-            # with the flag runner C passes, so that C starts from A's composed plan
+            # trusting, so that A pushes the validate record C looks up (keyed by the device, not the host)
             build_s, built = trtmake(env, work / "a", args.target, remote, "validation.trust_remote=true")
             assert all(s["status"] == "built" for s in built["stages"]), built["stages"]
             keys = [s["key"] for s in built["stages"]]
@@ -99,14 +107,13 @@ def main() -> int:
                 assert [s["status"] for s in entry["stages"]][-1] == "built", entry["stages"]
                 rows["fetch"].append(wall)
                 c = work / f"c{i}"
-                c.mkdir()
-                for sub in ("plans", "stat"):
-                    if (work / "a" / sub).exists():
-                        shutil.copytree(work / "a" / sub, c / sub)
+                trtmake(env, c, args.target, remote, "validation.trust_remote=true", explain=True)
                 wall, entry = trtmake(env, c, args.target, remote, "validation.trust_remote=true")
                 assert all(s["status"] == "fetched" for s in entry["stages"]), entry["stages"]
                 rows["fetch_all"].append(wall)
                 moved = entry["remote"]
+                time.sleep(RACY_SECONDS + 0.5)
+                trtmake(env, c, args.target, remote, "validation.trust_remote=true")
                 wall, noop = trtmake(env, c, args.target, remote, "validation.trust_remote=true")
                 assert all(s["status"] == "cached" for s in noop["stages"]), noop["stages"]
                 rows["noop"].append(wall)

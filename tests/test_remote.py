@@ -159,6 +159,30 @@ def test_corrupt_remote_object_is_a_miss_with_a_warning_and_never_published_loca
     assert spec.remote().fetch(fresh(tmp_path, "healed"), key) is not None
 
 
+def test_the_objects_of_a_record_are_downloaded_at_once_and_each_is_still_verified(spec, tmp_path, monkeypatch):
+    here = fresh(tmp_path, "here")
+    key, record = fill(here, 3, (5000, 300, 7))
+    cache_cmd.push(here, spec.remote())
+    remote = spec.remote()
+    # every download waits until all three have started: downloads made one after the other
+    # would break the barrier (a remote failure: a miss)
+    barrier = threading.Barrier(3, timeout=60)
+    real_get = remote.fs.get_file
+    monkeypatch.setattr(remote.fs, "get_file", lambda *a, **kw: (barrier.wait(), real_get(*a, **kw))[1])
+    there = fresh(tmp_path, "there")
+    assert remote.fetch(there, key) == here.get_record(key) and not there.warnings
+    assert remote.stats.bytes_in == 5307
+
+    bad = record.outputs["out1"].digest  # damaged while the other two download beside it
+    spec.write(f"objects/{bad[:2]}/{bad}", b"x" * 300)
+    barrier.reset()
+    again = fresh(tmp_path, "again")
+    assert remote.fetch(again, key) is None
+    assert [w for w in again.warnings if bad[:12] in w and "does not match its digest" in w] == again.warnings != []
+    assert not again.object_path(bad).exists() and not again.action_path(key).exists()
+    assert not list(again.tmp_dir.iterdir()) and remote.stats.misses == 1
+
+
 def test_garbled_remote_record_is_a_miss_with_a_warning(spec, tmp_path):
     here = fresh(tmp_path, "here")
     key, _ = fill(here, 1)

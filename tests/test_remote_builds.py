@@ -148,6 +148,35 @@ def test_cache_push_pull_stats_and_gc_remote_through_the_cli(s3_endpoint, tmp_pa
     assert nowhere.returncode == 2 and "TRTMAKE_REMOTE" in nowhere.stderr
 
 
+def test_cache_push_and_pull_of_a_target_use_the_remote_its_recipe_names(tmp_path):
+    import shutil
+
+    project, shared = tmp_path / "project", tmp_path / "shared"
+    for folder in ("conf", "engine_recipes"):
+        shutil.copytree(ROOT / folder, project / folder)
+    recipe = project / "engine_recipes" / "target" / "tiny_cnn_fp32.yaml"
+    recipe.write_text(recipe.read_text() + f"\ncache:\n  remote:\n    url: {shared}\n")
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "trtmake", *args], cwd=project, capture_output=True, text=True,
+                              env={**os.environ, "PYTHONPATH": str(ROOT), "TRTMAKE_PROJECT": str(project)}, timeout=120)
+
+    a, b = f"cache.dir={tmp_path / 'a'}", f"cache.dir={tmp_path / 'b'}"
+    built = run(TARGET, a, "cache.remote.mode=off", f"report.path={tmp_path / 'a.json'}")
+    assert built.returncode == 0, built.stderr
+    assert not shared.exists()
+    pushed = run("cache", "push", TARGET, a, "--json")  # no remote on the command line: the recipe's
+    assert pushed.returncode == 0, pushed.stderr
+    keys = sorted(json.loads(pushed.stdout)["pushed"])
+    assert len(keys) == 5 and sorted(p.stem for p in shared.glob("actions/*/*.json")) == keys
+    pulled = run("cache", "pull", TARGET, b, "--json")
+    assert pulled.returncode == 0, pulled.stderr
+    assert len(json.loads(pulled.stdout)["fetched"]) == 4  # all but validate's host-bound record
+    off = run("cache", "push", TARGET, a, "cache.remote.mode=off")  # the command line still has the last word
+    assert off.returncode == 2 and "target=tiny_cnn_fp32" in off.stderr and "no remote cache" in off.stderr
+    assert run("cache", "stats", a).returncode == 2  # no target: the command line and TRTMAKE_REMOTE only
+
+
 def test_remote_gc_drops_the_oldest_records_first_and_then_the_objects_nobody_names():
     day = 86400.0
     records = {"old": (100, 1 * day), "mid": (100, 2 * day), "new": (100, 3 * day), "bad": (50, 3 * day)}

@@ -9,13 +9,13 @@ It is safe by construction: a key holds the content digests of a stage's inputs 
 toolchain's fingerprint, and an object is named by its BLAKE3 digest, so a remote entry can only
 be the result of the same work, and a damaged one is detected, never served:
 
-- `fetch` reads the record first, checks its format, key and checksum, then, for each object it
-  names, downloads it into the local cache's tmp/ (one streamed GET),
-  checks its size and BLAKE3 digest (`Cache.put_file(expect=)`, hashing while it fsyncs) and
-  only then publishes it (a rename into objects/). The record
-  is written locally last, and the local `Cache.get_record` has the final word. A missing,
-  partial or corrupt remote entry, or a remote that cannot be reached, is a miss with a warning
-  in `cache.warnings`.
+- `fetch` reads the record first, checks its format, key and checksum, then downloads the
+  objects it names, concurrently (one GET each, by the backend's own `get_file`), each into the
+  local cache's tmp/; each is checked for its size and BLAKE3 digest (`Cache.put_file(expect=)`,
+  hashing while it fsyncs, as a locally built object is) and only then published (a rename into
+  objects/). The record is written locally last, and the local `Cache.get_record` has the final
+  word. A missing, partial or corrupt remote entry, or a remote that cannot be reached, is a
+  miss with a warning in `cache.warnings`.
 - `push` uploads the objects first and the record last, so a reader never sees a record whose
   objects are missing, even if the pusher is killed between two uploads; the next push of the
   key uploads what is missing (an object already there with the right size is skipped). Each
@@ -41,6 +41,7 @@ import json
 import os
 import re
 import tempfile
+import threading
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -54,6 +55,7 @@ from trtmake.remote_url import (ATOMIC_PUT, EXTRAS, MODES, READ_ONLY_PROTOCOLS, 
                                 protocol_of, redact, secret_option)
 
 MAX_RECORD_BYTES = 16 << 20  # a record is a few kB; anything this big is not one
+FETCH_THREADS = 8  # the objects of one record are downloaded by up to this many threads
 
 
 class RemoteFailed(BuildFailed):
@@ -66,7 +68,7 @@ class RemoteStats:
 
     hits: int = 0  # records fetched (with all their objects)
     misses: int = 0  # records the remote lacked, or held damaged
-    bytes_in: int = 0  # object bytes downloaded
+    bytes_in: int = 0  # object bytes downloaded and found intact
     bytes_out: int = 0  # object and record bytes uploaded
     objects_pushed: int = 0
     objects_skipped: int = 0  # already on the remote with the right size
@@ -203,10 +205,14 @@ class Remote:
                 self.stats.misses += 1
                 return None
             raw, record = found
-            for out in sorted(record.outputs.values()):
-                if not self._fetch_object(cache, out.digest, out.size):
-                    self.stats.misses += 1
-                    return None
+            # the objects of one record concurrently: a round trip each, and one object's hashing
+            # and fsync overlap another's download
+            got = _each(lambda item: self._fetch_object(cache, *item),
+                        sorted({o.digest: o.size for o in record.outputs.values()}.items()))
+            self.stats.bytes_in += sum(n for n in got if n is not None)
+            if None in got:
+                self.stats.misses += 1
+                return None
         except RemoteFailed as exc:
             cache.warnings.append(f"{exc}: treated as a miss")
             self.stats.misses += 1
@@ -232,12 +238,14 @@ class Remote:
             warnings.append(f"remote record {key[:12]} on {self.display} is unreadable ({why}): ignored")
             return None
 
-    def _fetch_object(self, cache: Cache, digest: str, size: int) -> bool:
+    def _fetch_object(self, cache: Cache, digest: str, size: int) -> int | None:
+        """Bring objects/<digest> into `cache`, verified: the bytes downloaded (0: it was already
+        here), or None (missing or corrupt on the remote: a warning; nothing published)."""
         if cache.verify_object(digest, size, quiet=True):
-            return True  # already here, intact
+            return 0  # already here, intact
         path = self.object_path(digest)
-        (cache.root / "tmp").mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".remote.", dir=cache.root / "tmp")
+        cache.tmp_dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".remote.", dir=cache.tmp_dir)
         os.close(fd)
         try:
             # one streamed GET per object (no HEAD first: on an object store every request is a round
@@ -245,20 +253,19 @@ class Remote:
             # path); then size and BLAKE3 digest, before anything is published
             self._call(f"download {path}", lambda: self.fs.get_file(path, tmp))
             got = os.path.getsize(tmp)
-            self.stats.bytes_in += got
             if got != size:
                 raise CacheCorrupt(f"{got} bytes arrived, {size} expected")
             cache.put_file(Path(tmp), expect=digest)  # BLAKE3 while fsyncing, renamed into objects/ if it matches
-            return True
+            return got
         except CacheCorrupt as why:
             cache.warnings.append(f"remote object {digest[:12]} on {self.display} is corrupt ({why}): "
                                   "treated as a miss, not copied")
             self.damaged.add(digest)
-            return False
+            return None
         except FileNotFoundError:
             cache.warnings.append(f"remote object {digest[:12]} on {self.display} is missing: treated as a miss")
             self.damaged.add(digest)
-            return False
+            return None
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
@@ -379,6 +386,30 @@ class Remote:
             self._call(f"delete {path}", lambda: self.fs.rm_file(path))
         except FileNotFoundError:
             pass
+
+
+def _each(call: Callable[[Any], Any], items: list, threads: int = FETCH_THREADS) -> list:
+    """`call` on every item, spread over up to `threads` threads (this one included): the results
+    in order, else the first exception raised (re-raised here)."""
+    results: list = [None] * len(items)
+
+    def run(first: int) -> None:
+        for i in range(first, len(items), threads):
+            try:
+                results[i] = (True, call(items[i]))
+            except BaseException as exc:
+                results[i] = (False, exc)
+
+    workers = [threading.Thread(target=run, args=(k,), name="trtmake-fetch") for k in range(1, min(threads, len(items)))]
+    for worker in workers:
+        worker.start()
+    run(0)
+    for worker in workers:
+        worker.join()
+    for ok, value in results:
+        if not ok:
+            raise value
+    return [value for _, value in results]
 
 
 def parse_record(raw: bytes, key: str) -> ActionRecord:

@@ -5,7 +5,9 @@ between the local cache and a remote one (trtmake.remote), and shrink the remote
     trtmake cache pull [target=NAME|PATTERN[,...]] [-m] [--json] [key=value ...]
     trtmake cache stats [--json]
 
-The remote is `cache.remote.url=URL` (else TRTMAKE_REMOTE), `cache.remote.mode=MODE` and
+With targets, each target's remote is the `cache.remote` its composed config holds, the one a
+build of it uses (its recipe's, else TRTMAKE_REMOTE; the command line's overrides on top);
+without, `cache.remote.url=URL` (else TRTMAKE_REMOTE), `cache.remote.mode=MODE` and
 `cache.remote.options.KEY=VALUE` on the command line. Targets are chosen as `status` chooses
 them (trtmake.planner.Planner). push sends the keys of the targets' last runs (their pointers,
 cache/targets/<id>.json); pull walks each target's stages as `explain` does and fetches every
@@ -54,19 +56,18 @@ def main(argv: list[str], root: Path, console) -> int:
     overrides = [a for a in argv if not a.startswith("-")]
     patterns = [o.split("=", 1)[1] for o in overrides if o.startswith("target=")]
     overrides = [o for o in overrides if not o.startswith("target=")]
-    remote = remote_for(overrides, f"cache {verb}")
     cache = Cache(resolve_cache_dir(root, overrides))
     if verb == "stats":
         if patterns:
             raise UserError("cache stats: takes no target (it counts the whole cache and the remote)")
-        result = stats(cache, remote)
-    elif verb == "push":
-        cache.ensure_writable()
-        keys = None if not patterns else target_keys(root, patterns, overrides, cache)
-        result = push(cache, remote, keys)
+        result = stats(cache, remote_for(overrides, "cache stats"))
     else:
         cache.ensure_writable()
-        result = pull(cache, remote) if not patterns else pull_targets(root, patterns, overrides, remote)
+        if patterns:
+            result = for_targets(verb, root, patterns, overrides, cache)
+        else:
+            remote = remote_for(overrides, f"cache {verb}")
+            result = push(cache, remote) if verb == "push" else pull(cache, remote)
     result["warnings"] = [*result.get("warnings", []), *cache.warnings]
     report.print_remote(verb, result, console, as_json="--json" in flags)
     return 0
@@ -95,44 +96,63 @@ def remote_settings(overrides: list[str]) -> dict[str, Any]:
 
 
 def remote_for(overrides: list[str], what: str) -> Remote:
-    remote = open_remote(**remote_settings(overrides))
+    return _opened(remote_settings(overrides), what)
+
+
+def _opened(settings: dict[str, Any], what: str) -> Remote:
+    remote = open_remote(**settings)
     if remote is None:
         raise UserError(f"{what}: no remote cache; pass cache.remote.url=URL (e.g. s3://bucket/prefix) "
-                        f"or export {ENV}=URL (and cache.remote.mode is not off)")
+                        f"or export {ENV}=URL, or set cache.remote.url in the target's recipe "
+                        "(and cache.remote.mode is not off)")
     return remote
 
 
-def _targets(root: Path, patterns: list[str], overrides: list[str]):
+def for_targets(verb: str, root: Path, patterns: list[str], overrides: list[str], cache: Cache) -> dict[str, Any]:
+    """push or pull each chosen target through the remote its composed config names (cache.remote
+    from its recipe, the command line or TRTMAKE_REMOTE); targets naming the same remote share one."""
+    result: dict[str, Any] = {"warnings": []}
+    remotes: dict[str, Remote] = {}
+    done: set[str] = set()  # a key two targets share (their source stage) is pushed once
     with ExitStack() as hydra_scope:
         plans = Planner(root, hydra_scope)
         for name in select_targets(root, patterns):
-            yield plans.target([f"target={name}", *overrides])
+            target = plans.target([f"target={name}", *overrides])
+            settings = target["cache"]["remote"]
+            same = json.dumps(settings, sort_keys=True, default=str)
+            if same not in remotes:
+                remotes[same] = _opened(settings, f"cache {verb} target={target.name}")
+            if verb == "push":
+                keys = [k for k in target_keys(target, cache) if k not in done]
+                done.update(keys)
+                part = push(cache, remotes[same], keys)
+            else:
+                part = pull_target(target, remotes[same])
+            for field, value in part.items():
+                result[field] = result.get(field, 0 if isinstance(value, int) else []) + value
+    return result
 
 
-def target_keys(root: Path, patterns: list[str], overrides: list[str], cache: Cache) -> list[str]:
-    """The keys of the chosen targets' last runs, from their pointers (a target never built
-    here has none: nothing to push for it)."""
-    keys: list[str] = []
-    for target in _targets(root, patterns, overrides):
-        pointer = cache.read_pointer(target.target_id)
-        if pointer is None:
-            cache.warnings.append(f"target={target.label}: no last run in {cache.root}; build it first")
-            continue
-        keys += [s["key"] for s in pointer["stages"].values() if is_digest(s.get("key")) and s["key"] not in keys]
-    return keys
+def target_keys(target, cache: Cache) -> list[str]:
+    """The keys of a target's last run, from its pointer (a target never built here has none:
+    nothing to push for it)."""
+    pointer = cache.read_pointer(target.target_id)
+    if pointer is None:
+        cache.warnings.append(f"target={target.label}: no last run in {cache.root}; build it first")
+        return []
+    return list(dict.fromkeys(s["key"] for s in pointer["stages"].values() if is_digest(s.get("key"))))
 
 
-def pull_targets(root: Path, patterns: list[str], overrides: list[str], remote: Remote) -> dict[str, Any]:
-    """Each target's stages, checked as `explain` checks them, a stage missing here fetched from
+def pull_target(target, remote: Remote) -> dict[str, Any]:
+    """The target's stages, checked as `explain` checks them, a stage missing here fetched from
     the remote (validate's host-bound record only with validation.trust_remote)."""
-    result: dict[str, Any] = {"fetched": [], "present": [], "missing": [], "warnings": []}
+    result: dict[str, Any] = {"fetched": [], "present": [], "missing": []}
     before = remote.stats.bytes_in
-    for target in _targets(root, patterns, overrides):
-        run = run_target(target, explain=True, pull=RemoteUse(remote))
-        for s in run.stages:
-            kind = {"fetched": "fetched", "up to date": "present"}.get(s.status, "missing")
-            result[kind].append(s.key or f"{target.label}/{s.name}")
-        result["warnings"] += run.warnings + ([f"target={target.label}: {run.error}"] if run.error else [])
+    run = run_target(target, explain=True, pull=RemoteUse(remote))
+    for s in run.stages:
+        kind = {"fetched": "fetched", "up to date": "present"}.get(s.status, "missing")
+        result[kind].append(s.key or f"{target.label}/{s.name}")
+    result["warnings"] = run.warnings + ([f"target={target.label}: {run.error}"] if run.error else [])
     result["bytes_in"] = remote.stats.bytes_in - before
     return result
 
