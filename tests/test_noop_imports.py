@@ -1,5 +1,6 @@
 """An up-to-date `python -m trtmake target=...` imports neither onnx,
-onnxruntime, tensorrt, numpy nor Hydra (the cached plan stands in for composition), and
+onnxruntime, tensorrt, numpy nor Hydra (the cached plan stands in for composition), nor a module
+of trtmake.heavy.DEFERRED, and
 `python -m trtmake` works. Checked through `-X importtime` in a subprocess: behaviour, not timing."""
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ import subprocess
 import sys
 
 from conftest import ROOT
+
+from trtmake.heavy import DEFERRED
 
 HEAVY = ("onnx", "onnxruntime", "tensorrt", "numpy", "hydra", "omegaconf", "torch")
 
@@ -32,6 +35,10 @@ def test_up_to_date_build_imports_no_heavy_package(tmp_path):
     assert "trtmake.executor" in imported and "trtmake.plan_cache" in imported
     heavy = sorted(m for m in imported if m.split(".")[0] in HEAVY)
     assert heavy == [], heavy
+    # nor trtmake's own modules that only building or another command needs (the remote cache's
+    # client, the HTML report, the int8 tooling...)
+    deferred = sorted(m for m in imported if any(m == d or m.startswith(d + ".") for d in DEFERRED))
+    assert deferred == [], deferred
 
 
 def test_up_to_date_explain_imports_no_heavy_package(tmp_path):

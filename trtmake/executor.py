@@ -15,11 +15,13 @@ from trtmake.atomic import fault_point
 from trtmake.backends.select import backend_named, select_backend
 from trtmake.cache import ActionRecord, Cache, Output, storage_error
 from trtmake.errors import BuildFailed, CacheCorrupt, MissingDependency, TrtmakeError, UserError, first_line
+from trtmake.heavy import lazy_import
 from trtmake.keys import StageKey, config_slice, diff_components
-from trtmake.remote import Remote, RemoteFailed, open_remote
 from trtmake.stages import pipeline
 from trtmake.stages.base import Context, Stage, StageInput, StageOutput, Upstream
 from trtmake.target import Target
+
+remotes = lazy_import("trtmake.remote")
 
 
 @dataclass
@@ -85,7 +87,9 @@ def run_target(target: Target, events: Events | None = None, explain: bool = Fal
     try:
         if not explain:
             cache.ensure_writable()
-            remote = open_remote(**target["cache"]["remote"])  # its filesystem is opened on first use
+            # no url: trtmake.remote stays unimported; a url: its filesystem opens on first use
+            settings = target["cache"]["remote"]
+            remote = remotes.open_remote(**settings) if settings["url"] else None
             use = None if remote is None else RemoteUse(remote)
         missing: MissingDependency | None = None
         try:
@@ -261,7 +265,7 @@ class RemoteUse:
     `validation.trust_remote=true` the validate key names the device fingerprint instead of the
     host, and a measurement from any runner with the same device and toolchain is fetched."""
 
-    remote: Remote
+    remote: remotes.Remote
 
     def fetch(self, cache: Cache, key: StageKey) -> ActionRecord | None:
         if "host" in key.toolchain:
@@ -269,12 +273,12 @@ class RemoteUse:
         return self.remote.fetch(cache, key.digest)
 
 
-def _push(remote: Remote, cache: Cache, record: ActionRecord) -> None:
+def _push(remote: remotes.Remote, cache: Cache, record: ActionRecord) -> None:
     """Objects first, the record last (Remote.push); a remote that refuses is a warning, never a
     failed build: the result is in the local cache either way."""
     try:
         remote.push(cache, record.key, record)
-    except (RemoteFailed, OSError) as exc:
+    except (remotes.RemoteFailed, OSError) as exc:
         cache.warnings.append(f"{first_line(exc, 300)}: not pushed (kept in the local cache)")
 
 

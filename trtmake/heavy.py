@@ -47,6 +47,7 @@ DEFERRED = (
     "trtmake.backends.tensorrt",  # only where TensorRT is installed or asked for
     "trtmake.image_dataset", "trtmake.text_dataset",  # image folders, crop lists, sentences
     "trtmake.report_html",  # report.html, when asked for
+    "trtmake.remote",  # a remote cache, when cache.remote.url names one
     "trtmake.models.resnet50", "trtmake.models.tiny",  # the generators, when a source is generated
 )
 
