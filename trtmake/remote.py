@@ -41,7 +41,6 @@ import json
 import os
 import re
 import tempfile
-import threading
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -51,8 +50,11 @@ from trtmake.atomic import copy_atomic, fault_point, write_text_atomic
 from trtmake.cache import ActionRecord, Cache
 from trtmake.errors import BuildFailed, CacheCorrupt, MissingDependency, UserError, first_line
 from trtmake.hashing import is_digest
+from trtmake.heavy import lazy_import
 from trtmake.remote_url import (ATOMIC_PUT, EXTRAS, MODES, READ_ONLY_PROTOCOLS, listed_mtime, plain_options,
                                 protocol_of, redact, secret_option)
+
+futures = lazy_import("concurrent.futures")
 
 MAX_RECORD_BYTES = 16 << 20  # a record is a few kB; anything this big is not one
 FETCH_THREADS = 8  # the objects of one record are downloaded by up to this many threads
@@ -207,8 +209,9 @@ class Remote:
             raw, record = found
             # the objects of one record concurrently: a round trip each, and one object's hashing
             # and fsync overlap another's download
-            got = _each(lambda item: self._fetch_object(cache, *item),
-                        sorted({o.digest: o.size for o in record.outputs.values()}.items()))
+            wanted = sorted({o.digest: o.size for o in record.outputs.values()}.items())
+            with futures.ThreadPoolExecutor(min(FETCH_THREADS, len(wanted)) or 1, "trtmake-fetch") as pool:
+                got = list(pool.map(lambda item: self._fetch_object(cache, *item), wanted))
             self.stats.bytes_in += sum(n for n in got if n is not None)
             if None in got:
                 self.stats.misses += 1
@@ -386,30 +389,6 @@ class Remote:
             self._call(f"delete {path}", lambda: self.fs.rm_file(path))
         except FileNotFoundError:
             pass
-
-
-def _each(call: Callable[[Any], Any], items: list, threads: int = FETCH_THREADS) -> list:
-    """`call` on every item, spread over up to `threads` threads (this one included): the results
-    in order, else the first exception raised (re-raised here)."""
-    results: list = [None] * len(items)
-
-    def run(first: int) -> None:
-        for i in range(first, len(items), threads):
-            try:
-                results[i] = (True, call(items[i]))
-            except BaseException as exc:
-                results[i] = (False, exc)
-
-    workers = [threading.Thread(target=run, args=(k,), name="trtmake-fetch") for k in range(1, min(threads, len(items)))]
-    for worker in workers:
-        worker.start()
-    run(0)
-    for worker in workers:
-        worker.join()
-    for ok, value in results:
-        if not ok:
-            raise value
-    return [value for _, value in results]
 
 
 def parse_record(raw: bytes, key: str) -> ActionRecord:
